@@ -1,1 +1,103 @@
-fn main(){}
+//! The `storybook` binary: parses the command line and hands over to the library.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use storybook::config::{Cli, Command, CreateAdminArgs, DatabaseArgs, LogFormat, ServeArgs};
+use storybook::{AppState, app, serve, shutdown};
+use storybook_store::Store;
+use tokio::net::TcpListener;
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a broken one is worth saying.
+    if let Err(error) = dotenvy::dotenv()
+        && !error.not_found()
+    {
+        eprintln!("warning: .env not read: {error}");
+    }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None => run_server(cli.serve).await,
+            Some(Command::Serve(args)) => run_server(args).await,
+            Some(Command::Migrate(args)) => migrate(args).await,
+            Some(Command::CreateAdmin(args)) => create_admin(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn connect(database: &DatabaseArgs) -> Result<Store, String> {
+    Store::connect(database.database_url.expose(), &database.pool_settings())
+        .await
+        .map_err(|e| format!("database: {e}"))
+}
+
+async fn run_server(args: ServeArgs) -> Result<(), String> {
+    init_logging(args.log_format, &args.log_level);
+    let store = connect(&args.database).await?;
+    let address = format!("{}:{}", args.host, args.port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, database = store.backend().name(), "serving");
+    let grace = Duration::from_secs(args.limits.shutdown_grace_secs);
+    let state = AppState::new(store.clone(), args.limits, args.metrics_token);
+    serve(listener, app(state), shutdown::signal(), grace)
+        .await
+        .map_err(|e| format!("server: {e}"))?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(args: DatabaseArgs) -> Result<(), String> {
+    init_logging(LogFormat::Pretty, "info");
+    let store = Store::connect_without_migrating(args.database_url.expose(), &args.pool_settings())
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let applied = store.migrate().await.map_err(|e| e.to_string())?;
+    println!("{applied} migration(s) applied");
+    store.close().await;
+    Ok(())
+}
+
+async fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
+    init_logging(LogFormat::Pretty, "warn");
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let store = connect(&args.database).await?;
+    let user = storybook::http::create_admin(&store, &args.username, &args.email, password).await?;
+    println!("admin {} created (id {})", user.username, user.id);
+    store.close().await;
+    Ok(())
+}

@@ -1,1 +1,26 @@
+//! Storage for storybook: the models, the storage error and one SQL store
+//! that runs on SQLite and PostgreSQL.
+//!
+//! Why one store over sqlx's `Any` driver rather than a trait with one
+//! implementation per backend: almost every query is the same SQL on both
+//! (`$N` placeholders, `RETURNING`, `ON CONFLICT`), so two copies would
+//! drift. The few places where the dialects differ (full-text search) ask
+//! [`Backend`] which SQL to run. The price is that `Any` only carries
+//! integers, floats, strings and bytes: timestamps are stored as
+//! milliseconds and flags as integers, and the models convert them.
 
+mod db;
+mod error;
+mod migrate;
+pub mod models;
+mod time;
+mod tokens;
+mod users;
+
+pub use db::{Backend, PoolSettings, Store};
+pub use error::StoreError;
+pub use models::*;
+pub use time::Timestamp;
+pub use users::{NewUser, UserFilter};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

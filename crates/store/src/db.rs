@@ -1,0 +1,150 @@
+//! Connecting: the backend is chosen by the URL's scheme.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::{Result, StoreError};
+
+/// Which database the store talks to; the few dialect differences ask it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend for a database URL, or `UnsupportedScheme`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            other => Err(StoreError::UnsupportedScheme(other.to_owned())),
+        }
+    }
+
+    /// The name `/api/features` reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Pool limits; every one of them is a setting of the binary.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// Connections are recycled after this long: hosted PostgreSQL closes
+    /// long-lived connections under the app's feet otherwise.
+    pub max_lifetime: Duration,
+    pub idle_timeout: Duration,
+    pub acquire_timeout: Duration,
+    /// SQLite's page cache per connection, in KiB (SQLite's own default is
+    /// about 2 MiB a connection, which the memory budget cannot afford).
+    pub sqlite_cache_kib: u32,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 5,
+            max_lifetime: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_cache_kib: 1024,
+        }
+    }
+}
+
+/// The store: a pool and the backend it talks to. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and applies pending migrations.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self> {
+        let store = Self::connect_without_migrating(url, settings).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema.
+    pub async fn connect_without_migrating(url: &str, settings: &PoolSettings) -> Result<Self> {
+        let backend = Backend::from_url(url)?;
+        sqlx::any::install_default_drivers();
+        let url = match backend {
+            // Create the file on first run unless the URL says otherwise.
+            Backend::Sqlite if !url.contains("mode=") => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let cache_pragma = format!("PRAGMA cache_size = -{}", settings.sqlite_cache_kib);
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .min_connections(0)
+            .max_lifetime(settings.max_lifetime)
+            .idle_timeout(settings.idle_timeout)
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                let cache_pragma = cache_pragma.clone();
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers and one writer work at once;
+                        // NORMAL sync is durable across a process crash.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 5000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                        conn.execute(sqlx::AssertSqlSafe(cache_pragma)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Connections open and idle, for `/metrics`.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// Closes every connection; waits for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl Store {
+    /// Runs SQL text as it is. For administration and tests (creating a
+    /// schema), never with user input.
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?;
+        Ok(())
+    }
+}

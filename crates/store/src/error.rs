@@ -1,0 +1,34 @@
+//! The storage layer's one error type.
+
+/// What can go wrong in storage, in the terms callers act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint was hit; the text names what was taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database URL names a backend we do not have.
+    #[error("unsupported database URL scheme {0:?}: use sqlite: or postgres:")]
+    UnsupportedScheme(String),
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Anything else the driver reports; never shown to clients.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to `Conflict(what)`, else wraps it.
+    /// SQLite cannot name the constraint, so the caller says what was taken.
+    pub(crate) fn unique_as(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+        move |error| match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+            _ => StoreError::Database(error),
+        }
+    }
+}

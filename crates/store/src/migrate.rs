@@ -1,0 +1,76 @@
+//! Embedded migrations: mirrored files in `migrations/sqlite` and
+//! `migrations/postgres`, applied in order, each in its own transaction.
+//!
+//! A small runner of our own instead of `sqlx::migrate!`: the macro needs
+//! sqlx's `macros` feature, which compiles SQLite and the PostgreSQL driver
+//! a second time for the build host.
+
+use crate::db::{Backend, Store};
+use crate::{Result, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../../../migrations/sqlite/", $name, ".sql")),
+            postgres: include_str!(concat!("../../../migrations/postgres/", $name, ".sql")),
+        }
+    };
+}
+
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts")];
+
+impl Store {
+    /// Applies every migration not applied yet; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .execute(&self.pool)
+        .await?;
+        let mut applied = 0;
+        for migration in MIGRATIONS {
+            let mut tx = self.pool.begin().await?;
+            let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            let sql = match self.backend() {
+                Backend::Sqlite => migration.sqlite,
+                Backend::Postgres => migration.postgres,
+            };
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| StoreError::Migration {
+                    version: migration.version,
+                    source,
+                })?;
+            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(crate::Timestamp::now().millis())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version = migration.version, name = migration.name, "applied migration");
+            applied += 1;
+        }
+        Ok(applied)
+    }
+}

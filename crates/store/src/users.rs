@@ -1,0 +1,214 @@
+//! Users: accounts, profiles, settings, and the admin's view of them.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Page, PageRequest, Result, Role, Settings, Store, StoreError, Timestamp, User};
+
+/// What registration stores; the username is already lowercased and the
+/// password already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// The admin's user search: a substring of username or email.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub query: Option<String>,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, password_hash, display_name, bio, role, active, settings, created_at";
+
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    let settings: String = row.try_get("settings")?;
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        password_hash: row.try_get("password_hash")?,
+        display_name: row.try_get("display_name")?,
+        bio: row.try_get("bio")?,
+        role: Role::parse(&role).unwrap_or(Role::User),
+        active: row.try_get::<i64, _>("active")? != 0,
+        // A damaged settings column falls back to defaults rather than
+        // locking the user out.
+        settings: serde_json::from_str(&settings).unwrap_or_default(),
+        created_at: Timestamp(row.try_get("created_at")?),
+    })
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl Store {
+    /// Creates a user; `Conflict("username")` or `Conflict("email")` when
+    /// either is taken (case-insensitively).
+    pub async fn create_user(&self, new: &NewUser) -> Result<User> {
+        let taken: Option<(String,)> = sqlx::query_as(
+            "SELECT CASE WHEN username = $1 THEN 'username' ELSE 'email' END
+             FROM users WHERE username = $1 OR lower(email) = lower($2) LIMIT 1",
+        )
+        .bind(&new.username)
+        .bind(&new.email)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some((what,)) = taken {
+            return Err(StoreError::Conflict(what));
+        }
+        let now = Timestamp::now();
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO users (username, email, password_hash, display_name, role, active, settings, created_at)
+             VALUES ($1, $2, $3, $4, $5, 1, '{{}}', $6) RETURNING {USER_COLUMNS}"
+        )))
+        .bind(&new.username)
+        .bind(&new.email)
+        .bind(&new.password_hash)
+        .bind(&new.display_name)
+        .bind(new.role.as_str())
+        .bind(now.millis())
+        .fetch_one(&self.pool)
+        .await
+        // Two registrations racing past the check above meet the index.
+        .map_err(StoreError::unique_as("username or email"))?;
+        user_from_row(&row)
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<User> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<User> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+        )))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    /// The user a login names: by username (lowercased by the caller) or by
+    /// email, case-insensitively.
+    pub async fn user_by_login(&self, login: &str) -> Result<User> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = lower($1) OR lower(email) = lower($1)
+             ORDER BY id LIMIT 1"
+        )))
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    /// Changes the profile fields given; returns the updated user.
+    pub async fn update_profile(&self, id: i64, display_name: Option<&str>, bio: Option<&str>) -> Result<User> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET display_name = COALESCE($2, display_name), bio = COALESCE($3, bio)
+             WHERE id = $1 RETURNING {USER_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(display_name)
+        .bind(bio)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    pub async fn set_settings(&self, id: i64, settings: &Settings) -> Result<()> {
+        let json = serde_json::to_string(settings).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+        let done = sqlx::query("UPDATE users SET settings = $2 WHERE id = $1")
+            .bind(id)
+            .bind(json)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Changes role and/or active flag. Deactivating also revokes every
+    /// token of the user, in the same transaction.
+    pub async fn set_role_and_active(&self, id: i64, role: Option<Role>, active: Option<bool>) -> Result<User> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET role = COALESCE($2, role), active = COALESCE($3, active)
+             WHERE id = $1 RETURNING {USER_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(role.map(Role::as_str))
+        .bind(active.map(i64::from))
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if active == Some(false) {
+            sqlx::query("DELETE FROM tokens WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        user_from_row(&row)
+    }
+
+    /// Users for the admin list, oldest first.
+    pub async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
+        let pattern = filter.query.as_deref().map(|q| like_pattern(&q.to_lowercase()));
+        let condition = "($1 IS NULL OR username LIKE $1 ESCAPE '\\' OR lower(email) LIKE $1 ESCAPE '\\')";
+        let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM users WHERE {condition}"
+        )))
+        .bind(pattern.as_deref())
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE {condition} ORDER BY id LIMIT $2 OFFSET $3"
+        )))
+        .bind(pattern.as_deref())
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(user_from_row).collect::<Result<_>>()?;
+        Ok(Page { items, total })
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?;
+        Ok(count)
+    }
+}
+
+impl Store {
+    /// Published stories by a user, for the public profile. Stories arrive
+    /// with the library; until then there are none to count.
+    pub async fn count_published_stories(&self, _user_id: i64) -> Result<i64> {
+        Ok(0)
+    }
+}

@@ -1,0 +1,217 @@
+//! Passwords, tokens and login throttling: the security parts of accounts,
+//! kept apart from the handlers that use them.
+
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use blake2::{Blake2b, Digest, digest::consts::U32};
+use dashmap::DashMap;
+use tokio::sync::Semaphore;
+
+use crate::config::Limits;
+use crate::error::ApiError;
+
+/// Argon2id hashing, run off the async threads, a bounded number at once:
+/// each hash takes `argon2_memory_kib` of memory and tens of milliseconds.
+pub struct Passwords {
+    params: Params,
+    permits: Semaphore,
+}
+
+impl Passwords {
+    pub fn new(limits: &Limits) -> Self {
+        let params = Params::new(limits.argon2_memory_kib, limits.argon2_iterations, 1, None)
+            .unwrap_or_default();
+        Self {
+            params,
+            permits: Semaphore::new(limits.password_hash_concurrency.max(1)),
+        }
+    }
+
+    fn hasher(params: Params) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// A PHC string (`$argon2id$v=19$…`) with a fresh random salt.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let params = self.params.clone();
+        tokio::task::spawn_blocking(move || {
+            Self::hasher(params)
+                .hash_password(password.as_bytes())
+                .map(|hash| hash.to_string())
+                .map_err(ApiError::internal)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Whether `password` matches the stored PHC string.
+    pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let params = self.params.clone();
+        tokio::task::spawn_blocking(move || {
+            // The stored string carries its own parameters; ours are unused.
+            Self::hasher(params)
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
+}
+
+/// A new bearer token: 256 random bits, hex-encoded.
+pub fn new_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+    Ok(hex(&bytes))
+}
+
+/// What the database stores for a token: its BLAKE2b-256 hash. Tokens are
+/// random, so a fast unsalted hash is enough to make a leaked table useless.
+pub fn hash_token(token: &str) -> String {
+    let digest = Blake2b::<U32>::digest(token.as_bytes());
+    hex(&digest)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Failed logins per account. After `max_failures` within `window`, every
+/// attempt is refused until `window` after the failure that locked it;
+/// attempts during the lock do not extend it.
+pub struct LoginThrottle {
+    accounts: DashMap<String, Attempts>,
+    max_failures: usize,
+    window: Duration,
+    max_tracked: usize,
+}
+
+#[derive(Debug, Default)]
+struct Attempts {
+    /// The most recent failures inside the window (at most `max_failures`).
+    failures: Vec<Instant>,
+    locked_until: Option<Instant>,
+}
+
+impl LoginThrottle {
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            accounts: DashMap::new(),
+            max_failures: limits.login_max_failures.max(1) as usize,
+            window: Duration::from_secs(limits.login_lock_secs),
+            max_tracked: limits.login_tracked_accounts.max(1),
+        }
+    }
+
+    /// `RateLimited` while the account is locked.
+    pub fn check(&self, account: &str) -> Result<(), ApiError> {
+        let now = Instant::now();
+        if let Some(attempts) = self.accounts.get(account)
+            && let Some(until) = attempts.locked_until
+            && until > now
+        {
+            let left = until - now;
+            return Err(ApiError::RateLimited {
+                retry_after_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn record_failure(&self, account: &str) {
+        let now = Instant::now();
+        if !self.accounts.contains_key(account) && self.accounts.len() >= self.max_tracked {
+            self.forget_stale(now);
+        }
+        let mut attempts = self.accounts.entry(account.to_owned()).or_default();
+        let window = self.window;
+        attempts.failures.retain(|at| now.duration_since(*at) < window);
+        attempts.failures.push(now);
+        if attempts.failures.len() >= self.max_failures {
+            attempts.locked_until = Some(now + window);
+            attempts.failures.clear();
+        }
+    }
+
+    pub fn record_success(&self, account: &str) {
+        self.accounts.remove(account);
+    }
+
+    /// Drops entries with nothing left to remember; if the map is still
+    /// full (an attack spread over many names), drops unlocked entries
+    /// first and then anything, so memory stays bounded.
+    fn forget_stale(&self, now: Instant) {
+        let window = self.window;
+        self.accounts.retain(|_, a| {
+            a.locked_until.is_some_and(|until| until > now)
+                || a.failures.iter().any(|at| now.duration_since(*at) < window)
+        });
+        if self.accounts.len() >= self.max_tracked {
+            self.accounts.retain(|_, a| a.locked_until.is_some_and(|until| until > now));
+        }
+        while self.accounts.len() >= self.max_tracked {
+            let Some(key) = self.accounts.iter().next().map(|e| e.key().clone()) else {
+                break;
+            };
+            self.accounts.remove(&key);
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.accounts.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle(max_tracked: usize) -> LoginThrottle {
+        LoginThrottle::new(&Limits {
+            login_tracked_accounts: max_tracked,
+            ..Limits::default()
+        })
+    }
+
+    #[test]
+    fn five_failures_lock_and_the_lock_is_not_extended() {
+        let throttle = throttle(100);
+        for _ in 0..4 {
+            throttle.record_failure("alice");
+            assert!(throttle.check("alice").is_ok());
+        }
+        throttle.record_failure("alice");
+        let Err(ApiError::RateLimited { retry_after_secs }) = throttle.check("alice") else {
+            panic!("expected a lock");
+        };
+        assert!((59..=60).contains(&retry_after_secs));
+        assert!(throttle.check("bob").is_ok());
+    }
+
+    #[test]
+    fn tracked_accounts_stay_bounded() {
+        let throttle = throttle(10);
+        for i in 0..100 {
+            throttle.record_failure(&format!("user{i}"));
+        }
+        assert!(throttle.tracked() <= 10);
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashes_stable() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_ne!(hash_token(&a), a);
+    }
+}

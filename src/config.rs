@@ -1,0 +1,217 @@
+//! The command line. Every flag is also an environment variable (and a
+//! `.env` file is read when present); the doc comments are the `--help`.
+
+use std::fmt;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use storybook_store::PoolSettings;
+
+#[derive(Debug, Parser)]
+#[command(name = "storybook", version, about = "A lean server for a children's storybook app")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Serving options, used when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Create an admin account; the password is read from standard input.
+    CreateAdmin(CreateAdminArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite:<file>` (created on first run) or
+    /// `postgres://user:pass@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://storybook.db")]
+    pub database_url: Secret,
+
+    /// Most database connections in the pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 5)]
+    pub database_pool_size: u32,
+
+    /// Seconds before a pooled connection is replaced (hosted PostgreSQL
+    /// drops long-lived connections).
+    #[arg(long, env = "DATABASE_MAX_LIFETIME_SECS", default_value_t = 60)]
+    pub database_max_lifetime_secs: u64,
+
+    /// Seconds an unused pooled connection stays open.
+    #[arg(long, env = "DATABASE_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub database_idle_timeout_secs: u64,
+
+    /// SQLite page cache per connection, in KiB.
+    #[arg(long, env = "SQLITE_CACHE_KIB", default_value_t = 1024)]
+    pub sqlite_cache_kib: u32,
+}
+
+impl DatabaseArgs {
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.database_pool_size,
+            max_lifetime: Duration::from_secs(self.database_max_lifetime_secs),
+            idle_timeout: Duration::from_secs(self.database_idle_timeout_secs),
+            sqlite_cache_kib: self.sqlite_cache_kib,
+            ..PoolSettings::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+
+    /// Port to listen on (Render sets PORT).
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub limits: Limits,
+
+    /// Bearer token that `/metrics` requires; unset, `/metrics` is public.
+    #[arg(long, env = "METRICS_TOKEN")]
+    pub metrics_token: Option<Secret>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `tracing` syntax (`info`, `storybook=debug,info`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Every bound the server keeps, each with its default.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Largest JSON request body, in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// Seconds a request may take before it is answered `503 timeout`.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Requests handled at once; more wait their turn.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
+
+    /// Password hashes computed at once (each takes `ARGON2_MEMORY_KIB`).
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 1)]
+    pub password_hash_concurrency: usize,
+
+    /// Argon2id memory cost in KiB (OWASP: 7168 KiB with 5 passes is
+    /// equivalent to 19 MiB with 2).
+    #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 7168)]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id passes.
+    #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 5)]
+    pub argon2_iterations: u32,
+
+    /// Failed logins for one account within the window before it is locked.
+    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+
+    /// Seconds of the failed-login window, and of the lock after it.
+    #[arg(long, env = "LOGIN_LOCK_SECS", default_value_t = 60)]
+    pub login_lock_secs: u64,
+
+    /// Accounts whose failed logins are remembered at once; the oldest
+    /// entries are dropped past it.
+    #[arg(long, env = "LOGIN_TRACKED_ACCOUNTS", default_value_t = 10_000)]
+    pub login_tracked_accounts: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // The defaults clap would give with no flags and no environment.
+        ServeArgs::parse_from(["storybook"]).limits
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateAdminArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The admin's username.
+    #[arg(long)]
+    pub username: String,
+
+    /// The admin's email address.
+    #[arg(long)]
+    pub email: String,
+
+    /// Read the password from standard input (the only way: never a flag,
+    /// which would show in `ps`).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A string that never shows in `Debug` output or logs (database URLs carry
+/// passwords).
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl ServeArgs {
+    /// The settings with every default, for tests and embedding.
+    pub fn defaults() -> Self {
+        Self::parse_from(["storybook"])
+    }
+}
+
+#[derive(Debug, Parser)]
+struct ServeOnly {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+impl ServeArgs {
+    fn parse_from<I: IntoIterator<Item = &'static str>>(args: I) -> Self {
+        ServeOnly::parse_from(args).serve
+    }
+}

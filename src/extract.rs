@@ -1,0 +1,260 @@
+//! Extractors whose rejections are `ApiError`s: JSON bodies, path ids,
+//! query parameters and the signed-in user.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, RawQuery, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use storybook_store::{StoreError, User};
+
+use crate::auth::hash_token;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::validate::{Fields, Params};
+
+/// A JSON object body, read as [`Fields`] so handlers can name every bad
+/// field. Malformed JSON or a non-JSON content type is `400`; XML and
+/// form bodies are `415`; over the body limit is `413`.
+pub struct JsonFields(pub Fields);
+
+impl<S: Send + Sync> FromRequest<S> for JsonFields {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let value = read_json(req, state).await?;
+        Ok(Self(Fields::new(value)?))
+    }
+}
+
+/// Reads a JSON body as a value after checking its media type.
+pub async fn read_json<S: Send + Sync>(req: Request, state: &S) -> Result<Value, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let is_json = content_type == "application/json" || content_type.ends_with("+json");
+    let is_other_media = content_type.contains("xml")
+        || content_type == "application/x-www-form-urlencoded"
+        || content_type.starts_with("multipart/");
+    if is_other_media {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "expected application/json, got {content_type}"
+        )));
+    }
+    if !is_json {
+        return Err(ApiError::BadRequest(
+            "expected a JSON body with Content-Type: application/json".into(),
+        ));
+    }
+    let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+/// Path parameters; a value of the wrong type (`/api/stories/abc`) is a
+/// `422` naming the parameter.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => match e.into_kind() {
+                ErrorKind::ParseErrorAtKey { key, expected_type, .. } => Err(ApiError::field(
+                    &key,
+                    &format!("must be {}", describe_type(expected_type)),
+                )),
+                ErrorKind::ParseError { expected_type, .. } => Err(ApiError::field(
+                    "id",
+                    &format!("must be {}", describe_type(expected_type)),
+                )),
+                other => Err(ApiError::BadRequest(other.to_string())),
+            },
+            Err(other) => Err(ApiError::internal(other.body_text())),
+        }
+    }
+}
+
+fn describe_type(rust_type: &str) -> &'static str {
+    if rust_type.starts_with('i') || rust_type.starts_with('u') {
+        "an integer"
+    } else {
+        "a valid value"
+    }
+}
+
+/// The query string as [`Params`].
+pub struct Query(pub Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let values: HashMap<String, String> = raw
+            .map(|q| {
+                q.split('&')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                        (decode_component(key), decode_component(value))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self(Params::new(values)))
+    }
+}
+
+/// Percent-decoding with `+` as space, as forms and browsers send queries.
+fn decode_component(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high * 16 + low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|d| d as u8)
+}
+
+/// The bearer token of a request: `Ok(None)` when there is no
+/// `Authorization` header, `Err(Unauthorized)` when it is not a bearer.
+pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Some(token.trim()))
+}
+
+/// The signed-in user; a missing or bad token is `401`.
+pub struct AuthUser(pub User);
+
+/// The signed-in user if a token was sent. A *bad* token is still `401`:
+/// it never silently means "anonymous".
+pub struct MaybeUser(pub Option<User>);
+
+/// An admin; others get `403` (and a missing token `401`).
+pub struct AdminUser(pub User);
+
+/// The user a token belongs to, looked up once per request.
+pub(crate) async fn user_for_token(state: &AppState, token: &str) -> Result<User, ApiError> {
+    match state.store.user_by_token(&hash_token(token)).await {
+        Ok(user) => Ok(user),
+        Err(StoreError::NotFound) => Err(ApiError::Unauthorized),
+        Err(other) => Err(other.into()),
+    }
+}
+
+impl<S> FromRequestParts<S> for MaybeUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<CachedUser>() {
+            return Ok(Self(Some(user.0.clone())));
+        }
+        let Some(token) = bearer_token(parts)? else {
+            return Ok(Self(None));
+        };
+        let user = user_for_token(&AppState::from_ref(state), token).await?;
+        parts.extensions.insert(CachedUser(user.clone()));
+        Ok(Self(Some(user)))
+    }
+}
+
+/// The user found for this request, so a second extractor does not query again.
+#[derive(Clone)]
+pub(crate) struct CachedUser(pub(crate) User);
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match MaybeUser::from_request_parts(parts, state).await? {
+            MaybeUser(Some(user)) => Ok(Self(user)),
+            MaybeUser(None) => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for AdminUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
+        if user.is_admin() {
+            Ok(Self(user))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_component;
+
+    #[test]
+    fn decodes_queries() {
+        assert_eq!(decode_component("a+b%20c"), "a b c");
+        assert_eq!(decode_component("100%"), "100%");
+        assert_eq!(decode_component("%zz"), "%zz");
+        assert_eq!(decode_component("%é1"), "%é1");
+        assert_eq!(decode_component("%F0%9F%90%B1"), "🐱");
+    }
+}

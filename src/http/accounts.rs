@@ -1,0 +1,403 @@
+//! Contract section "Accounts": registration, login, logout, the signed-in
+//! user's profile and settings, and public profiles.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde_json::{Value, json};
+use storybook_store::{NewUser, Role, Settings, StoreError, User};
+
+use super::{ApiRouter, Doc};
+use crate::auth::{hash_token, new_token};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, AuthUser, JsonFields, bearer_token};
+use crate::state::AppState;
+use crate::validate::{Fields, char_len, check_profanity};
+
+const MAX_BIO_CHARS: usize = 500;
+const MAX_DISPLAY_NAME_CHARS: usize = 50;
+const MIN_PASSWORD_CHARS: usize = 8;
+/// Longer passwords are refused rather than hashed: bounded work per request.
+const MAX_PASSWORD_CHARS: usize = 1024;
+
+pub fn router() -> ApiRouter {
+    ApiRouter::new("accounts")
+        .post(
+            "/api/auth/register",
+            register,
+            Doc::new("Create an account; answers a token and the user")
+                .body("Register")
+                .returns(201, Some("Auth"))
+                .errors(&[409]),
+        )
+        .post(
+            "/api/auth/login",
+            login,
+            Doc::new("Sign in with username or email; five failures in 60 s lock the account for 60 s")
+                .body("Login")
+                .returns(200, Some("Auth"))
+                .errors(&[401, 429]),
+        )
+        .post(
+            "/api/auth/logout",
+            logout,
+            Doc::new("Revoke the token used for this request").user().returns(204, None),
+        )
+        .get("/api/me", me, Doc::new("The signed-in user, with email and settings").user().returns(200, Some("Me")))
+        .patch(
+            "/api/me",
+            update_me,
+            Doc::new("Change display name and bio").user().body("ProfileUpdate").returns(200, Some("Me")),
+        )
+        .get(
+            "/api/me/settings",
+            settings,
+            Doc::new("The signed-in user's settings").user().returns(200, Some("Settings")),
+        )
+        .patch(
+            "/api/me/settings",
+            update_settings,
+            Doc::new("Change some settings; unknown keys are 422")
+                .user()
+                .body("Settings")
+                .returns(200, Some("Settings")),
+        )
+        .get(
+            "/api/users/{username}",
+            profile,
+            Doc::new("A public profile with the number of published stories")
+                .returns(200, Some("Profile"))
+                .errors(&[404]),
+        )
+}
+
+/// The user as the API shows it; `email` only for the user themself and admins.
+pub fn user_json(user: &User, with_email: bool) -> Value {
+    let mut value = json!({
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "bio": user.bio,
+        "role": user.role,
+        "created_at": user.created_at,
+    });
+    if with_email {
+        value["email"] = json!(user.email);
+    }
+    value
+}
+
+fn me_json(user: &User) -> Value {
+    let mut value = user_json(user, true);
+    value["settings"] = json!(user.settings);
+    value
+}
+
+/// Whether `username` (already lowercased) is 3–30 of `[a-z0-9_]`.
+pub fn is_valid_username(username: &str) -> bool {
+    (3..=30).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A plausible address: one `@`, something before it, a dotted domain
+/// after it, no spaces. Deliverability is not our business.
+fn is_valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Reads an optional display name: trimmed, 1–50 characters.
+fn display_name_field(body: &mut Fields) -> Option<String> {
+    let name = body.optional_string("display_name")?.trim().to_owned();
+    if name.is_empty() || char_len(&name) > MAX_DISPLAY_NAME_CHARS {
+        body.reject("display_name", format!("must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"));
+        return None;
+    }
+    Some(name)
+}
+
+/// Accounts: `POST /api/auth/register`.
+async fn register(
+    State(state): State<AppState>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let username = body.required_string("username").map(|u| u.to_lowercase());
+    let email = body.required_string("email").map(|e| e.trim().to_owned());
+    let password = body.required_string("password");
+    let display_name = display_name_field(&mut body);
+    if let Some(username) = &username
+        && !is_valid_username(username)
+    {
+        body.reject("username", "must be 3 to 30 of a-z, 0-9 and _");
+    }
+    if let Some(email) = &email
+        && !is_valid_email(email)
+    {
+        body.reject("email", "must be an email address");
+    }
+    if let Some(password) = &password {
+        let length = char_len(password);
+        if length < MIN_PASSWORD_CHARS {
+            body.reject("password", format!("must be at least {MIN_PASSWORD_CHARS} characters"));
+        } else if length > MAX_PASSWORD_CHARS {
+            body.reject("password", format!("must be at most {MAX_PASSWORD_CHARS} characters"));
+        }
+    }
+    body.finish()?;
+    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let display_name = display_name.unwrap_or_else(|| username.clone());
+    check_profanity(
+        &state.profanity,
+        [("username", username.as_str()), ("display_name", display_name.as_str())],
+    )?;
+    // Refuse a taken name before paying for a hash; the insert checks again.
+    match state.store.user_by_login(&username).await {
+        Ok(existing) if existing.username == username => {
+            return Err(ApiError::Conflict("username is already taken".into()));
+        }
+        Ok(_) | Err(StoreError::NotFound) => {}
+        Err(other) => return Err(other.into()),
+    }
+    let password_hash = state.passwords.hash(password).await?;
+    let user = state
+        .store
+        .create_user(&NewUser {
+            username,
+            email,
+            password_hash,
+            display_name,
+            role: Role::User,
+        })
+        .await?;
+    let token = issue_token(&state, &user).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "token": token, "user": user_json(&user, true) }))))
+}
+
+async fn issue_token(state: &AppState, user: &User) -> ApiResult<String> {
+    let token = new_token()?;
+    state.store.create_token(user.id, &hash_token(&token)).await?;
+    Ok(token)
+}
+
+/// Accounts: `POST /api/auth/login`.
+async fn login(State(state): State<AppState>, JsonFields(mut body): JsonFields) -> ApiResult<Json<Value>> {
+    let login = body.required_string("username");
+    let password = body.required_string("password");
+    body.finish()?;
+    let (Some(login), Some(password)) = (login, password) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let login = login.trim().to_lowercase();
+    let user = match state.store.user_by_login(&login).await {
+        Ok(user) => Some(user),
+        Err(StoreError::NotFound) => None,
+        Err(other) => return Err(other.into()),
+    };
+    // One lock per account, whichever name it was reached by.
+    let throttle_key = user
+        .as_ref()
+        .map_or_else(|| format!("login:{login}"), |u| format!("user:{}", u.id));
+    state.login_throttle.check(&throttle_key)?;
+    let verified = match &user {
+        Some(user) if user.active && char_len(&password) <= MAX_PASSWORD_CHARS => {
+            state.passwords.verify(password, user.password_hash.clone()).await?
+        }
+        _ => false,
+    };
+    match user {
+        Some(user) if verified => {
+            state.login_throttle.record_success(&throttle_key);
+            let token = issue_token(&state, &user).await?;
+            Ok(Json(json!({ "token": token, "user": user_json(&user, true) })))
+        }
+        _ => {
+            state.login_throttle.record_failure(&throttle_key);
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Accounts: `POST /api/auth/logout`: the token stops working at once.
+async fn logout(State(state): State<AppState>, AuthUser(_user): AuthUser, parts: Parts) -> ApiResult<StatusCode> {
+    if let Some(token) = bearer_token(&parts)? {
+        state.store.delete_token(&hash_token(token)).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accounts: `GET /api/me`.
+async fn me(AuthUser(user): AuthUser) -> Json<Value> {
+    Json(me_json(&user))
+}
+
+/// Accounts: `PATCH /api/me`.
+async fn update_me(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Value>> {
+    let display_name = display_name_field(&mut body);
+    let bio = body.optional_string("bio");
+    if let Some(bio) = &bio
+        && char_len(bio) > MAX_BIO_CHARS
+    {
+        body.reject("bio", format!("must be at most {MAX_BIO_CHARS} characters"));
+    }
+    body.finish()?;
+    check_profanity(
+        &state.profanity,
+        [("display_name", display_name.as_deref()), ("bio", bio.as_deref())]
+            .into_iter()
+            .filter_map(|(name, text)| Some((name, text?))),
+    )?;
+    let updated = state
+        .store
+        .update_profile(user.id, display_name.as_deref(), bio.as_deref())
+        .await?;
+    Ok(Json(me_json(&updated)))
+}
+
+/// Accounts: `GET /api/me/settings`.
+async fn settings(AuthUser(user): AuthUser) -> Json<Settings> {
+    Json(user.settings)
+}
+
+const THEMES: &[&str] = &["light", "dark", "system"];
+const FONT_SIZES: &[&str] = &["small", "medium", "large"];
+
+/// Accounts: `PATCH /api/me/settings`: the keys given change, the rest stay.
+async fn update_settings(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Settings>> {
+    body.deny_unknown(&["theme", "font_size", "language", "notifications"]);
+    let mut settings = user.settings.clone();
+    for (field, allowed, target) in [
+        ("theme", THEMES, &mut settings.theme),
+        ("font_size", FONT_SIZES, &mut settings.font_size),
+    ] {
+        if let Some(value) = body.optional_string(field) {
+            if allowed.contains(&value.as_str()) {
+                *target = value;
+            } else {
+                body.reject(field, format!("must be one of: {}", allowed.join(", ")));
+            }
+        }
+    }
+    if let Some(language) = body.optional_string("language") {
+        if is_language_tag(&language) {
+            settings.language = language;
+        } else {
+            body.reject("language", "must be a BCP 47 language tag such as en or pt-BR");
+        }
+    }
+    if let Some(notifications) = body.optional_bool("notifications") {
+        settings.notifications = notifications;
+    }
+    body.finish()?;
+    state.store.set_settings(user.id, &settings).await?;
+    Ok(Json(settings))
+}
+
+/// A well-formed BCP 47 tag: a 2–3 (or 5–8) letter language, then subtags
+/// of 1–8 letters or digits (`en`, `en-GB`, `pt-BR`, `zh-Hant`, `es-419`).
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut subtags = tag.split('-');
+    let Some(language) = subtags.next() else {
+        return false;
+    };
+    let language_ok = matches!(language.len(), 2 | 3 | 5..=8) && language.bytes().all(|b| b.is_ascii_alphabetic());
+    language_ok && subtags.all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Accounts: `GET /api/users/{username}`: never shows an email.
+async fn profile(State(state): State<AppState>, ApiPath(username): ApiPath<String>) -> ApiResult<Json<Value>> {
+    let user = state.store.user_by_username(&username.to_lowercase()).await?;
+    if !user.active {
+        return Err(ApiError::NotFound);
+    }
+    let stories = state.store.count_published_stories(user.id).await?;
+    let mut value = user_json(&user, false);
+    value["stories"] = json!(stories);
+    Ok(Json(value))
+}
+
+/// `storybook create-admin`: the same rules as registration, role `admin`.
+pub async fn create_admin(
+    store: &storybook_store::Store,
+    username: &str,
+    email: &str,
+    password: String,
+) -> Result<User, String> {
+    let username = username.to_lowercase();
+    if !is_valid_username(&username) {
+        return Err("username must be 3 to 30 of a-z, 0-9 and _".into());
+    }
+    if !is_valid_email(email) {
+        return Err("email must be an email address".into());
+    }
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&char_len(&password)) {
+        return Err(format!("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"));
+    }
+    let passwords = crate::auth::Passwords::new(&crate::config::Limits::default());
+    let password_hash = passwords.hash(password).await.map_err(|e| e.to_string())?;
+    store
+        .create_user(&NewUser {
+            username: username.clone(),
+            email: email.trim().to_owned(),
+            password_hash,
+            display_name: username,
+            role: Role::Admin,
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(is_valid_username("alice"));
+        assert!(is_valid_username("a_1"));
+        assert!(!is_valid_username("al"));
+        assert!(!is_valid_username("alice smith"));
+        assert!(!is_valid_username(&"a".repeat(31)));
+        assert!(!is_valid_username("élise"));
+    }
+
+    #[test]
+    fn emails() {
+        assert!(is_valid_email("a@b.co"));
+        assert!(!is_valid_email("a@b"));
+        assert!(!is_valid_email("@b.co"));
+        assert!(!is_valid_email("a b@c.co"));
+        assert!(!is_valid_email("a@@b.co"));
+    }
+
+    #[test]
+    fn language_tags() {
+        for good in ["en", "en-GB", "pt-BR", "zh-Hant", "es-419", "sr-Latn-RS"] {
+            assert!(is_language_tag(good), "{good}");
+        }
+        for bad in ["", "e", "english-", "en_US", "en--GB", "123", "en-toolongsubtag"] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
+    }
+}

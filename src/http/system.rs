@@ -1,0 +1,105 @@
+//! Contract section "System": health, readiness, features, metrics.
+//! (`/api/openapi.json` is added in `app()`, once every route is known.)
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::{ApiRouter, Doc};
+use crate::error::ApiError;
+use crate::metrics::gauge;
+use crate::process::rss_bytes;
+use crate::state::AppState;
+
+pub fn router() -> ApiRouter {
+    ApiRouter::new("system")
+        .get("/healthz", healthz, Doc::new("Liveness: 200 while the process is up").returns(200, Some("Health")))
+        .get(
+            "/readyz",
+            readyz,
+            Doc::new("Readiness: 200 when the database answers, else 503")
+                .returns(200, Some("Health"))
+                .errors(&[503]),
+        )
+        .get(
+            "/api/features",
+            features,
+            Doc::new("What this build and configuration offer").returns(200, Some("Features")),
+        )
+        .get(
+            "/metrics",
+            metrics,
+            Doc::new("Prometheus metrics (needs METRICS_TOKEN as bearer when set)")
+                .returns(200, None)
+                .errors(&[401]),
+        )
+}
+
+/// System: `GET /healthz`.
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// System: `GET /readyz`.
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if state.store.ping().await {
+        Ok(Json(json!({ "status": "ok" })))
+    } else {
+        Err(ApiError::Unavailable {
+            code: "unavailable",
+            message: "the database is not answering".into(),
+        })
+    }
+}
+
+/// System: `GET /api/features`.
+async fn features(State(state): State<AppState>) -> Json<Value> {
+    let realtime = cfg!(feature = "realtime");
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "realtime": realtime,
+        "ocr": false,
+        "generator": "builtin",
+        "database": state.store.backend().name(),
+        "broker": if realtime { Some("memory") } else { None },
+    }))
+}
+
+/// System: `GET /metrics`, Prometheus text.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(expected) = &state.metrics_token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if sent != Some(expected.expose()) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let mut out = String::with_capacity(8 * 1024);
+    state.metrics.render(&mut out);
+    gauge(&mut out, "process_resident_memory_bytes", "Resident set size.", rss_bytes());
+    gauge(
+        &mut out,
+        "process_uptime_seconds",
+        "Seconds since the server started.",
+        state.started_at.elapsed().as_secs(),
+    );
+    let (size, idle) = state.store.pool_stats();
+    gauge(&mut out, "db_pool_connections", "Open database connections.", size);
+    gauge(&mut out, "db_pool_idle_connections", "Idle database connections.", idle);
+    gauge(
+        &mut out,
+        "login_throttle_tracked_accounts",
+        "Accounts with recent failed logins remembered.",
+        state.login_throttle.tracked(),
+    );
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+        .into_response())
+}

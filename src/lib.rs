@@ -1,0 +1,120 @@
+//! The storybook server as a library: `app(state)` builds the router and
+//! `serve` runs it, so `main.rs` stays thin and tests reuse both.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod process;
+pub mod shutdown;
+pub mod state;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use crate::error::ApiError;
+pub use crate::state::AppState;
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let (router, operations) = http::routes().into_parts();
+    let document: Arc<str> = openapi::document(&operations).to_string().into();
+    let limits = state.limits.clone();
+    router
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], document.to_string()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), check_token))
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests.max(1)))
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A bad token is `401` on every `/api` route, public ones included; a good
+/// one is looked up once here and handed to the extractors.
+async fn check_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/api") || !request.headers().contains_key(header::AUTHORIZATION) {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let user = match extract::bearer_token(&parts) {
+        Ok(Some(token)) => extract::user_for_token(&state, token).await,
+        Ok(None) | Err(_) => Err(ApiError::Unauthorized),
+    };
+    match user {
+        Ok(user) => {
+            parts.extensions.insert(extract::CachedUser(user));
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Answers `503 timeout` when a request takes longer than the limit.
+async fn time_limit(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
+    let limit = Duration::from_secs(state.limits.request_timeout_secs.max(1));
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable {
+            code: "timeout",
+            message: "the request took too long".into(),
+        }
+        .into_response(),
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish
+/// for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let stopping_signal = stopping.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        stopping_signal.notify_one();
+    });
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server.into_future() => result,
+        () = deadline => {
+            tracing::warn!(?grace, "in-flight requests did not finish in time; exiting");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The OpenAPI 3 document, generated at start-up from the operations the
+//! routers registered, plus the schemas of the contract's objects.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::http::{Access, Operation};
+
+/// Builds the whole document.
+pub fn document(operations: &[Operation]) -> Value {
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for operation in operations {
+        paths
+            .entry(operation.path)
+            .or_default()
+            .insert(operation.method.to_owned(), describe(operation));
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Storybook API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The storybook server's REST API. Every error has the shape \
+                `{\"error\": {\"code\", \"message\", \"fields\"?}}`. Malformed JSON or a non-JSON \
+                Content-Type is 400 `bad_request`; XML and form bodies are 415; a JSON body over \
+                the body limit is 413; a request that takes longer than the request time-out \
+                is 503 `timeout`. Lists take `page` (>= 1) and `page_size` (1..100).",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": schemas(),
+        },
+    })
+}
+
+fn reference(schema: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{schema}") })
+}
+
+fn describe(operation: &Operation) -> Value {
+    let doc = &operation.doc;
+    let mut parameters: Vec<Value> = operation
+        .path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| {
+            let schema = if name == "username" || name.ends_with("kind") || name == "stroke_id" {
+                json!({ "type": "string" })
+            } else {
+                json!({ "type": "integer", "format": "int64" })
+            };
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
+        })
+        .collect();
+    parameters.extend(doc.query.iter().map(|name| {
+        json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string" } })
+    }));
+
+    let mut responses = Map::new();
+    let success = match doc.response {
+        Some(schema) => json!({
+            "description": "Success",
+            "content": { "application/json": { "schema": reference(schema) } },
+        }),
+        None => json!({ "description": "Success" }),
+    };
+    responses.insert(doc.status.to_string(), success);
+    let mut errors: Vec<u16> = doc.errors.to_vec();
+    match doc.access {
+        Access::Public => {}
+        Access::User => errors.push(401),
+        Access::Admin => errors.extend([401, 403]),
+    }
+    if doc.request.is_some() {
+        errors.extend([400, 413, 415, 422]);
+    }
+    if !parameters.is_empty() {
+        errors.push(422);
+    }
+    if operation.path.starts_with("/api") {
+        // A bad token is refused on every /api route, public ones included.
+        errors.push(401);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    for status in errors {
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": reason(status),
+                "content": { "application/json": { "schema": reference("Error") } },
+            }),
+        );
+    }
+
+    let mut described = json!({
+        "summary": doc.summary,
+        "tags": [operation.tag],
+        "responses": responses,
+    });
+    if !parameters.is_empty() {
+        described["parameters"] = json!(parameters);
+    }
+    if let Some(schema) = doc.request {
+        described["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": reference(schema) } },
+        });
+    }
+    if doc.access != Access::Public {
+        described["security"] = json!([{ "bearer": [] }]);
+    }
+    described
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Malformed body (bad_request)",
+        401 => "Missing or bad token (unauthorized)",
+        403 => "Not allowed (forbidden)",
+        404 => "Not found, or not visible to you (not_found)",
+        409 => "Conflict",
+        413 => "Body too large (payload_too_large)",
+        415 => "Unsupported media type",
+        422 => "Invalid fields or parameters (validation, profanity)",
+        429 => "Too many attempts (rate_limited, with Retry-After)",
+        503 => "A dependency is unavailable",
+        _ => "Error",
+    }
+}
+
+/// Schemas of the contract's objects.
+fn schemas() -> Value {
+    let string = json!({ "type": "string" });
+    let integer = json!({ "type": "integer", "format": "int64" });
+    let time = json!({ "type": "string", "format": "date-time" });
+    let user_properties = json!({
+        "id": integer, "username": string, "display_name": string, "bio": string,
+        "role": { "type": "string", "enum": ["user", "admin"] }, "created_at": time,
+        "email": { "type": "string", "description": "only for the user themself and admins" },
+    });
+    let settings = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "theme": { "type": "string", "enum": ["light", "dark", "system"] },
+            "font_size": { "type": "string", "enum": ["small", "medium", "large"] },
+            "language": { "type": "string", "description": "BCP 47 tag" },
+            "notifications": { "type": "boolean" },
+        },
+    });
+    let mut me = user_properties.clone();
+    me["settings"] = reference("Settings");
+    let mut profile = user_properties.clone();
+    profile["stories"] = json!({ "type": "integer", "description": "published stories" });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": { "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": string, "message": string,
+                    "fields": { "type": "object", "additionalProperties": string },
+                },
+            } },
+        },
+        "Health": { "type": "object", "properties": { "status": string } },
+        "Features": {
+            "type": "object",
+            "properties": {
+                "version": string, "realtime": { "type": "boolean" }, "ocr": { "type": "boolean" },
+                "generator": { "type": "string", "enum": ["builtin", "openai"] },
+                "database": { "type": "string", "enum": ["sqlite", "postgres"] },
+                "broker": { "type": "string", "enum": ["memory", "redis"], "nullable": true },
+            },
+        },
+        "User": { "type": "object", "properties": user_properties },
+        "UserSummary": {
+            "type": "object",
+            "properties": { "id": integer, "username": string, "display_name": string },
+        },
+        "Me": { "type": "object", "properties": me },
+        "Profile": { "type": "object", "properties": profile },
+        "Settings": settings,
+        "Register": {
+            "type": "object",
+            "required": ["username", "email", "password"],
+            "properties": {
+                "username": { "type": "string", "pattern": "^[a-z0-9_]{3,30}$", "description": "lowercased before checking" },
+                "email": string,
+                "password": { "type": "string", "minLength": 8, "maxLength": 1024 },
+                "display_name": { "type": "string", "minLength": 1, "maxLength": 50 },
+            },
+        },
+        "Login": {
+            "type": "object",
+            "required": ["username", "password"],
+            "properties": { "username": { "type": "string", "description": "username or email" }, "password": string },
+        },
+        "Auth": {
+            "type": "object",
+            "properties": { "token": string, "user": reference("User") },
+        },
+        "ProfileUpdate": {
+            "type": "object",
+            "properties": {
+                "display_name": { "type": "string", "minLength": 1, "maxLength": 50 },
+                "bio": { "type": "string", "maxLength": 500 },
+            },
+        },
+        "ProfanityCheck": {
+            "type": "object",
+            "required": ["text"],
+            "properties": { "text": { "type": "string", "maxLength": 10000 } },
+        },
+        "ProfanityReport": {
+            "type": "object",
+            "properties": {
+                "clean": { "type": "boolean" },
+                "censored": string,
+                "matches": { "type": "array", "items": {
+                    "type": "object",
+                    "properties": { "start": integer, "end": integer, "word": string },
+                } },
+            },
+        },
+    })
+}

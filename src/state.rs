@@ -1,0 +1,47 @@
+//! The application state handed to every handler through axum's `State`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use storybook_profanity::Filter;
+use storybook_store::Store;
+
+use crate::auth::{LoginThrottle, Passwords};
+use crate::config::{Limits, Secret};
+use crate::metrics::Metrics;
+
+/// Everything a handler may need. Cheap to clone: each part is shared.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database, SQLite or PostgreSQL.
+    pub store: Store,
+    /// The profanity matcher, built once at start-up.
+    pub profanity: Arc<Filter>,
+    /// Argon2id hashing with its own concurrency limit.
+    pub passwords: Arc<Passwords>,
+    /// Failed-login counts per account (bounded).
+    pub login_throttle: Arc<LoginThrottle>,
+    /// Request counters and latency histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The bounds the server keeps.
+    pub limits: Arc<Limits>,
+    /// Bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<Arc<Secret>>,
+    /// When the process started serving, for `uptime_s`.
+    pub started_at: Instant,
+}
+
+impl AppState {
+    pub fn new(store: Store, limits: Limits, metrics_token: Option<Secret>) -> Self {
+        Self {
+            store,
+            profanity: Arc::new(Filter::new()),
+            passwords: Arc::new(Passwords::new(&limits)),
+            login_throttle: Arc::new(LoginThrottle::new(&limits)),
+            metrics: Arc::new(Metrics::default()),
+            limits: Arc::new(limits),
+            metrics_token: metrics_token.map(Arc::new),
+            started_at: Instant::now(),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Contract section "Accounts", black-box through the real router, on
+//! SQLite and PostgreSQL.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::TestApp;
+use serde_json::json;
+
+backend_tests!(
+    register_login_logout_and_me,
+    usernames_and_emails_are_case_insensitive,
+    registration_names_every_bad_field,
+    registration_refuses_profanity,
+    login_refuses_bad_pairs_and_deactivated_accounts,
+    login_locks_after_five_failures,
+    profile_updates,
+    settings_read_and_patch,
+    public_profiles_hide_email,
+    bad_tokens_are_refused_everywhere_under_api,
+);
+
+async fn register_login_logout_and_me(app: TestApp) {
+    let reply = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "Alice", "email": "alice@example.com", "password": "correct horse", "display_name": "Alice A."}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let token = reply.body["token"].as_str().unwrap().to_owned();
+    assert!(token.len() >= 32, "at least 128 bits");
+    let user = &reply.body["user"];
+    assert_eq!(user["username"], "alice");
+    assert_eq!(user["display_name"], "Alice A.");
+    assert_eq!(user["email"], "alice@example.com");
+    assert_eq!(user["role"], "user");
+    assert_eq!(user["bio"], "");
+    assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(user.get("password_hash").is_none());
+
+    let me = app.get("/api/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["email"], "alice@example.com");
+    assert_eq!(me.body["settings"]["theme"], "system");
+    assert_eq!(me.body["id"], user["id"]);
+
+    let logout = app.call(axum::http::Method::POST, "/api/auth/logout", Some(&token), None).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let after = app.get("/api/me", Some(&token)).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(after.code(), "unauthorized");
+
+    let login = app
+        .post("/api/auth/login", None, json!({"username": "ALICE", "password": "correct horse"}))
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let by_email = app
+        .post("/api/auth/login", None, json!({"username": "Alice@Example.com", "password": "correct horse"}))
+        .await;
+    assert_eq!(by_email.status, StatusCode::OK, "{}", by_email.body);
+    assert_ne!(login.body["token"], by_email.body["token"]);
+    let me = app.get("/api/me", login.body["token"].as_str()).await;
+    assert_eq!(me.body["username"], "alice");
+
+    let no_token = app.get("/api/me", None).await;
+    assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn usernames_and_emails_are_case_insensitive(app: TestApp) {
+    app.register("bob").await;
+    let same_name = app
+        .post("/api/auth/register", None, json!({"username": "BOB", "email": "other@example.com", "password": "password123"}))
+        .await;
+    assert_eq!(same_name.status, StatusCode::CONFLICT);
+    assert_eq!(same_name.code(), "conflict");
+    let same_email = app
+        .post("/api/auth/register", None, json!({"username": "bobby", "email": "BOB@EXAMPLE.COM", "password": "password123"}))
+        .await;
+    assert_eq!(same_email.status, StatusCode::CONFLICT);
+    assert_eq!(same_email.code(), "conflict");
+}
+
+async fn registration_names_every_bad_field(app: TestApp) {
+    let reply = app
+        .post("/api/auth/register", None, json!({"username": "x y", "email": "not-an-address", "password": "short"}))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.code(), "validation");
+    assert_eq!(reply.fields(), ["email", "password", "username"]);
+
+    let missing = app.post("/api/auth/register", None, json!({"display_name": 7})).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(missing.fields(), ["display_name", "email", "password", "username"]);
+
+    for bad in ["ab", "a".repeat(31).as_str(), "élise", "has-dash"] {
+        let reply = app
+            .post("/api/auth/register", None, json!({"username": bad, "email": "e@example.com", "password": "password123"}))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(reply.fields(), ["username"], "{bad}");
+    }
+    let not_object = app.post("/api/auth/register", None, json!(["a"])).await;
+    assert_eq!(not_object.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn registration_refuses_profanity(app: TestApp) {
+    let reply = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "shithead", "email": "s@example.com", "password": "password123", "display_name": "f.u.c.k"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.code(), "profanity");
+    assert_eq!(reply.fields(), ["display_name", "username"]);
+    // Innocent words that contain a bad one are fine.
+    app.register("scunthorpe_fan").await;
+}
+
+async fn login_refuses_bad_pairs_and_deactivated_accounts(app: TestApp) {
+    app.register("carol").await;
+    let wrong = app
+        .post("/api/auth/login", None, json!({"username": "carol", "password": "wrong password"}))
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.code(), "unauthorized");
+    let unknown = app
+        .post("/api/auth/login", None, json!({"username": "nobody", "password": "password123"}))
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    let missing = app.post("/api/auth/login", None, json!({"username": "carol"})).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(missing.fields(), ["password"]);
+
+    let carol = app.state.store.user_by_username("carol").await.unwrap();
+    app.state.store.set_role_and_active(carol.id, None, Some(false)).await.unwrap();
+    let deactivated = app
+        .post("/api/auth/login", None, json!({"username": "carol", "password": "password123"}))
+        .await;
+    assert_eq!(deactivated.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn login_locks_after_five_failures(app: TestApp) {
+    app.register("dave").await;
+    app.register("erin").await;
+    for attempt in 0..5 {
+        // Alternate username and email: it is one account either way.
+        let login = if attempt % 2 == 0 { "dave" } else { "DAVE@example.com" };
+        let reply = app
+            .post("/api/auth/login", None, json!({"username": login, "password": "wrong password"}))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    for password in ["wrong password", "password123"] {
+        let reply = app
+            .post("/api/auth/login", None, json!({"username": "dave", "password": password}))
+            .await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(reply.code(), "rate_limited");
+        let retry: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    }
+    let other = app
+        .post("/api/auth/login", None, json!({"username": "erin", "password": "password123"}))
+        .await;
+    assert_eq!(other.status, StatusCode::OK, "another account is not locked");
+}
+
+async fn profile_updates(app: TestApp) {
+    let token = app.register("frank").await;
+    let reply = app
+        .patch("/api/me", Some(&token), json!({"display_name": "Frank the Brave", "bio": "I like dragons."}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["display_name"], "Frank the Brave");
+    assert_eq!(reply.body["bio"], "I like dragons.");
+    assert_eq!(reply.body["email"], "frank@example.com");
+
+    let long = app.patch("/api/me", Some(&token), json!({"bio": "a".repeat(501), "display_name": ""})).await;
+    assert_eq!(long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(long.fields(), ["bio", "display_name"]);
+    let rude = app.patch("/api/me", Some(&token), json!({"bio": "you are a b1tch"})).await;
+    assert_eq!(rude.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(rude.code(), "profanity");
+    assert_eq!(rude.fields(), ["bio"]);
+    let unchanged = app.get("/api/me", Some(&token)).await;
+    assert_eq!(unchanged.body["bio"], "I like dragons.");
+    let exact = app.patch("/api/me", Some(&token), json!({"bio": "é".repeat(500)})).await;
+    assert_eq!(exact.status, StatusCode::OK, "500 characters, not bytes");
+}
+
+async fn settings_read_and_patch(app: TestApp) {
+    let token = app.register("grace").await;
+    let defaults = app.get("/api/me/settings", Some(&token)).await;
+    assert_eq!(
+        defaults.body,
+        json!({"theme": "system", "font_size": "medium", "language": "en", "notifications": true})
+    );
+    let changed = app
+        .patch("/api/me/settings", Some(&token), json!({"theme": "dark", "language": "pt-BR"}))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_eq!(
+        changed.body,
+        json!({"theme": "dark", "font_size": "medium", "language": "pt-BR", "notifications": true})
+    );
+    let bad = app
+        .patch(
+            "/api/me/settings",
+            Some(&token),
+            json!({"theme": "neon", "font_size": "huge", "language": "english please", "notifications": "yes", "colour": 1}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.fields(), ["colour", "font_size", "language", "notifications", "theme"]);
+    let kept = app.get("/api/me/settings", Some(&token)).await;
+    assert_eq!(kept.body["theme"], "dark");
+    let me = app.get("/api/me", Some(&token)).await;
+    assert_eq!(me.body["settings"]["language"], "pt-BR");
+}
+
+async fn public_profiles_hide_email(app: TestApp) {
+    let token = app.register("heidi").await;
+    let profile = app.get("/api/users/HEIDI", None).await;
+    assert_eq!(profile.status, StatusCode::OK);
+    assert_eq!(profile.body["username"], "heidi");
+    assert_eq!(profile.body["stories"], 0);
+    assert!(profile.body.get("email").is_none());
+    let own = app.get("/api/users/heidi", Some(&token)).await;
+    assert!(own.body.get("email").is_none(), "never an email, even to the user");
+    let missing = app.get("/api/users/nobody_here", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.code(), "not_found");
+}
+
+async fn bad_tokens_are_refused_everywhere_under_api(app: TestApp) {
+    for path in ["/api/features", "/api/users/nobody", "/api/openapi.json", "/api/me"] {
+        let reply = app.get(path, Some("not-a-real-token")).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(reply.code(), "unauthorized");
+    }
+    let basic = app
+        .send(
+            axum::http::Request::get("/api/features")
+                .header("authorization", "Basic YWxpY2U6cHc=")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+    let bad_register = app
+        .post("/api/auth/register", Some("nope"), json!({"username": "ivan", "email": "i@example.com", "password": "password123"}))
+        .await;
+    assert_eq!(bad_register.status, StatusCode::UNAUTHORIZED);
+    for path in ["/healthz", "/readyz"] {
+        let reply = app.get(path, Some("not-a-real-token")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path} ignores Authorization");
+    }
+}

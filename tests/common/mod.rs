@@ -1,0 +1,282 @@
+//! Test harness: the real router on a real database (a fresh SQLite file,
+//! and a fresh PostgreSQL schema when `TEST_DATABASE_URL` is set), driven
+//! through `tower::ServiceExt::oneshot` or a real socket.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use storybook::config::{Limits, Secret};
+use storybook::{AppState, app};
+use storybook_store::{PoolSettings, Store};
+use tower::ServiceExt;
+
+/// Runs each named `async fn name(app: TestApp)` on SQLite and, when
+/// `TEST_DATABASE_URL` is set, on PostgreSQL. In CI (`CI=true`) a missing
+/// `TEST_DATABASE_URL` fails the PostgreSQL half instead of skipping it.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::TestApp::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::common::TestApp::postgres().await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test (in this or a parallel process) uses.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000
+    )
+}
+
+/// A temporary directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(unique_name("storybook_test"));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One server under test: its router, state and database.
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub database_url: String,
+    _dir: Option<TempDir>,
+}
+
+/// An answer: status, headers and the body as JSON (`Null` when empty,
+/// a JSON string when the body is not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<none>")
+    }
+
+    /// The names in `error.fields`, sorted.
+    pub fn fields(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.body["error"]["fields"]
+            .as_object()
+            .map(|f| f.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+impl TestApp {
+    pub async fn sqlite() -> Self {
+        Self::sqlite_with(Limits::default()).await
+    }
+
+    pub async fn sqlite_with(limits: Limits) -> Self {
+        let dir = TempDir::new();
+        let url = format!("sqlite://{}", dir.0.join("test.db").display());
+        Self::start(url, Some(dir), limits).await
+    }
+
+    /// `None` when `TEST_DATABASE_URL` is unset outside CI.
+    pub async fn postgres() -> Option<Self> {
+        Self::postgres_with(Limits::default()).await
+    }
+
+    pub async fn postgres_with(limits: Limits) -> Option<Self> {
+        let base = match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("CI=true but TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI")
+            }
+            _ => {
+                eprintln!("TEST_DATABASE_URL not set: skipping the PostgreSQL half");
+                return None;
+            }
+        };
+        let schema = fresh_schema(&base).await;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options[search_path]={schema}");
+        Some(Self::start(url, None, limits).await)
+    }
+
+    /// Either backend by URL: `TestApp::on(&url)` is how shared helpers get
+    /// a second app on the same database.
+    async fn start(url: String, dir: Option<TempDir>, limits: Limits) -> Self {
+        let store = Store::connect(&url, &PoolSettings::default())
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        let state = AppState::new(store, limits, None);
+        Self {
+            router: app(state.clone()),
+            state,
+            database_url: url,
+            _dir: dir,
+        }
+    }
+
+    /// The same database with a different configuration.
+    pub fn with_metrics_token(&self, token: &str) -> Router {
+        let mut state = self.state.clone();
+        state.metrics_token = Some(std::sync::Arc::new(Secret(token.to_owned())));
+        app(state)
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        send_to(&self.router, request).await
+    }
+
+    /// A JSON request (`body` `None`: no body).
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => builder.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(request).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Registers `username` (password `password123`) and returns its token.
+    pub async fn register(&self, username: &str) -> String {
+        let reply = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({ "username": username, "email": format!("{username}@example.com"), "password": "password123" }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "register {username}: {}", reply.body);
+        reply.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Registers a user and makes them an admin directly in the store.
+    pub async fn register_admin(&self, username: &str) -> String {
+        let token = self.register(username).await;
+        let user = self.state.store.user_by_username(username).await.expect("user");
+        self.state
+            .store
+            .set_role_and_active(user.id, Some(storybook_store::Role::Admin), None)
+            .await
+            .expect("promote");
+        token
+    }
+}
+
+pub async fn send_to(router: &Router, request: Request<Body>) -> Reply {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Reply { status, headers, body }
+}
+
+/// Creates a schema of its own for one test, so runs never collide. The
+/// schemas are left behind (CI's database is thrown away after the run).
+async fn fresh_schema(base: &str) -> String {
+    let admin = Store::connect_without_migrating(
+        base,
+        &PoolSettings {
+            max_connections: 1,
+            ..PoolSettings::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect {base}: {e}"));
+    let schema = unique_name("t");
+    admin
+        .execute_raw(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create schema");
+    admin.close().await;
+    schema
+}
+
+/// Sends one HTTP/1.1 request over a real socket; returns status and body.
+pub async fn raw_http(address: std::net::SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
