@@ -1,6 +1,7 @@
 //! The storybook server as a library: `app(state)` builds the router and
 //! `serve` runs it, so `main.rs` stays thin and tests reuse both.
 
+pub mod allocator;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -45,7 +46,7 @@ pub fn app(state: AppState) -> Router {
                 async move { ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], document.to_string()) }
             }),
         )
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(|| async { ApiError::NoSuchRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), check_token))

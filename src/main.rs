@@ -11,6 +11,7 @@ use storybook_store::Store;
 use tokio::net::TcpListener;
 
 fn main() -> ExitCode {
+    storybook::allocator::tune_and_reexec();
     // A missing .env is normal; a broken one is worth saying.
     if let Err(error) = dotenvy::dotenv()
         && !error.not_found()
