@@ -24,7 +24,9 @@ pub fn tune_and_reexec() {
         if std::env::var_os("GLIBC_TUNABLES").is_some() {
             return;
         }
-        let Ok(exe) = std::env::current_exe() else { return };
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
         let error = std::process::Command::new(exe)
             .args(std::env::args_os().skip(1))
             .env("GLIBC_TUNABLES", GLIBC_TUNABLES)

@@ -78,10 +78,12 @@ pub fn hash_token(token: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 /// Failed logins per account. After `max_failures` within `window`, every
@@ -133,7 +135,9 @@ impl LoginThrottle {
         }
         let mut attempts = self.accounts.entry(account.to_owned()).or_default();
         let window = self.window;
-        attempts.failures.retain(|at| now.duration_since(*at) < window);
+        attempts
+            .failures
+            .retain(|at| now.duration_since(*at) < window);
         attempts.failures.push(now);
         if attempts.failures.len() >= self.max_failures {
             attempts.locked_until = Some(now + window);
@@ -155,7 +159,8 @@ impl LoginThrottle {
                 || a.failures.iter().any(|at| now.duration_since(*at) < window)
         });
         if self.accounts.len() >= self.max_tracked {
-            self.accounts.retain(|_, a| a.locked_until.is_some_and(|until| until > now));
+            self.accounts
+                .retain(|_, a| a.locked_until.is_some_and(|until| until > now));
         }
         while self.accounts.len() >= self.max_tracked {
             let Some(key) = self.accounts.iter().next().map(|e| e.key().clone()) else {

@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use storybook_store::PoolSettings;
 
 #[derive(Debug, Parser)]
-#[command(name = "storybook", version, about = "A lean server for a children's storybook app")]
+#[command(
+    name = "storybook",
+    version,
+    about = "A lean server for a children's storybook app"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -37,7 +37,13 @@ pub async fn read_json<S: Send + Sync>(req: Request, state: &S) -> Result<Value,
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let is_json = content_type == "application/json" || content_type.ends_with("+json");
     let is_other_media = content_type.contains("xml")
@@ -53,7 +59,9 @@ pub async fn read_json<S: Send + Sync>(req: Request, state: &S) -> Result<Value,
             "expected a JSON body with Content-Type: application/json".into(),
         ));
     }
-    let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(body_rejection)?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
 }
 
@@ -82,7 +90,9 @@ where
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(Self(value)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => match e.into_kind() {
-                ErrorKind::ParseErrorAtKey { key, expected_type, .. } => Err(ApiError::field(
+                ErrorKind::ParseErrorAtKey {
+                    key, expected_type, ..
+                } => Err(ApiError::field(
                     &key,
                     &format!("must be {}", describe_type(expected_type)),
                 )),
@@ -138,7 +148,8 @@ fn decode_component(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2])) {
+            b'%' if i + 2 < bytes.len() => match (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2]))
+            {
                 (Some(high), Some(low)) => {
                     out.push(high * 16 + low);
                     i += 2;

@@ -43,16 +43,29 @@ pub fn app(state: AppState) -> Router {
             "/api/openapi.json",
             get(move || {
                 let document = document.clone();
-                async move { ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], document.to_string()) }
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        document.to_string(),
+                    )
+                }
             }),
         )
         .fallback(|| async { ApiError::NoSuchRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), check_token))
-        .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests.max(1)))
+        .layer(GlobalConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests.max(1),
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), time_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::internal("a handler panicked").into_response()
         }))
@@ -63,7 +76,9 @@ pub fn app(state: AppState) -> Router {
 /// A bad token is `401` on every `/api` route, public ones included; a good
 /// one is looked up once here and handed to the extractors.
 async fn check_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !request.uri().path().starts_with("/api") || !request.headers().contains_key(header::AUTHORIZATION) {
+    if !request.uri().path().starts_with("/api")
+        || !request.headers().contains_key(header::AUTHORIZATION)
+    {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();

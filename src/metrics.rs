@@ -16,7 +16,9 @@ use dashmap::DashMap;
 use crate::state::AppState;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
-const BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// Counters keyed by route *template* (`/api/stories/{id}`), never by the
 /// raw path, so the maps are bounded by the number of routes.
@@ -57,7 +59,9 @@ impl Metrics {
 
     /// Appends the request metrics in Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        out.push_str("# HELP http_requests_total Requests answered, by method, route and status.\n");
+        out.push_str(
+            "# HELP http_requests_total Requests answered, by method, route and status.\n",
+        );
         out.push_str("# TYPE http_requests_total counter\n");
         for entry in self.requests.iter() {
             let (method, route, status) = entry.key();
@@ -90,14 +94,20 @@ impl Metrics {
                 "http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
                 histogram.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
             );
-            let _ = writeln!(out, "http_request_duration_seconds_count{{route=\"{route}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
         }
     }
 }
 
 /// Appends one gauge with its help line.
 pub fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
 }
 
 fn escape(label: &str) -> String {
@@ -113,8 +123,11 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
-    state
-        .metrics
-        .record(&method, &route, response.status().as_u16(), started.elapsed());
+    state.metrics.record(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }

@@ -30,7 +30,9 @@ impl Fields {
 
     /// Records a problem with a field (the first one per field is kept).
     pub fn reject(&mut self, field: impl Into<String>, why: impl Into<String>) {
-        self.errors.entry(field.into()).or_insert_with(|| why.into());
+        self.errors
+            .entry(field.into())
+            .or_insert_with(|| why.into());
     }
 
     pub fn has_error(&self, field: &str) -> bool {
@@ -138,7 +140,12 @@ pub fn check_profanity<'a>(
     let offending: FieldErrors = fields
         .into_iter()
         .filter(|(_, text)| !filter.is_clean(text))
-        .map(|(name, _)| (name.to_owned(), "contains words that are not allowed".to_owned()))
+        .map(|(name, _)| {
+            (
+                name.to_owned(),
+                "contains words that are not allowed".to_owned(),
+            )
+        })
         .collect();
     if offending.is_empty() {
         Ok(())
@@ -173,8 +180,10 @@ impl Params {
         match allowed.iter().find(|a| **a == value) {
             Some(found) => Some(found),
             None => {
-                self.errors
-                    .insert(name.to_owned(), format!("must be one of: {}", allowed.join(", ")));
+                self.errors.insert(
+                    name.to_owned(),
+                    format!("must be one of: {}", allowed.join(", ")),
+                );
                 None
             }
         }
@@ -186,7 +195,8 @@ impl Params {
             Some("true") => Some(true),
             Some("false") => Some(false),
             Some(_) => {
-                self.errors.insert(name.to_owned(), "must be true or false".to_owned());
+                self.errors
+                    .insert(name.to_owned(), "must be true or false".to_owned());
                 None
             }
         }
@@ -198,8 +208,10 @@ impl Params {
         match value.parse::<i64>() {
             Ok(number) if (min..=max).contains(&number) => Some(number),
             _ => {
-                self.errors
-                    .insert(name.to_owned(), format!("must be an integer from {min} to {max}"));
+                self.errors.insert(
+                    name.to_owned(),
+                    format!("must be an integer from {min} to {max}"),
+                );
                 None
             }
         }

@@ -46,18 +46,33 @@ async fn register_login_logout_and_me(app: TestApp) {
     assert_eq!(me.body["settings"]["theme"], "system");
     assert_eq!(me.body["id"], user["id"]);
 
-    let logout = app.call(axum::http::Method::POST, "/api/auth/logout", Some(&token), None).await;
+    let logout = app
+        .call(
+            axum::http::Method::POST,
+            "/api/auth/logout",
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     let after = app.get("/api/me", Some(&token)).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     assert_eq!(after.code(), "unauthorized");
 
     let login = app
-        .post("/api/auth/login", None, json!({"username": "ALICE", "password": "correct horse"}))
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "ALICE", "password": "correct horse"}),
+        )
         .await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
     let by_email = app
-        .post("/api/auth/login", None, json!({"username": "Alice@Example.com", "password": "correct horse"}))
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "Alice@Example.com", "password": "correct horse"}),
+        )
         .await;
     assert_eq!(by_email.status, StatusCode::OK, "{}", by_email.body);
     assert_ne!(login.body["token"], by_email.body["token"]);
@@ -71,12 +86,20 @@ async fn register_login_logout_and_me(app: TestApp) {
 async fn usernames_and_emails_are_case_insensitive(app: TestApp) {
     app.register("bob").await;
     let same_name = app
-        .post("/api/auth/register", None, json!({"username": "BOB", "email": "other@example.com", "password": "password123"}))
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "BOB", "email": "other@example.com", "password": "password123"}),
+        )
         .await;
     assert_eq!(same_name.status, StatusCode::CONFLICT);
     assert_eq!(same_name.code(), "conflict");
     let same_email = app
-        .post("/api/auth/register", None, json!({"username": "bobby", "email": "BOB@EXAMPLE.COM", "password": "password123"}))
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "bobby", "email": "BOB@EXAMPLE.COM", "password": "password123"}),
+        )
         .await;
     assert_eq!(same_email.status, StatusCode::CONFLICT);
     assert_eq!(same_email.code(), "conflict");
@@ -84,19 +107,32 @@ async fn usernames_and_emails_are_case_insensitive(app: TestApp) {
 
 async fn registration_names_every_bad_field(app: TestApp) {
     let reply = app
-        .post("/api/auth/register", None, json!({"username": "x y", "email": "not-an-address", "password": "short"}))
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "x y", "email": "not-an-address", "password": "short"}),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.code(), "validation");
     assert_eq!(reply.fields(), ["email", "password", "username"]);
 
-    let missing = app.post("/api/auth/register", None, json!({"display_name": 7})).await;
+    let missing = app
+        .post("/api/auth/register", None, json!({"display_name": 7}))
+        .await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(missing.fields(), ["display_name", "email", "password", "username"]);
+    assert_eq!(
+        missing.fields(),
+        ["display_name", "email", "password", "username"]
+    );
 
     for bad in ["ab", "a".repeat(31).as_str(), "élise", "has-dash"] {
         let reply = app
-            .post("/api/auth/register", None, json!({"username": bad, "email": "e@example.com", "password": "password123"}))
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"username": bad, "email": "e@example.com", "password": "password123"}),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert_eq!(reply.fields(), ["username"], "{bad}");
@@ -123,22 +159,40 @@ async fn registration_refuses_profanity(app: TestApp) {
 async fn login_refuses_bad_pairs_and_deactivated_accounts(app: TestApp) {
     app.register("carol").await;
     let wrong = app
-        .post("/api/auth/login", None, json!({"username": "carol", "password": "wrong password"}))
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "carol", "password": "wrong password"}),
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.code(), "unauthorized");
     let unknown = app
-        .post("/api/auth/login", None, json!({"username": "nobody", "password": "password123"}))
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "nobody", "password": "password123"}),
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
-    let missing = app.post("/api/auth/login", None, json!({"username": "carol"})).await;
+    let missing = app
+        .post("/api/auth/login", None, json!({"username": "carol"}))
+        .await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(missing.fields(), ["password"]);
 
     let carol = app.state.store.user_by_username("carol").await.unwrap();
-    app.state.store.set_role_and_active(carol.id, None, Some(false)).await.unwrap();
+    app.state
+        .store
+        .set_role_and_active(carol.id, None, Some(false))
+        .await
+        .unwrap();
     let deactivated = app
-        .post("/api/auth/login", None, json!({"username": "carol", "password": "password123"}))
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "carol", "password": "password123"}),
+        )
         .await;
     assert_eq!(deactivated.status, StatusCode::UNAUTHORIZED);
 }
@@ -148,47 +202,85 @@ async fn login_locks_after_five_failures(app: TestApp) {
     app.register("erin").await;
     for attempt in 0..5 {
         // Alternate username and email: it is one account either way.
-        let login = if attempt % 2 == 0 { "dave" } else { "DAVE@example.com" };
+        let login = if attempt % 2 == 0 {
+            "dave"
+        } else {
+            "DAVE@example.com"
+        };
         let reply = app
-            .post("/api/auth/login", None, json!({"username": login, "password": "wrong password"}))
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": login, "password": "wrong password"}),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
     }
     for password in ["wrong password", "password123"] {
         let reply = app
-            .post("/api/auth/login", None, json!({"username": "dave", "password": password}))
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": "dave", "password": password}),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(reply.code(), "rate_limited");
-        let retry: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        let retry: u64 = reply.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=60).contains(&retry), "Retry-After {retry}");
     }
     let other = app
-        .post("/api/auth/login", None, json!({"username": "erin", "password": "password123"}))
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "erin", "password": "password123"}),
+        )
         .await;
-    assert_eq!(other.status, StatusCode::OK, "another account is not locked");
+    assert_eq!(
+        other.status,
+        StatusCode::OK,
+        "another account is not locked"
+    );
 }
 
 async fn profile_updates(app: TestApp) {
     let token = app.register("frank").await;
     let reply = app
-        .patch("/api/me", Some(&token), json!({"display_name": "Frank the Brave", "bio": "I like dragons."}))
+        .patch(
+            "/api/me",
+            Some(&token),
+            json!({"display_name": "Frank the Brave", "bio": "I like dragons."}),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["display_name"], "Frank the Brave");
     assert_eq!(reply.body["bio"], "I like dragons.");
     assert_eq!(reply.body["email"], "frank@example.com");
 
-    let long = app.patch("/api/me", Some(&token), json!({"bio": "a".repeat(501), "display_name": ""})).await;
+    let long = app
+        .patch(
+            "/api/me",
+            Some(&token),
+            json!({"bio": "a".repeat(501), "display_name": ""}),
+        )
+        .await;
     assert_eq!(long.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(long.fields(), ["bio", "display_name"]);
-    let rude = app.patch("/api/me", Some(&token), json!({"bio": "you are a b1tch"})).await;
+    let rude = app
+        .patch("/api/me", Some(&token), json!({"bio": "you are a b1tch"}))
+        .await;
     assert_eq!(rude.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(rude.code(), "profanity");
     assert_eq!(rude.fields(), ["bio"]);
     let unchanged = app.get("/api/me", Some(&token)).await;
     assert_eq!(unchanged.body["bio"], "I like dragons.");
-    let exact = app.patch("/api/me", Some(&token), json!({"bio": "é".repeat(500)})).await;
+    let exact = app
+        .patch("/api/me", Some(&token), json!({"bio": "é".repeat(500)}))
+        .await;
     assert_eq!(exact.status, StatusCode::OK, "500 characters, not bytes");
 }
 
@@ -200,7 +292,11 @@ async fn settings_read_and_patch(app: TestApp) {
         json!({"theme": "system", "font_size": "medium", "language": "en", "notifications": true})
     );
     let changed = app
-        .patch("/api/me/settings", Some(&token), json!({"theme": "dark", "language": "pt-BR"}))
+        .patch(
+            "/api/me/settings",
+            Some(&token),
+            json!({"theme": "dark", "language": "pt-BR"}),
+        )
         .await;
     assert_eq!(changed.status, StatusCode::OK);
     assert_eq!(
@@ -215,7 +311,10 @@ async fn settings_read_and_patch(app: TestApp) {
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(bad.fields(), ["colour", "font_size", "language", "notifications", "theme"]);
+    assert_eq!(
+        bad.fields(),
+        ["colour", "font_size", "language", "notifications", "theme"]
+    );
     let kept = app.get("/api/me/settings", Some(&token)).await;
     assert_eq!(kept.body["theme"], "dark");
     let me = app.get("/api/me", Some(&token)).await;
@@ -230,14 +329,22 @@ async fn public_profiles_hide_email(app: TestApp) {
     assert_eq!(profile.body["stories"], 0);
     assert!(profile.body.get("email").is_none());
     let own = app.get("/api/users/heidi", Some(&token)).await;
-    assert!(own.body.get("email").is_none(), "never an email, even to the user");
+    assert!(
+        own.body.get("email").is_none(),
+        "never an email, even to the user"
+    );
     let missing = app.get("/api/users/nobody_here", None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.code(), "not_found");
 }
 
 async fn bad_tokens_are_refused_everywhere_under_api(app: TestApp) {
-    for path in ["/api/features", "/api/users/nobody", "/api/openapi.json", "/api/me"] {
+    for path in [
+        "/api/features",
+        "/api/users/nobody",
+        "/api/openapi.json",
+        "/api/me",
+    ] {
         let reply = app.get(path, Some("not-a-real-token")).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(reply.code(), "unauthorized");
@@ -252,7 +359,11 @@ async fn bad_tokens_are_refused_everywhere_under_api(app: TestApp) {
         .await;
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
     let bad_register = app
-        .post("/api/auth/register", Some("nope"), json!({"username": "ivan", "email": "i@example.com", "password": "password123"}))
+        .post(
+            "/api/auth/register",
+            Some("nope"),
+            json!({"username": "ivan", "email": "i@example.com", "password": "password123"}),
+        )
         .await;
     assert_eq!(bad_register.status, StatusCode::UNAUTHORIZED);
     for path in ["/healthz", "/readyz"] {

@@ -16,7 +16,14 @@ use storybook_store::{PoolSettings, Store};
 fn storybook() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_storybook"));
     // The test environment must not leak into the server under test.
-    for key in ["DATABASE_URL", "PORT", "HOST", "METRICS_TOKEN", "LOG_LEVEL", "LOG_FORMAT"] {
+    for key in [
+        "DATABASE_URL",
+        "PORT",
+        "HOST",
+        "METRICS_TOKEN",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+    ] {
         command.env_remove(key);
     }
     command
@@ -37,7 +44,9 @@ fn start_server(database_url: &str) -> (Child, SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
         if let Some(address) = entry["fields"]["address"].as_str() {
             // Keep draining the logs so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
@@ -62,7 +71,10 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
-        assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -76,7 +88,9 @@ async fn sigterm_stops_cleanly_and_keeps_acknowledged_writes() {
     let (status, body) = raw_http(address, "GET", "/healthz", None).await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
     for i in 0..20 {
-        let body = format!(r#"{{"username":"kid{i}","email":"kid{i}@example.com","password":"password123"}}"#);
+        let body = format!(
+            r#"{{"username":"kid{i}","email":"kid{i}@example.com","password":"password123"}}"#
+        );
         let (status, reply) = raw_http(address, "POST", "/api/auth/register", Some(&body)).await;
         assert_eq!(status, 201, "{reply}");
     }
@@ -84,21 +98,36 @@ async fn sigterm_stops_cleanly_and_keeps_acknowledged_writes() {
     let exit = wait_exit(&mut child);
     assert!(exit.success(), "exit status {exit}");
 
-    let store = Store::connect(&url, &PoolSettings::default()).await.expect("reopen");
-    assert_eq!(store.count_users().await.unwrap(), 20, "every acknowledged registration survived");
+    let store = Store::connect(&url, &PoolSettings::default())
+        .await
+        .expect("reopen");
+    assert_eq!(
+        store.count_users().await.unwrap(),
+        20,
+        "every acknowledged registration survived"
+    );
     store.close().await;
 }
 
 #[tokio::test]
 async fn postgres_url_serves_the_same_binary() {
     let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI must set TEST_DATABASE_URL");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must set TEST_DATABASE_URL"
+        );
         eprintln!("TEST_DATABASE_URL not set: skipping");
         return;
     };
     let schema = common::unique_name("bin");
-    let admin = Store::connect_without_migrating(&base, &PoolSettings::default()).await.unwrap();
-    admin.execute_raw(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let admin = Store::connect_without_migrating(&base, &PoolSettings::default())
+        .await
+        .unwrap();
+    admin
+        .execute_raw(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
     admin.close().await;
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options[search_path]={schema}");
@@ -127,43 +156,87 @@ fn unknown_database_scheme_is_a_clear_startup_error() {
         .expect("run");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("mysql") && stderr.contains("sqlite:") && stderr.contains("postgres:"), "{stderr}");
+    assert!(
+        stderr.contains("mysql") && stderr.contains("sqlite:") && stderr.contains("postgres:"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn migrate_and_create_admin() {
     let dir = TempDir::new();
     let url = format!("sqlite://{}", dir.0.join("admin.db").display());
-    let migrate = storybook().args(["migrate", "--database-url", &url]).output().expect("migrate");
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let migrate = storybook()
+        .args(["migrate", "--database-url", &url])
+        .output()
+        .expect("migrate");
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
     assert!(String::from_utf8_lossy(&migrate.stdout).contains("migration(s) applied"));
 
     let create = |password: &str| {
         let mut child = storybook()
-            .args(["create-admin", "--database-url", &url, "--username", "Root_Admin", "--email", "root@example.com", "--password-stdin"])
+            .args([
+                "create-admin",
+                "--database-url",
+                &url,
+                "--username",
+                "Root_Admin",
+                "--email",
+                "root@example.com",
+                "--password-stdin",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("create-admin");
-        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     };
     let short = create("short\n");
     assert!(!short.status.success(), "a short password is refused");
     let made = create("a long admin password\n");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let again = create("a long admin password\n");
     assert!(!again.status.success(), "the same admin twice is refused");
 
     let no_stdin_flag = storybook()
-        .args(["create-admin", "--database-url", &url, "--username", "x_admin", "--email", "x@example.com"])
+        .args([
+            "create-admin",
+            "--database-url",
+            &url,
+            "--username",
+            "x_admin",
+            "--email",
+            "x@example.com",
+        ])
         .output()
         .unwrap();
-    assert!(!no_stdin_flag.status.success(), "the password only comes from stdin");
+    assert!(
+        !no_stdin_flag.status.success(),
+        "the password only comes from stdin"
+    );
 
-    let store = Store::connect(&url, &PoolSettings::default()).await.unwrap();
-    let admin = store.user_by_username("root_admin").await.expect("admin exists");
+    let store = Store::connect(&url, &PoolSettings::default())
+        .await
+        .unwrap();
+    let admin = store
+        .user_by_username("root_admin")
+        .await
+        .expect("admin exists");
     assert!(admin.is_admin());
     store.close().await;
 }

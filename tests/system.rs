@@ -20,12 +20,19 @@ backend_tests!(
 
 async fn health_readiness_and_features(app: TestApp) {
     let health = app.get("/healthz", None).await;
-    assert_eq!((health.status, health.body.clone()), (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        (health.status, health.body.clone()),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK);
     let features = app.get("/api/features", None).await;
     assert_eq!(features.status, StatusCode::OK);
-    let expected_database = if app.database_url.starts_with("sqlite") { "sqlite" } else { "postgres" };
+    let expected_database = if app.database_url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
     assert_eq!(features.body["database"], expected_database);
     assert_eq!(features.body["realtime"], cfg!(feature = "realtime"));
     assert_eq!(features.body["generator"], "builtin");
@@ -65,7 +72,10 @@ async fn openapi_documents_the_contract_routes(app: TestApp) {
         ("/api/users/{username}", "get"),
         ("/api/profanity/check", "post"),
     ] {
-        assert!(paths[path][method].is_object(), "{method} {path} is documented");
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} is documented"
+        );
     }
     // Every documented operation is really routed (never the 404 fallback).
     for (path, operations) in paths.as_object().unwrap() {
@@ -77,8 +87,12 @@ async fn openapi_documents_the_contract_routes(app: TestApp) {
                 .body(Body::empty())
                 .unwrap();
             let reply = app.send(request).await;
-            let unrouted = reply.status == StatusCode::NOT_FOUND && reply.body["error"]["message"] == "no such route";
-            assert!(!unrouted && reply.status != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            let unrouted = reply.status == StatusCode::NOT_FOUND
+                && reply.body["error"]["message"] == "no such route";
+            assert!(
+                !unrouted && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
         }
     }
     let register = &paths["/api/auth/register"]["post"];
@@ -93,11 +107,24 @@ async fn metrics_report_requests_and_memory(app: TestApp) {
     app.get("/api/users/nobody", None).await;
     let reply = app.get("/metrics", None).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(reply.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        reply.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = reply.body.as_str().expect("text body");
-    assert!(text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"route="/api/users/{username}",status="404""#), "{text}");
-    assert!(text.contains("http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 1"));
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/users/{username}",status="404""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 1")
+    );
     let rss = text
         .lines()
         .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
@@ -119,7 +146,10 @@ async fn metrics_token_guards_metrics(app: TestApp) {
         send_to(&guarded, request.body(Body::empty()).unwrap())
     };
     assert_eq!(get(None).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(get(Some(&user_token)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(Some(&user_token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let allowed = get(Some("s3cret-metrics")).await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(get(Some("wrong")).await.code(), "unauthorized");
@@ -127,11 +157,20 @@ async fn metrics_token_guards_metrics(app: TestApp) {
 
 async fn every_rejection_has_the_error_shape(app: TestApp) {
     let unknown = app.get("/api/no/such/thing", None).await;
-    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
     let outside = app.get("/nothing-here", None).await;
-    assert_eq!((outside.status, outside.code()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(
+        (outside.status, outside.code()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
     let method = app.delete("/api/features", None).await;
-    assert_eq!((method.status, method.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    assert_eq!(
+        (method.status, method.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
 
     let with_type = |content_type: &str, body: &str| {
         Request::post("/api/auth/login")
@@ -139,24 +178,55 @@ async fn every_rejection_has_the_error_shape(app: TestApp) {
             .body(Body::from(body.to_owned()))
             .unwrap()
     };
-    let malformed = app.send(with_type("application/json", "{\"username\": ")).await;
-    assert_eq!((malformed.status, malformed.code()), (StatusCode::BAD_REQUEST, "bad_request"));
+    let malformed = app
+        .send(with_type("application/json", "{\"username\": "))
+        .await;
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
     let plain = app.send(with_type("text/plain", "hello")).await;
-    assert_eq!((plain.status, plain.code()), (StatusCode::BAD_REQUEST, "bad_request"));
+    assert_eq!(
+        (plain.status, plain.code()),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
     let no_type = app
-        .send(Request::post("/api/auth/login").body(Body::from("{}")).unwrap())
+        .send(
+            Request::post("/api/auth/login")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
         .await;
     assert_eq!(no_type.status, StatusCode::BAD_REQUEST);
     let xml = app.send(with_type("application/xml", "<login/>")).await;
-    assert_eq!((xml.status, xml.code()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
-    let form = app.send(with_type("application/x-www-form-urlencoded", "username=a")).await;
+    assert_eq!(
+        (xml.status, xml.code()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+    let form = app
+        .send(with_type("application/x-www-form-urlencoded", "username=a"))
+        .await;
     assert_eq!(form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let wrong_types = app.send(with_type("application/json", r#"{"username": 5, "password": ["x"]}"#)).await;
-    assert_eq!((wrong_types.status, wrong_types.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation"));
+    let wrong_types = app
+        .send(with_type(
+            "application/json",
+            r#"{"username": 5, "password": ["x"]}"#,
+        ))
+        .await;
+    assert_eq!(
+        (wrong_types.status, wrong_types.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation")
+    );
     assert_eq!(wrong_types.fields(), ["password", "username"]);
-    let huge = format!(r#"{{"username": "{}", "password": "x"}}"#, "a".repeat(1024 * 1024 + 10));
+    let huge = format!(
+        r#"{{"username": "{}", "password": "x"}}"#,
+        "a".repeat(1024 * 1024 + 10)
+    );
     let too_large = app.send(with_type("application/json", &huge)).await;
-    assert_eq!((too_large.status, too_large.code()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    assert_eq!(
+        (too_large.status, too_large.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
     let not_utf8 = app
         .send(
             Request::post("/api/auth/login")
@@ -173,7 +243,11 @@ async fn every_rejection_has_the_error_shape(app: TestApp) {
 
 async fn profanity_check_reports_offsets(app: TestApp) {
     let reply = app
-        .post("/api/profanity/check", None, json!({"text": "Ça f.u.c.k and a classic sh1t"}))
+        .post(
+            "/api/profanity/check",
+            None,
+            json!({"text": "Ça f.u.c.k and a classic sh1t"}),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["clean"], false);
@@ -182,12 +256,33 @@ async fn profanity_check_reports_offsets(app: TestApp) {
         reply.body["matches"],
         json!([{"start": 3, "end": 10, "word": "fuck"}, {"start": 25, "end": 29, "word": "shit"}])
     );
-    let clean = app.post("/api/profanity/check", None, json!({"text": "Scunthorpe therapist"})).await;
-    assert_eq!(clean.body, json!({"clean": true, "censored": "Scunthorpe therapist", "matches": []}));
-    let long = app.post("/api/profanity/check", None, json!({"text": "é".repeat(10_001)})).await;
+    let clean = app
+        .post(
+            "/api/profanity/check",
+            None,
+            json!({"text": "Scunthorpe therapist"}),
+        )
+        .await;
+    assert_eq!(
+        clean.body,
+        json!({"clean": true, "censored": "Scunthorpe therapist", "matches": []})
+    );
+    let long = app
+        .post(
+            "/api/profanity/check",
+            None,
+            json!({"text": "é".repeat(10_001)}),
+        )
+        .await;
     assert_eq!(long.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(long.fields(), ["text"]);
-    let exact = app.post("/api/profanity/check", None, json!({"text": "é".repeat(10_000)})).await;
+    let exact = app
+        .post(
+            "/api/profanity/check",
+            None,
+            json!({"text": "é".repeat(10_000)}),
+        )
+        .await;
     assert_eq!(exact.status, StatusCode::OK);
     let missing = app.post("/api/profanity/check", None, json!({})).await;
     assert_eq!(missing.fields(), ["text"]);

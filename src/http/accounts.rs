@@ -34,26 +34,41 @@ pub fn router() -> ApiRouter {
         .post(
             "/api/auth/login",
             login,
-            Doc::new("Sign in with username or email; five failures in 60 s lock the account for 60 s")
-                .body("Login")
-                .returns(200, Some("Auth"))
-                .errors(&[401, 429]),
+            Doc::new(
+                "Sign in with username or email; five failures in 60 s lock the account for 60 s",
+            )
+            .body("Login")
+            .returns(200, Some("Auth"))
+            .errors(&[401, 429]),
         )
         .post(
             "/api/auth/logout",
             logout,
-            Doc::new("Revoke the token used for this request").user().returns(204, None),
+            Doc::new("Revoke the token used for this request")
+                .user()
+                .returns(204, None),
         )
-        .get("/api/me", me, Doc::new("The signed-in user, with email and settings").user().returns(200, Some("Me")))
+        .get(
+            "/api/me",
+            me,
+            Doc::new("The signed-in user, with email and settings")
+                .user()
+                .returns(200, Some("Me")),
+        )
         .patch(
             "/api/me",
             update_me,
-            Doc::new("Change display name and bio").user().body("ProfileUpdate").returns(200, Some("Me")),
+            Doc::new("Change display name and bio")
+                .user()
+                .body("ProfileUpdate")
+                .returns(200, Some("Me")),
         )
         .get(
             "/api/me/settings",
             settings,
-            Doc::new("The signed-in user's settings").user().returns(200, Some("Settings")),
+            Doc::new("The signed-in user's settings")
+                .user()
+                .returns(200, Some("Settings")),
         )
         .patch(
             "/api/me/settings",
@@ -122,7 +137,10 @@ fn is_valid_email(email: &str) -> bool {
 fn display_name_field(body: &mut Fields) -> Option<String> {
     let name = body.optional_string("display_name")?.trim().to_owned();
     if name.is_empty() || char_len(&name) > MAX_DISPLAY_NAME_CHARS {
-        body.reject("display_name", format!("must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"));
+        body.reject(
+            "display_name",
+            format!("must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"),
+        );
         return None;
     }
     Some(name)
@@ -150,9 +168,15 @@ async fn register(
     if let Some(password) = &password {
         let length = char_len(password);
         if length < MIN_PASSWORD_CHARS {
-            body.reject("password", format!("must be at least {MIN_PASSWORD_CHARS} characters"));
+            body.reject(
+                "password",
+                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+            );
         } else if length > MAX_PASSWORD_CHARS {
-            body.reject("password", format!("must be at most {MAX_PASSWORD_CHARS} characters"));
+            body.reject(
+                "password",
+                format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+            );
         }
     }
     body.finish()?;
@@ -162,7 +186,10 @@ async fn register(
     let display_name = display_name.unwrap_or_else(|| username.clone());
     check_profanity(
         &state.profanity,
-        [("username", username.as_str()), ("display_name", display_name.as_str())],
+        [
+            ("username", username.as_str()),
+            ("display_name", display_name.as_str()),
+        ],
     )?;
     // Refuse a taken name before paying for a hash; the insert checks again.
     match state.store.user_by_login(&username).await {
@@ -184,17 +211,26 @@ async fn register(
         })
         .await?;
     let token = issue_token(&state, &user).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "token": token, "user": user_json(&user, true) }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": token, "user": user_json(&user, true) })),
+    ))
 }
 
 async fn issue_token(state: &AppState, user: &User) -> ApiResult<String> {
     let token = new_token()?;
-    state.store.create_token(user.id, &hash_token(&token)).await?;
+    state
+        .store
+        .create_token(user.id, &hash_token(&token))
+        .await?;
     Ok(token)
 }
 
 /// Accounts: `POST /api/auth/login`.
-async fn login(State(state): State<AppState>, JsonFields(mut body): JsonFields) -> ApiResult<Json<Value>> {
+async fn login(
+    State(state): State<AppState>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Value>> {
     let login = body.required_string("username");
     let password = body.required_string("password");
     body.finish()?;
@@ -214,7 +250,10 @@ async fn login(State(state): State<AppState>, JsonFields(mut body): JsonFields) 
     state.login_throttle.check(&throttle_key)?;
     let verified = match &user {
         Some(user) if user.active && char_len(&password) <= MAX_PASSWORD_CHARS => {
-            state.passwords.verify(password, user.password_hash.clone()).await?
+            state
+                .passwords
+                .verify(password, user.password_hash.clone())
+                .await?
         }
         _ => false,
     };
@@ -222,7 +261,9 @@ async fn login(State(state): State<AppState>, JsonFields(mut body): JsonFields) 
         Some(user) if verified => {
             state.login_throttle.record_success(&throttle_key);
             let token = issue_token(&state, &user).await?;
-            Ok(Json(json!({ "token": token, "user": user_json(&user, true) })))
+            Ok(Json(
+                json!({ "token": token, "user": user_json(&user, true) }),
+            ))
         }
         _ => {
             state.login_throttle.record_failure(&throttle_key);
@@ -232,7 +273,11 @@ async fn login(State(state): State<AppState>, JsonFields(mut body): JsonFields) 
 }
 
 /// Accounts: `POST /api/auth/logout`: the token stops working at once.
-async fn logout(State(state): State<AppState>, AuthUser(_user): AuthUser, parts: Parts) -> ApiResult<StatusCode> {
+async fn logout(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    parts: Parts,
+) -> ApiResult<StatusCode> {
     if let Some(token) = bearer_token(&parts)? {
         state.store.delete_token(&hash_token(token)).await?;
     }
@@ -260,9 +305,12 @@ async fn update_me(
     body.finish()?;
     check_profanity(
         &state.profanity,
-        [("display_name", display_name.as_deref()), ("bio", bio.as_deref())]
-            .into_iter()
-            .filter_map(|(name, text)| Some((name, text?))),
+        [
+            ("display_name", display_name.as_deref()),
+            ("bio", bio.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, text)| Some((name, text?))),
     )?;
     let updated = state
         .store
@@ -303,7 +351,10 @@ async fn update_settings(
         if is_language_tag(&language) {
             settings.language = language;
         } else {
-            body.reject("language", "must be a BCP 47 language tag such as en or pt-BR");
+            body.reject(
+                "language",
+                "must be a BCP 47 language tag such as en or pt-BR",
+            );
         }
     }
     if let Some(notifications) = body.optional_bool("notifications") {
@@ -321,13 +372,22 @@ pub fn is_language_tag(tag: &str) -> bool {
     let Some(language) = subtags.next() else {
         return false;
     };
-    let language_ok = matches!(language.len(), 2 | 3 | 5..=8) && language.bytes().all(|b| b.is_ascii_alphabetic());
-    language_ok && subtags.all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+    let language_ok = matches!(language.len(), 2 | 3 | 5..=8)
+        && language.bytes().all(|b| b.is_ascii_alphabetic());
+    language_ok
+        && subtags
+            .all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// Accounts: `GET /api/users/{username}`: never shows an email.
-async fn profile(State(state): State<AppState>, ApiPath(username): ApiPath<String>) -> ApiResult<Json<Value>> {
-    let user = state.store.user_by_username(&username.to_lowercase()).await?;
+async fn profile(
+    State(state): State<AppState>,
+    ApiPath(username): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let user = state
+        .store
+        .user_by_username(&username.to_lowercase())
+        .await?;
     if !user.active {
         return Err(ApiError::NotFound);
     }
@@ -352,7 +412,9 @@ pub async fn create_admin(
         return Err("email must be an email address".into());
     }
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&char_len(&password)) {
-        return Err(format!("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"));
+        return Err(format!(
+            "password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        ));
     }
     let passwords = crate::auth::Passwords::new(&crate::config::Limits::default());
     let password_hash = passwords.hash(password).await.map_err(|e| e.to_string())?;
@@ -396,7 +458,15 @@ mod tests {
         for good in ["en", "en-GB", "pt-BR", "zh-Hant", "es-419", "sr-Latn-RS"] {
             assert!(is_language_tag(good), "{good}");
         }
-        for bad in ["", "e", "english-", "en_US", "en--GB", "123", "en-toolongsubtag"] {
+        for bad in [
+            "",
+            "e",
+            "english-",
+            "en_US",
+            "en--GB",
+            "123",
+            "en-toolongsubtag",
+        ] {
             assert!(!is_language_tag(bad), "{bad}");
         }
     }

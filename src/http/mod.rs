@@ -124,7 +124,13 @@ impl ApiRouter {
         }
     }
 
-    fn add(mut self, method: &'static str, path: &'static str, route: MethodRouter<AppState>, doc: Doc) -> Self {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        route: MethodRouter<AppState>,
+        doc: Doc,
+    ) -> Self {
         self.router = self.router.route(path, route);
         self.operations.push(Operation {
             method,

@@ -24,12 +24,18 @@ pub fn router() -> ApiRouter {
 }
 
 /// Profanity: `POST /api/profanity/check`.
-async fn check(State(state): State<AppState>, JsonFields(mut body): JsonFields) -> ApiResult<Json<Value>> {
+async fn check(
+    State(state): State<AppState>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Value>> {
     let text = body.required_string("text");
     if let Some(text) = &text
         && char_len(text) > MAX_TEXT_CHARS
     {
-        body.reject("text", format!("must be at most {MAX_TEXT_CHARS} characters"));
+        body.reject(
+            "text",
+            format!("must be at most {MAX_TEXT_CHARS} characters"),
+        );
     }
     body.finish()?;
     let text = text.unwrap_or_default();

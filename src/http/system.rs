@@ -1,10 +1,10 @@
 //! Contract section "System": health, readiness, features, metrics.
 //! (`/api/openapi.json` is added in `app()`, once every route is known.)
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Value, json};
 
 use super::{ApiRouter, Doc};
@@ -15,7 +15,11 @@ use crate::state::AppState;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new("system")
-        .get("/healthz", healthz, Doc::new("Liveness: 200 while the process is up").returns(200, Some("Health")))
+        .get(
+            "/healthz",
+            healthz,
+            Doc::new("Liveness: 200 while the process is up").returns(200, Some("Health")),
+        )
         .get(
             "/readyz",
             readyz,
@@ -80,7 +84,12 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     }
     let mut out = String::with_capacity(8 * 1024);
     state.metrics.render(&mut out);
-    gauge(&mut out, "process_resident_memory_bytes", "Resident set size.", rss_bytes());
+    gauge(
+        &mut out,
+        "process_resident_memory_bytes",
+        "Resident set size.",
+        rss_bytes(),
+    );
     gauge(
         &mut out,
         "process_uptime_seconds",
@@ -88,8 +97,18 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         state.started_at.elapsed().as_secs(),
     );
     let (size, idle) = state.store.pool_stats();
-    gauge(&mut out, "db_pool_connections", "Open database connections.", size);
-    gauge(&mut out, "db_pool_idle_connections", "Idle database connections.", idle);
+    gauge(
+        &mut out,
+        "db_pool_connections",
+        "Open database connections.",
+        size,
+    );
+    gauge(
+        &mut out,
+        "db_pool_idle_connections",
+        "Idle database connections.",
+        idle,
+    );
     gauge(
         &mut out,
         "login_throttle_tracked_accounts",
@@ -98,7 +117,10 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     );
     Ok((
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
         .into_response())

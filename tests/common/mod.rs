@@ -49,7 +49,9 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other test (in this or a parallel process) uses.
 pub fn unique_name(prefix: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     format!(
         "{prefix}_{}_{}_{}",
         std::process::id(),
@@ -168,7 +170,13 @@ impl TestApp {
     }
 
     /// A JSON request (`body` `None`: no body).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -208,14 +216,24 @@ impl TestApp {
                 json!({ "username": username, "email": format!("{username}@example.com"), "password": "password123" }),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "register {username}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "register {username}: {}",
+            reply.body
+        );
         reply.body["token"].as_str().expect("token").to_owned()
     }
 
     /// Registers a user and makes them an admin directly in the store.
     pub async fn register_admin(&self, username: &str) -> String {
         let token = self.register(username).await;
-        let user = self.state.store.user_by_username(username).await.expect("user");
+        let user = self
+            .state
+            .store
+            .user_by_username(username)
+            .await
+            .expect("user");
         self.state
             .store
             .set_role_and_active(user.id, Some(storybook_store::Role::Admin), None)
@@ -229,13 +247,23 @@ pub async fn send_to(router: &Router, request: Request<Body>) -> Reply {
     let response = router.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Creates a schema of its own for one test, so runs never collide. The
@@ -260,9 +288,16 @@ async fn fresh_schema(base: &str) -> String {
 }
 
 /// Sends one HTTP/1.1 request over a real socket; returns status and body.
-pub async fn raw_http(address: std::net::SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+pub async fn raw_http(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     let body = body.unwrap_or("");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -277,6 +312,9 @@ pub async fn raw_http(address: std::net::SocketAddr, method: &str, path: &str, b
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }

@@ -233,7 +233,9 @@ impl Filter {
         let word_runs = runs(letters);
         self.patterns
             .iter()
-            .find(|p| ending_after(&word_runs, &p.runs).is_some_and(|e| ENDINGS.contains(&e.as_str())))
+            .find(|p| {
+                ending_after(&word_runs, &p.runs).is_some_and(|e| ENDINGS.contains(&e.as_str()))
+            })
             .map(|p| p.word)
     }
 
@@ -246,9 +248,10 @@ impl Filter {
         let joined: Vec<char> = letters.iter().map(|w| w.letters[0]).collect();
         let mut start = 0;
         while start < joined.len() {
-            let found = self.patterns.iter().find_map(|p| {
-                prefix_length(&joined[start..], &p.runs).map(|len| (len, p.word))
-            });
+            let found = self
+                .patterns
+                .iter()
+                .find_map(|p| prefix_length(&joined[start..], &p.runs).map(|len| (len, p.word)));
             match found {
                 Some((len, word)) => {
                     matches.push(Match {
@@ -290,7 +293,11 @@ fn ending_after(word: &[(char, usize)], pattern: &[(char, usize)]) -> Option<Str
         return None;
     }
     let rest = &word[pattern.len()..];
-    Some(rest.iter().flat_map(|&(c, n)| std::iter::repeat_n(c, n)).collect())
+    Some(
+        rest.iter()
+            .flat_map(|&(c, n)| std::iter::repeat_n(c, n))
+            .collect(),
+    )
 }
 
 /// How many letters of `letters` spell `pattern` from the start (each run
@@ -380,7 +387,11 @@ fn glyph(c: char) -> Glyph {
             Glyph::Separator
         };
     }
-    if matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}') || is_combining_mark(c) {
+    if matches!(
+        c,
+        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    ) || is_combining_mark(c)
+    {
         return Glyph::Ignorable;
     }
     if let Some(l) = look_alike(c) {

@@ -144,7 +144,9 @@ impl Store {
     /// Runs SQL text as it is. For administration and tests (creating a
     /// schema), never with user input.
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -27,7 +27,9 @@ impl StoreError {
     /// SQLite cannot name the constraint, so the caller says what was taken.
     pub(crate) fn unique_as(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
         move |error| match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(what.to_owned())
+            }
             _ => StoreError::Database(error),
         }
     }

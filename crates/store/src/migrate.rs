@@ -43,10 +43,11 @@ impl Store {
         let mut applied = 0;
         for migration in MIGRATIONS {
             let mut tx = self.pool.begin().await?;
-            let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(migration.version)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let done: Option<(i64,)> =
+                sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(migration.version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if done.is_some() {
                 continue;
             }
@@ -61,14 +62,20 @@ impl Store {
                     version: migration.version,
                     source,
                 })?;
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(migration.version)
-                .bind(migration.name)
-                .bind(crate::Timestamp::now().millis())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(crate::Timestamp::now().millis())
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
-            tracing::info!(version = migration.version, name = migration.name, "applied migration");
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied migration"
+            );
             applied += 1;
         }
         Ok(applied)

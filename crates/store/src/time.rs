@@ -72,8 +72,14 @@ mod tests {
     #[test]
     fn formats_rfc3339_utc() {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(Timestamp(951_782_400_000).to_string(), "2000-02-29T00:00:00.000Z");
-        assert_eq!(Timestamp(1_795_638_798_123).to_string(), "2026-11-25T20:33:18.123Z");
+        assert_eq!(
+            Timestamp(951_782_400_000).to_string(),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp(1_795_638_798_123).to_string(),
+            "2026-11-25T20:33:18.123Z"
+        );
         assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -92,11 +92,13 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<User> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         user_from_row(&row)
     }
 
@@ -126,7 +128,12 @@ impl Store {
     }
 
     /// Changes the profile fields given; returns the updated user.
-    pub async fn update_profile(&self, id: i64, display_name: Option<&str>, bio: Option<&str>) -> Result<User> {
+    pub async fn update_profile(
+        &self,
+        id: i64,
+        display_name: Option<&str>,
+        bio: Option<&str>,
+    ) -> Result<User> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE users SET display_name = COALESCE($2, display_name), bio = COALESCE($3, bio)
              WHERE id = $1 RETURNING {USER_COLUMNS}"
@@ -141,7 +148,8 @@ impl Store {
     }
 
     pub async fn set_settings(&self, id: i64, settings: &Settings) -> Result<()> {
-        let json = serde_json::to_string(settings).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+        let json = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
         let done = sqlx::query("UPDATE users SET settings = $2 WHERE id = $1")
             .bind(id)
             .bind(json)
@@ -155,7 +163,12 @@ impl Store {
 
     /// Changes role and/or active flag. Deactivating also revokes every
     /// token of the user, in the same transaction.
-    pub async fn set_role_and_active(&self, id: i64, role: Option<Role>, active: Option<bool>) -> Result<User> {
+    pub async fn set_role_and_active(
+        &self,
+        id: i64,
+        role: Option<Role>,
+        active: Option<bool>,
+    ) -> Result<User> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE users SET role = COALESCE($2, role), active = COALESCE($3, active)
@@ -179,8 +192,12 @@ impl Store {
 
     /// Users for the admin list, oldest first.
     pub async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
-        let pattern = filter.query.as_deref().map(|q| like_pattern(&q.to_lowercase()));
-        let condition = "($1 IS NULL OR username LIKE $1 ESCAPE '\\' OR lower(email) LIKE $1 ESCAPE '\\')";
+        let pattern = filter
+            .query
+            .as_deref()
+            .map(|q| like_pattern(&q.to_lowercase()));
+        let condition =
+            "($1 IS NULL OR username LIKE $1 ESCAPE '\\' OR lower(email) LIKE $1 ESCAPE '\\')";
         let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM users WHERE {condition}"
         )))
@@ -200,7 +217,9 @@ impl Store {
     }
 
     pub async fn count_users(&self) -> Result<i64> {
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?;
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(count)
     }
 }
