@@ -139,6 +139,18 @@ pub struct Limits {
     #[arg(long, env = "LOGIN_TRACKED_ACCOUNTS", default_value_t = 10_000)]
     pub login_tracked_accounts: usize,
 
+    /// Most entries in the read cache (story details, first library pages).
+    #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 500)]
+    pub cache_max_entries: usize,
+
+    /// Most bytes (estimated) the read cache holds.
+    #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub cache_max_bytes: usize,
+
+    /// Seconds a cached read may be served.
+    #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 30)]
+    pub cache_ttl_secs: u64,
+
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,

@@ -110,6 +110,14 @@ pub fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Dis
     );
 }
 
+/// Appends one counter with its help line.
+pub fn counter(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
 fn escape(label: &str) -> String {
     label.replace('\\', "\\\\").replace('"', "\\\"")
 }

@@ -7,6 +7,7 @@ use storybook_profanity::Filter;
 use storybook_store::Store;
 
 use crate::auth::{LoginThrottle, Passwords};
+use crate::cache::ReadCache;
 use crate::config::{Limits, Secret};
 use crate::metrics::Metrics;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     /// Failed-login counts per account (bounded).
     pub login_throttle: Arc<LoginThrottle>,
+    /// Hot reads (story details, first library pages), bounded.
+    pub cache: Arc<ReadCache>,
     /// Request counters and latency histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The bounds the server keeps.
@@ -38,10 +41,26 @@ impl AppState {
             profanity: Arc::new(Filter::new()),
             passwords: Arc::new(Passwords::new(&limits)),
             login_throttle: Arc::new(LoginThrottle::new(&limits)),
+            cache: Arc::new(ReadCache::new(
+                limits.cache_max_entries,
+                limits.cache_max_bytes,
+                std::time::Duration::from_secs(limits.cache_ttl_secs),
+            )),
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),
             metrics_token: metrics_token.map(Arc::new),
             started_at: Instant::now(),
+        }
+    }
+}
+
+impl AppState {
+    /// Writes a notification for `user_id`. The one place notifications are
+    /// made, so the realtime layer can push them from here. A failure is
+    /// logged, not returned: the action that caused it already happened.
+    pub async fn notify(&self, user_id: i64, kind: &str, data: serde_json::Value) {
+        if let Err(error) = self.store.create_notification(user_id, kind, &data).await {
+            tracing::error!(%error, user_id, kind, "could not write a notification");
         }
     }
 }

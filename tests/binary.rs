@@ -54,6 +54,7 @@ fn start_server(database_url: &str) -> (Child, SocketAddr) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not log its address");
 }
 

@@ -4,6 +4,9 @@
 //! the router and cannot forget a route.
 
 mod accounts;
+mod admin;
+mod notifications;
+mod stories;
 pub use accounts::create_admin;
 mod profanity;
 mod system;
@@ -164,4 +167,20 @@ pub fn routes() -> ApiRouter {
         .merge(system::router())
         .merge(accounts::router())
         .merge(profanity::router())
+        .merge(stories::router())
+        .merge(notifications::router())
+        .merge(admin::router())
+}
+
+/// The contract's list shape: `{"items", "total", "page", "page_size"}`.
+pub fn page_json<T: serde::Serialize>(
+    page: &storybook_store::Page<T>,
+    request: storybook_store::PageRequest,
+) -> serde_json::Value {
+    serde_json::json!({
+        "items": page.items,
+        "total": page.total,
+        "page": request.page,
+        "page_size": request.page_size,
+    })
 }

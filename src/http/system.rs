@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{ApiRouter, Doc};
 use crate::error::ApiError;
-use crate::metrics::gauge;
+use crate::metrics::{counter, gauge};
 use crate::process::rss_bytes;
 use crate::state::AppState;
 
@@ -108,6 +108,31 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "db_pool_idle_connections",
         "Idle database connections.",
         idle,
+    );
+    let (entries, bytes, hits, misses) = state.cache.stats();
+    gauge(
+        &mut out,
+        "cache_entries",
+        "Entries in the read cache.",
+        entries,
+    );
+    gauge(
+        &mut out,
+        "cache_bytes",
+        "Estimated bytes in the read cache.",
+        bytes,
+    );
+    counter(
+        &mut out,
+        "cache_hits_total",
+        "Reads served from the cache.",
+        hits,
+    );
+    counter(
+        &mut out,
+        "cache_misses_total",
+        "Reads the cache could not serve.",
+        misses,
     );
     gauge(
         &mut out,

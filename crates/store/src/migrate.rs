@@ -26,7 +26,10 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_accounts"),
+    migration!(2, "0002_library"),
+];
 
 impl Store {
     /// Applies every migration not applied yet; returns how many ran.

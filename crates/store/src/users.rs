@@ -223,11 +223,3 @@ impl Store {
         Ok(count)
     }
 }
-
-impl Store {
-    /// Published stories by a user, for the public profile. Stories arrive
-    /// with the library; until then there are none to count.
-    pub async fn count_published_stories(&self, _user_id: i64) -> Result<i64> {
-        Ok(0)
-    }
-}

@@ -1,0 +1,142 @@
+//! Reports of stories and the moderators' queue; admin totals.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::stories::{summary_columns, summary_from_row};
+use crate::{
+    Page, PageRequest, Report, ReportStatus, Result, Store, StoreError, Timestamp, Totals,
+    UserSummary,
+};
+
+fn report_from_row(row: &AnyRow) -> Result<Report> {
+    let status: String = row.try_get("report_status")?;
+    let story_id: Option<i64> = row.try_get("report_story_id")?;
+    let has_story: Option<i64> = row.try_get("id")?;
+    Ok(Report {
+        id: row.try_get("report_id")?,
+        status: ReportStatus::parse(&status).unwrap_or(ReportStatus::Open),
+        reason: row.try_get("reason")?,
+        reporter: UserSummary {
+            id: row.try_get("reporter_id")?,
+            username: row.try_get("reporter_username")?,
+            display_name: row.try_get("reporter_display_name")?,
+        },
+        story_id,
+        story: match has_story {
+            Some(_) => Some(summary_from_row(row)?),
+            None => None,
+        },
+        action: row.try_get("action")?,
+        created_at: Timestamp(row.try_get("report_created_at")?),
+        resolved_at: row.try_get::<Option<i64>, _>("resolved_at")?.map(Timestamp),
+    })
+}
+
+/// Reports with their reporter and (if it still exists) story summary.
+fn report_query(condition: &str) -> String {
+    format!(
+        "SELECT r.id AS report_id, r.status AS report_status, r.story_id AS report_story_id, r.reason, r.action,
+                r.created_at AS report_created_at, r.resolved_at,
+                ru.id AS reporter_id, ru.username AS reporter_username, ru.display_name AS reporter_display_name,
+                {}
+         FROM reports r
+         JOIN users ru ON ru.id = r.reporter_id
+         LEFT JOIN stories s ON s.id = r.story_id
+         LEFT JOIN users u ON u.id = s.author_id
+         WHERE {condition}",
+        summary_columns()
+    )
+}
+
+impl Store {
+    pub async fn create_report(
+        &self,
+        story_id: i64,
+        reporter_id: i64,
+        reason: &str,
+    ) -> Result<Report> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO reports (story_id, reporter_id, reason, status, created_at) VALUES ($1, $2, $3, 'open', $4)
+             RETURNING id",
+        )
+        .bind(story_id)
+        .bind(reporter_id)
+        .bind(reason)
+        .bind(Timestamp::now().millis())
+        .fetch_one(&self.pool)
+        .await?;
+        self.report(id).await
+    }
+
+    pub async fn report(&self, id: i64) -> Result<Report> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(report_query("r.id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        report_from_row(&row)
+    }
+
+    /// The moderators' queue, oldest first, optionally by status.
+    pub async fn list_reports(
+        &self,
+        status: Option<ReportStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Report>> {
+        let status = status.map(ReportStatus::as_str);
+        let (total,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM reports WHERE ($1 IS NULL OR status = $1)")
+                .bind(status)
+                .fetch_one(&self.pool)
+                .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{} ORDER BY r.id LIMIT $2 OFFSET $3",
+            report_query("($1 IS NULL OR r.status = $1)")
+        )))
+        .bind(status)
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(report_from_row).collect::<Result<_>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// Closes a report with a status and the action taken.
+    pub async fn close_report(
+        &self,
+        id: i64,
+        status: ReportStatus,
+        action: &str,
+    ) -> Result<Report> {
+        let done = sqlx::query(
+            "UPDATE reports SET status = $2, action = $3, resolved_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(action)
+        .bind(Timestamp::now().millis())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.report(id).await
+    }
+
+    pub async fn totals(&self) -> Result<Totals> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users) AS users,
+                    (SELECT COUNT(*) FROM stories) AS stories,
+                    (SELECT COUNT(*) FROM reports WHERE status = 'open') AS open_reports",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Totals {
+            users: row.try_get("users")?,
+            stories: row.try_get("stories")?,
+            open_reports: row.try_get("open_reports")?,
+        })
+    }
+}

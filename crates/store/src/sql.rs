@@ -1,0 +1,46 @@
+//! A small builder for SQL whose conditions depend on the request: it
+//! numbers `$N` placeholders as values are added, so filters combine freely
+//! on both backends.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe};
+
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Sql {
+    pub text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    /// Adds a value and returns its placeholder (`$3`).
+    pub fn arg(&mut self, value: Arg) -> String {
+        self.args.push(value);
+        format!("${}", self.args.len())
+    }
+
+    pub fn int(&mut self, value: i64) -> String {
+        self.arg(Arg::Int(value))
+    }
+
+    pub fn text_arg(&mut self, value: &str) -> String {
+        self.arg(Arg::Text(value.to_owned()))
+    }
+
+    pub fn query(&self) -> Query<'_, Any, AnyArguments> {
+        let mut query = sqlx::query(AssertSqlSafe(self.text.as_str()));
+        for arg in &self.args {
+            query = match arg {
+                Arg::Int(value) => query.bind(*value),
+                Arg::Text(value) => query.bind(value.as_str()),
+            };
+        }
+        query
+    }
+}

@@ -1,0 +1,240 @@
+//! A small read cache for hot reads: story details and the first pages of
+//! the library.
+//!
+//! Bounded twice, by entries (`CACHE_MAX_ENTRIES`) and by estimated bytes
+//! (`CACHE_MAX_BYTES`), because one story may hold 50 pages of 5,000
+//! characters; entries also expire after `CACHE_TTL_SECS`. Every story
+//! write bumps a generation that is part of every key, so a write makes all
+//! earlier entries unreachable at once, and a read that started before the
+//! write cannot store what it read under the new generation. (Our own
+//! rather than moka: it has one capacity, not both bounds, and generation
+//! keys make invalidation O(1).)
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use storybook_store::{Page, Story, StorySummary};
+
+/// What is cached under a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CacheKey {
+    Story(i64),
+    /// A canonical description of a library query (filters, sort, page).
+    Library(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Cached {
+    Story(Arc<Story>),
+    Library(Arc<Page<StorySummary>>),
+}
+
+impl Cached {
+    /// A rough size in bytes: the text it holds plus a fixed overhead.
+    fn weight(&self) -> usize {
+        const OVERHEAD: usize = 256;
+        match self {
+            Cached::Story(story) => {
+                OVERHEAD
+                    + story.title.len()
+                    + story.pages.iter().map(|p| p.text.len() + 32).sum::<usize>()
+                    + story.tags.iter().map(|t| t.len() + 24).sum::<usize>()
+            }
+            Cached::Library(page) => {
+                OVERHEAD
+                    + page
+                        .items
+                        .iter()
+                        .map(|s| {
+                            OVERHEAD
+                                + s.title.len()
+                                + s.excerpt.len()
+                                + s.tags.iter().map(String::len).sum::<usize>()
+                        })
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
+struct Entry {
+    value: Cached,
+    weight: usize,
+    stored_at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<(u64, CacheKey), Entry>,
+    /// Insertion order, for eviction (oldest first).
+    order: VecDeque<(u64, CacheKey)>,
+    bytes: usize,
+    /// The generation the entries belong to.
+    generation: u64,
+}
+
+pub struct ReadCache {
+    inner: Mutex<Inner>,
+    generation: AtomicU64,
+    max_entries: usize,
+    max_bytes: usize,
+    ttl: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ReadCache {
+    pub fn new(max_entries: usize, max_bytes: usize, ttl: Duration) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            generation: AtomicU64::new(0),
+            max_entries,
+            max_bytes,
+            ttl,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The generation to read under: take it *before* reading the database
+    /// and store under the same one.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Forgets everything cached (called after every story write).
+    pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn get(&self, generation: u64, key: &CacheKey) -> Option<Cached> {
+        let found = {
+            let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            // (A key of another generation simply is not there.)
+            inner
+                .entries
+                .get(&(generation, key.clone()))
+                .filter(|entry| entry.stored_at.elapsed() < self.ttl)
+                .map(|entry| entry.value.clone())
+        };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Stores a value read under `generation`; ignored if a write has
+    /// happened since, or if the value alone is over the byte budget.
+    pub fn put(&self, generation: u64, key: CacheKey, value: Cached) {
+        if self.max_entries == 0 || generation != self.generation() {
+            return;
+        }
+        let weight = value.weight();
+        if weight > self.max_bytes {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = &mut *inner;
+        // Entries of older generations can never be read again: drop them.
+        if inner.generation != generation {
+            inner.entries.clear();
+            inner.order.clear();
+            inner.bytes = 0;
+            inner.generation = generation;
+        }
+        if let Some(old) = inner.entries.remove(&(generation, key.clone())) {
+            inner.bytes -= old.weight;
+            inner.order.retain(|k| k.1 != key);
+        }
+        while inner.entries.len() >= self.max_entries || inner.bytes + weight > self.max_bytes {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(evicted) = inner.entries.remove(&oldest) {
+                inner.bytes -= evicted.weight;
+            }
+        }
+        inner.bytes += weight;
+        inner.order.push_back((generation, key.clone()));
+        inner.entries.insert(
+            (generation, key),
+            Entry {
+                value,
+                weight,
+                stored_at: Instant::now(),
+            },
+        );
+    }
+
+    /// `(entries, bytes, hits, misses)` for `/metrics`.
+    pub fn stats(&self) -> (usize, usize, u64, u64) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            inner.entries.len(),
+            inner.bytes,
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(n: usize) -> Cached {
+        Cached::Library(Arc::new(Page {
+            items: Vec::new(),
+            total: n as i64,
+        }))
+    }
+
+    #[test]
+    fn bounded_by_entries_and_bytes() {
+        let cache = ReadCache::new(3, 1 << 20, Duration::from_secs(60));
+        for i in 0..10 {
+            cache.put(0, CacheKey::Library(i.to_string()), page(i));
+        }
+        assert_eq!(cache.stats().0, 3);
+        assert!(cache.get(0, &CacheKey::Library("9".into())).is_some());
+        assert!(cache.get(0, &CacheKey::Library("0".into())).is_none());
+
+        let small = ReadCache::new(100, 600, Duration::from_secs(60));
+        for i in 0..10 {
+            small.put(0, CacheKey::Library(i.to_string()), page(i));
+        }
+        assert!(small.stats().1 <= 600);
+    }
+
+    #[test]
+    fn a_write_hides_everything_read_before_it() {
+        let cache = ReadCache::new(10, 1 << 20, Duration::from_secs(60));
+        let before = cache.generation();
+        cache.put(before, CacheKey::Library("a".into()), page(1));
+        cache.invalidate_all();
+        assert!(
+            cache
+                .get(cache.generation(), &CacheKey::Library("a".into()))
+                .is_none()
+        );
+        // A read that began before the write cannot store its stale result.
+        cache.put(before, CacheKey::Library("b".into()), page(1));
+        assert!(cache.get(before, &CacheKey::Library("b".into())).is_none());
+    }
+
+    #[test]
+    fn entries_expire() {
+        let cache = ReadCache::new(10, 1 << 20, Duration::from_millis(1));
+        cache.put(0, CacheKey::Story(1), page(1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(cache.get(0, &CacheKey::Story(1)).is_none());
+        let (_, _, hits, misses) = cache.stats();
+        assert_eq!((hits, misses), (0, 1));
+    }
+}

@@ -1,0 +1,191 @@
+//! Contract section "Admin": users, the report queue, and stats. Every
+//! route answers `403` to anyone who is not an admin.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use storybook_store::{ReportStatus, Role, UserFilter};
+
+use super::accounts::user_json;
+use super::{ApiRouter, Doc, page_json};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AdminUser, ApiPath, JsonFields, Query};
+use crate::process::rss_bytes;
+use crate::state::AppState;
+
+pub fn router() -> ApiRouter {
+    ApiRouter::new("admin")
+        .get(
+            "/api/admin/users",
+            users,
+            Doc::new("Users, searched by username or email")
+                .admin()
+                .query(&["q", "page", "page_size"])
+                .returns(200, Some("UserPage")),
+        )
+        .patch(
+            "/api/admin/users/{id}",
+            update_user,
+            Doc::new("Change a user's role or deactivate them (revokes their tokens at once)")
+                .admin()
+                .body("AdminUserUpdate")
+                .returns(200, Some("User"))
+                .errors(&[404]),
+        )
+        .get(
+            "/api/admin/reports",
+            reports,
+            Doc::new("The report queue, each with its story summary")
+                .admin()
+                .query(&["status", "page", "page_size"])
+                .returns(200, Some("ReportPage")),
+        )
+        .patch(
+            "/api/admin/reports/{id}",
+            close_report,
+            Doc::new("Resolve or dismiss a report, optionally unpublishing or deleting the story; notifies the reporter")
+                .admin()
+                .body("ReportDecision")
+                .returns(200, Some("Report"))
+                .errors(&[404]),
+        )
+        .get(
+            "/api/admin/stats",
+            stats,
+            Doc::new("Totals, live RSS and uptime").admin().returns(200, Some("Stats")),
+        )
+}
+
+/// Admin: `GET /api/admin/users?q=`.
+async fn users(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Query(mut params): Query,
+) -> ApiResult<Json<Value>> {
+    let query = params.text("q");
+    let page = params.page();
+    params.finish()?;
+    let found = state.store.list_users(&UserFilter { query }, page).await?;
+    let items: Vec<Value> = found
+        .items
+        .iter()
+        .map(|user| {
+            let mut value = user_json(user, true);
+            value["active"] = json!(user.active);
+            value
+        })
+        .collect();
+    Ok(Json(
+        json!({ "items": items, "total": found.total, "page": page.page, "page_size": page.page_size }),
+    ))
+}
+
+/// Admin: `PATCH /api/admin/users/{id}`.
+async fn update_user(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Value>> {
+    let role = body.optional_string("role");
+    let role = match role.as_deref().map(Role::parse) {
+        Some(None) => {
+            body.reject("role", "must be user or admin");
+            None
+        }
+        Some(role) => role,
+        None => None,
+    };
+    let active = body.optional_bool("active");
+    body.finish()?;
+    let user = state.store.set_role_and_active(id, role, active).await?;
+    let mut value = user_json(&user, true);
+    value["active"] = json!(user.active);
+    Ok(Json(value))
+}
+
+fn parse_report_status(params: &mut crate::validate::Params) -> Option<ReportStatus> {
+    params
+        .choice("status", &["open", "resolved", "dismissed"])
+        .and_then(ReportStatus::parse)
+}
+
+/// Admin: `GET /api/admin/reports?status=`.
+async fn reports(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Query(mut params): Query,
+) -> ApiResult<Json<Value>> {
+    let status = parse_report_status(&mut params);
+    let page = params.page();
+    params.finish()?;
+    let found = state.store.list_reports(status, page).await?;
+    Ok(Json(page_json(&found, page)))
+}
+
+/// Admin: `PATCH /api/admin/reports/{id}`.
+async fn close_report(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Value>> {
+    let status = match body.required_string("status").as_deref() {
+        Some("resolved") => Some(ReportStatus::Resolved),
+        Some("dismissed") => Some(ReportStatus::Dismissed),
+        Some(_) => {
+            body.reject("status", "must be resolved or dismissed");
+            None
+        }
+        None => None,
+    };
+    let action = body
+        .optional_string("action")
+        .unwrap_or_else(|| "none".to_owned());
+    if !body.has_error("action") && !["none", "unpublish", "delete"].contains(&action.as_str()) {
+        body.reject("action", "must be none, unpublish or delete");
+    }
+    body.finish()?;
+    let status = status.ok_or_else(|| ApiError::internal("validated status missing"))?;
+    let report = state.store.report(id).await?;
+    if let Some(story_id) = report.story_id {
+        match action.as_str() {
+            "unpublish" => {
+                let changes = storybook_store::StoryChanges {
+                    status: Some(storybook_store::StoryStatus::Draft),
+                    ..Default::default()
+                };
+                state.store.update_story(story_id, &changes).await?;
+            }
+            "delete" => state.store.delete_story(story_id).await?,
+            _ => {}
+        }
+        state.cache.invalidate_all();
+    }
+    let closed = state.store.close_report(id, status, &action).await?;
+    state
+        .notify(
+            closed.reporter.id,
+            "report_resolved",
+            json!({ "report_id": closed.id, "story_id": report.story_id, "status": closed.status }),
+        )
+        .await;
+    Ok(Json(json!(closed)))
+}
+
+/// Admin: `GET /api/admin/stats`.
+async fn stats(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+) -> ApiResult<Json<Value>> {
+    let totals = state.store.totals().await?;
+    Ok(Json(json!({
+        "users": totals.users,
+        "stories": totals.stories,
+        // Drawings arrive with the canvas.
+        "drawings": 0,
+        "open_reports": totals.open_reports,
+        "rss_bytes": rss_bytes(),
+        "uptime_s": state.started_at.elapsed().as_secs(),
+    })))
+}

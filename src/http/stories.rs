@@ -1,0 +1,635 @@
+//! Contract section "Stories": writing, the library, search, likes, reads,
+//! reading progress and reports. (`generate` and `from-photo` come with
+//! the creative tools.)
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use storybook_store::{
+    AGE_GROUPS, GENRES, NewStory, Page, PageRequest, Story, StoryChanges, StoryFilter, StoryPage,
+    StorySort, StorySource, StoryStatus, StorySummary, User,
+};
+
+use super::{ApiRouter, Doc, page_json};
+use crate::cache::{CacheKey, Cached};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
+use crate::state::AppState;
+use crate::validate::{Fields, char_len, check_profanity};
+
+const MAX_TITLE_CHARS: usize = 120;
+const MAX_PAGES: usize = 50;
+const MAX_PAGE_CHARS: usize = 5_000;
+const MAX_TAGS: usize = 10;
+const MAX_TAG_CHARS: usize = 30;
+const MAX_REASON_CHARS: usize = 500;
+/// Library pages up to this number are cached (the hot ones).
+const CACHED_LIBRARY_PAGES: u32 = 3;
+
+pub fn router() -> ApiRouter {
+    ApiRouter::new("stories")
+        .get(
+            "/api/stories",
+            library,
+            Doc::new("The library: published stories, filtered, searched, sorted, paginated")
+                .query(&["q", "genre", "age_group", "tag", "author", "sort", "page", "page_size"])
+                .returns(200, Some("StoryPage")),
+        )
+        .post(
+            "/api/stories",
+            create,
+            Doc::new("Write a story (draft unless status is published)")
+                .user()
+                .body("StoryInput")
+                .returns(201, Some("Story")),
+        )
+        .get(
+            "/api/stories/{id}",
+            detail,
+            Doc::new("A story; drafts are 404 to all but their author and admins; counts a signed-in read once")
+                .returns(200, Some("Story"))
+                .errors(&[404]),
+        )
+        .patch(
+            "/api/stories/{id}",
+            update,
+            Doc::new("Change a story (author or admin)")
+                .user()
+                .body("StoryInput")
+                .returns(200, Some("Story"))
+                .errors(&[403, 404]),
+        )
+        .delete(
+            "/api/stories/{id}",
+            remove,
+            Doc::new("Delete a story (author or admin)").user().returns(204, None).errors(&[403, 404]),
+        )
+        .post(
+            "/api/stories/{id}/like",
+            like,
+            Doc::new("Like (idempotent); the first like by a user notifies the author")
+                .user()
+                .returns(200, Some("Like"))
+                .errors(&[404]),
+        )
+        .delete(
+            "/api/stories/{id}/like",
+            unlike,
+            Doc::new("Take a like back (idempotent)").user().returns(200, Some("Like")).errors(&[404]),
+        )
+        .put(
+            "/api/stories/{id}/progress",
+            progress,
+            Doc::new("Record the page you are on (0-based); completed once the last page is reached")
+                .user()
+                .body("ProgressInput")
+                .returns(200, Some("Progress"))
+                .errors(&[404]),
+        )
+        .post(
+            "/api/stories/{id}/report",
+            report,
+            Doc::new("Report a story you can read to the moderators")
+                .user()
+                .body("ReportInput")
+                .returns(201, Some("ReportCreated"))
+                .errors(&[404]),
+        )
+        .get(
+            "/api/me/stories",
+            own_stories,
+            Doc::new("Your stories, every status, newest first")
+                .user()
+                .query(&["page", "page_size"])
+                .returns(200, Some("StoryPage")),
+        )
+        .get(
+            "/api/me/reading",
+            reading,
+            Doc::new("Your reading progress, newest first")
+                .user()
+                .query(&["page", "page_size"])
+                .returns(200, Some("ReadingPage")),
+        )
+}
+
+/// A story the viewer may see, from the cache when possible; drafts of
+/// others are `NotFound`, exactly like missing stories.
+pub async fn visible_story(
+    state: &AppState,
+    id: i64,
+    viewer: Option<&User>,
+) -> ApiResult<Arc<Story>> {
+    let generation = state.cache.generation();
+    let key = CacheKey::Story(id);
+    let story = match state.cache.get(generation, &key) {
+        Some(Cached::Story(story)) => story,
+        _ => {
+            let story = Arc::new(state.store.story(id).await?);
+            state
+                .cache
+                .put(generation, key, Cached::Story(story.clone()));
+            story
+        }
+    };
+    if story.visible_to(viewer) {
+        Ok(story)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// A story the user may change: `404` if they cannot see it, `403` if they
+/// can see it but not change it.
+async fn editable_story(state: &AppState, id: i64, user: &User) -> ApiResult<Arc<Story>> {
+    let story = visible_story(state, id, Some(user)).await?;
+    if story.editable_by(user) {
+        Ok(story)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Fills in `liked` for the viewer.
+async fn with_liked(
+    state: &AppState,
+    viewer: Option<&User>,
+    mut items: Vec<StorySummary>,
+) -> ApiResult<Vec<StorySummary>> {
+    if let Some(user) = viewer {
+        let ids: Vec<i64> = items.iter().map(|s| s.id).collect();
+        let liked = state.store.liked_among(user.id, &ids).await?;
+        for item in &mut items {
+            item.liked = liked.contains(&item.id);
+        }
+    }
+    Ok(items)
+}
+
+fn summaries_json(items: Vec<StorySummary>, total: i64, request: PageRequest) -> Value {
+    page_json(&Page { items, total }, request)
+}
+
+/// Stories: `GET /api/stories` (the library).
+async fn library(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    Query(mut params): Query,
+) -> ApiResult<Json<Value>> {
+    let query = params.text("q");
+    let genre = params.choice("genre", GENRES);
+    let age_group = params.choice("age_group", AGE_GROUPS);
+    let tag = params.text("tag");
+    let author = params.text("author").map(|a| a.to_lowercase());
+    let sort = params.choice("sort", &["newest", "popular", "title", "relevance"]);
+    let page = params.page();
+    params.finish()?;
+    let sort = match sort {
+        Some("popular") => StorySort::Popular,
+        Some("title") => StorySort::Title,
+        Some("relevance") => StorySort::Relevance,
+        Some(_) => StorySort::Newest,
+        None if query.is_some() => StorySort::Relevance,
+        None => StorySort::Newest,
+    };
+    let author_id = match &author {
+        Some(username) => match state.store.user_by_username(username).await {
+            Ok(user) => Some(user.id),
+            Err(storybook_store::StoreError::NotFound) => {
+                return Ok(Json(summaries_json(Vec::new(), 0, page)));
+            }
+            Err(other) => return Err(other.into()),
+        },
+        None => None,
+    };
+    let filter = StoryFilter {
+        query: query.clone(),
+        genre: genre.map(str::to_owned),
+        age_group: age_group.map(str::to_owned),
+        tag,
+        author_id,
+        published_only: true,
+        sort: Some(sort),
+    };
+    // The first pages of browsing (not searching) are the hot reads.
+    let cacheable = query.is_none() && page.page <= CACHED_LIBRARY_PAGES;
+    let key = CacheKey::Library(format!("{filter:?}/{}/{}", page.page, page.page_size));
+    let generation = state.cache.generation();
+    let found = if cacheable {
+        match state.cache.get(generation, &key) {
+            Some(Cached::Library(found)) => Some(found),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let found = match found {
+        Some(found) => found,
+        None => {
+            let found = Arc::new(state.store.list_stories(&filter, page).await?);
+            if cacheable {
+                state
+                    .cache
+                    .put(generation, key, Cached::Library(found.clone()));
+            }
+            found
+        }
+    };
+    let items = with_liked(&state, viewer.as_ref(), found.items.clone()).await?;
+    Ok(Json(summaries_json(items, found.total, page)))
+}
+
+/// The writable fields of a story, read from a body. With `partial`, every
+/// field is optional (PATCH); otherwise title, pages, genre and age_group
+/// are required.
+fn story_fields(body: &mut Fields, partial: bool) -> StoryChanges {
+    let title = if partial {
+        body.optional_string("title")
+    } else {
+        body.required_string("title")
+    };
+    let title = title.map(|t| t.trim().to_owned());
+    if let Some(title) = &title
+        && !(1..=MAX_TITLE_CHARS).contains(&char_len(title))
+    {
+        body.reject(
+            "title",
+            format!("must be 1 to {MAX_TITLE_CHARS} characters"),
+        );
+    }
+    let pages = read_pages(body, partial);
+    let mut choice = |field: &str, allowed: &[&str], required: bool| {
+        let value = if required {
+            body.required_string(field)
+        } else {
+            body.optional_string(field)
+        }?;
+        if allowed.contains(&value.as_str()) {
+            Some(value)
+        } else {
+            body.reject(field, format!("must be one of: {}", allowed.join(", ")));
+            None
+        }
+    };
+    let genre = choice("genre", GENRES, !partial);
+    let age_group = choice("age_group", AGE_GROUPS, !partial);
+    let status =
+        choice("status", &["draft", "published"], false).and_then(|s| StoryStatus::parse(&s));
+    let tags = read_tags(body);
+    StoryChanges {
+        title,
+        pages,
+        genre,
+        age_group,
+        tags,
+        status,
+    }
+}
+
+fn read_pages(body: &mut Fields, partial: bool) -> Option<Vec<StoryPage>> {
+    let raw = body.raw("pages");
+    let items = match raw {
+        None if partial => return None,
+        None | Some(Value::Null) => {
+            body.reject("pages", "is required");
+            return None;
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            body.reject("pages", "must be an array of pages");
+            return None;
+        }
+    };
+    if !(1..=MAX_PAGES).contains(&items.len()) {
+        body.reject("pages", format!("must have 1 to {MAX_PAGES} pages"));
+        return None;
+    }
+    let mut pages = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let Value::Object(page) = item else {
+            body.reject(format!("pages.{index}"), "must be an object with text");
+            continue;
+        };
+        let text = match page.get("text") {
+            Some(Value::String(text)) if char_len(text) <= MAX_PAGE_CHARS => Some(text.clone()),
+            Some(Value::String(_)) => {
+                body.reject(
+                    format!("pages.{index}.text"),
+                    format!("must be at most {MAX_PAGE_CHARS} characters"),
+                );
+                None
+            }
+            None | Some(Value::Null) => {
+                body.reject(format!("pages.{index}.text"), "is required");
+                None
+            }
+            Some(_) => {
+                body.reject(format!("pages.{index}.text"), "must be a string");
+                None
+            }
+        };
+        let drawing_id = match page.get("drawing_id") {
+            None | Some(Value::Null) => None,
+            Some(value) => match value.as_i64() {
+                Some(id) => Some(id),
+                None => {
+                    body.reject(
+                        format!("pages.{index}.drawing_id"),
+                        "must be an integer or null",
+                    );
+                    None
+                }
+            },
+        };
+        if let Some(text) = text {
+            pages.push(StoryPage { text, drawing_id });
+        }
+    }
+    (pages.len() == items.len()).then_some(pages)
+}
+
+fn read_tags(body: &mut Fields) -> Option<Vec<String>> {
+    let items = match body.raw("tags")? {
+        Value::Array(items) => items,
+        _ => {
+            body.reject("tags", "must be an array of strings");
+            return None;
+        }
+    };
+    if items.len() > MAX_TAGS {
+        body.reject("tags", format!("must have at most {MAX_TAGS} tags"));
+        return None;
+    }
+    let mut tags = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match item.as_str().map(str::trim) {
+            Some(tag) if (1..=MAX_TAG_CHARS).contains(&char_len(tag)) => tags.push(tag.to_owned()),
+            Some(_) => body.reject(
+                format!("tags.{index}"),
+                format!("must be 1 to {MAX_TAG_CHARS} characters"),
+            ),
+            None => body.reject(format!("tags.{index}"), "must be a string"),
+        }
+    }
+    (tags.len() == items.len()).then_some(tags)
+}
+
+/// Profanity over every field others will see, named as the contract
+/// names them (`title`, `pages.2.text`, `tags.0`).
+fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> ApiResult<()> {
+    let mut fields: Vec<(String, &str)> = Vec::new();
+    if let Some(title) = &changes.title {
+        fields.push(("title".into(), title));
+    }
+    for (index, page) in changes.pages.iter().flatten().enumerate() {
+        fields.push((format!("pages.{index}.text"), &page.text));
+    }
+    for (index, tag) in changes.tags.iter().flatten().enumerate() {
+        fields.push((format!("tags.{index}"), tag));
+    }
+    check_profanity(
+        &state.profanity,
+        fields.iter().map(|(name, text)| (name.as_str(), *text)),
+    )
+}
+
+/// A page may only attach a drawing the story's author owns. Drawings
+/// arrive with the canvas; until then no id names one.
+fn check_drawings(changes: &StoryChanges) -> ApiResult<()> {
+    let mut fields = crate::error::FieldErrors::new();
+    for (index, page) in changes.pages.iter().flatten().enumerate() {
+        if page.drawing_id.is_some() {
+            fields.insert(
+                format!("pages.{index}.drawing_id"),
+                "must be a drawing that the story's author owns".into(),
+            );
+        }
+    }
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(fields))
+    }
+}
+
+fn story_json(story: &Story, liked: bool) -> Value {
+    let mut value = json!(story);
+    value["liked"] = json!(liked);
+    value
+}
+
+/// Stories: `POST /api/stories`.
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let changes = story_fields(&mut body, false);
+    body.finish()?;
+    check_drawings(&changes)?;
+    check_story_profanity(&state, &changes)?;
+    let (Some(title), Some(pages), Some(genre), Some(age_group)) = (
+        changes.title,
+        changes.pages,
+        changes.genre,
+        changes.age_group,
+    ) else {
+        return Err(ApiError::internal("validated story fields missing"));
+    };
+    let story = state
+        .store
+        .create_story(&NewStory {
+            author_id: user.id,
+            title,
+            pages,
+            genre,
+            age_group,
+            tags: changes.tags.unwrap_or_default(),
+            status: changes.status.unwrap_or(StoryStatus::Draft),
+            source: StorySource::Manual,
+        })
+        .await?;
+    state.cache.invalidate_all();
+    Ok((StatusCode::CREATED, Json(story_json(&story, false))))
+}
+
+/// Stories: `GET /api/stories/{id}`.
+async fn detail(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Value>> {
+    let story = visible_story(&state, id, viewer.as_ref()).await?;
+    let Some(viewer) = viewer else {
+        return Ok(Json(story_json(&story, false)));
+    };
+    let mut story = Story::clone(&story);
+    if viewer.id != story.author.id && state.store.count_read(viewer.id, id).await? {
+        story.reads += 1;
+        state.cache.invalidate_all();
+    }
+    let liked = !state.store.liked_among(viewer.id, &[id]).await?.is_empty();
+    Ok(Json(story_json(&story, liked)))
+}
+
+/// Stories: `PATCH /api/stories/{id}`.
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Value>> {
+    editable_story(&state, id, &user).await?;
+    let changes = story_fields(&mut body, true);
+    body.finish()?;
+    check_drawings(&changes)?;
+    check_story_profanity(&state, &changes)?;
+    let story = state.store.update_story(id, &changes).await?;
+    state.cache.invalidate_all();
+    let liked = !state.store.liked_among(user.id, &[id]).await?.is_empty();
+    Ok(Json(story_json(&story, liked)))
+}
+
+/// Stories: `DELETE /api/stories/{id}`.
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    editable_story(&state, id, &user).await?;
+    state.store.delete_story(id).await?;
+    state.cache.invalidate_all();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stories: `POST /api/stories/{id}/like`.
+async fn like(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Value>> {
+    let story = visible_story(&state, id, Some(&user)).await?;
+    let outcome = state.store.like(user.id, id).await?;
+    state.cache.invalidate_all();
+    if outcome.first_like && story.author.id != user.id {
+        state
+            .notify(
+                story.author.id,
+                "like",
+                json!({ "story_id": id, "user": user.summary() }),
+            )
+            .await;
+    }
+    Ok(Json(
+        json!({ "likes": outcome.likes, "liked": outcome.liked }),
+    ))
+}
+
+/// Stories: `DELETE /api/stories/{id}/like`.
+async fn unlike(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Value>> {
+    visible_story(&state, id, Some(&user)).await?;
+    let outcome = state.store.unlike(user.id, id).await?;
+    state.cache.invalidate_all();
+    Ok(Json(
+        json!({ "likes": outcome.likes, "liked": outcome.liked }),
+    ))
+}
+
+/// Stories: `PUT /api/stories/{id}/progress`.
+async fn progress(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Value>> {
+    let story = visible_story(&state, id, Some(&user)).await?;
+    let page = body.required_i64("page");
+    let page_count = story.pages.len() as i64;
+    if let Some(page) = page
+        && !(0..page_count).contains(&page)
+    {
+        body.reject("page", format!("must be from 0 to {}", page_count - 1));
+    }
+    body.finish()?;
+    let page = page.unwrap_or_default();
+    let progress = state
+        .store
+        .set_progress(user.id, id, page, page == page_count - 1)
+        .await?;
+    Ok(Json(json!(progress)))
+}
+
+/// Stories: `POST /api/stories/{id}/report`.
+async fn report(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    visible_story(&state, id, Some(&user)).await?;
+    let reason = body.required_string("reason").map(|r| r.trim().to_owned());
+    if let Some(reason) = &reason
+        && !(1..=MAX_REASON_CHARS).contains(&char_len(reason))
+    {
+        body.reject(
+            "reason",
+            format!("must be 1 to {MAX_REASON_CHARS} characters"),
+        );
+    }
+    body.finish()?;
+    let report = state
+        .store
+        .create_report(id, user.id, &reason.unwrap_or_default())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": report.id, "status": report.status, "created_at": report.created_at })),
+    ))
+}
+
+/// Stories: `GET /api/me/stories`.
+async fn own_stories(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(mut params): Query,
+) -> ApiResult<Json<Value>> {
+    let page = params.page();
+    params.finish()?;
+    let filter = StoryFilter {
+        author_id: Some(user.id),
+        ..StoryFilter::default()
+    };
+    let found = state.store.list_stories(&filter, page).await?;
+    let items = with_liked(&state, Some(&user), found.items).await?;
+    Ok(Json(summaries_json(items, found.total, page)))
+}
+
+/// Stories: `GET /api/me/reading`.
+async fn reading(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(mut params): Query,
+) -> ApiResult<Json<Value>> {
+    let page = params.page();
+    params.finish()?;
+    let found = state.store.reading_list(user.id, page).await?;
+    let (summaries, progress): (Vec<StorySummary>, Vec<_>) = found.items.into_iter().unzip();
+    let summaries = with_liked(&state, Some(&user), summaries).await?;
+    let items: Vec<Value> = summaries
+        .into_iter()
+        .zip(progress)
+        .map(|(story, progress)| {
+            json!({ "story": story, "page": progress.page, "completed": progress.completed, "updated_at": progress.updated_at })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "items": items, "total": found.total, "page": page.page, "page_size": page.page_size }),
+    ))
+}
