@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The storybook server as a library: `app(state)` builds the router and
 //! `serve` runs it, so `main.rs` stays thin and tests reuse both.
 

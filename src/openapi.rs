@@ -155,7 +155,82 @@ fn schemas() -> Value {
     me["settings"] = reference("Settings");
     let mut profile = user_properties.clone();
     profile["stories"] = json!({ "type": "integer", "description": "published stories" });
+    let summary = json!({ "type": "object", "properties": {
+        "id": integer, "title": string, "author": reference("UserSummary"),
+        "excerpt": { "type": "string", "description": "first <= 200 characters of page one" },
+        "page_count": integer, "genre": string, "age_group": string,
+        "tags": { "type": "array", "items": string },
+        "status": { "type": "string", "enum": ["draft", "published"] },
+        "source": { "type": "string", "enum": ["manual", "ai", "photo"] },
+        "likes": integer, "reads": integer, "liked": { "type": "boolean" },
+        "created_at": time, "updated_at": time,
+    } });
+    let story_page = json!({ "type": "object", "required": ["text"], "properties": {
+        "text": { "type": "string", "maxLength": 5000 },
+        "drawing_id": { "type": "integer", "format": "int64", "nullable": true },
+    } });
+    let page_of = |items: Value| json!({ "type": "object", "properties": {
+        "items": { "type": "array", "items": items }, "total": integer, "page": integer, "page_size": integer,
+    } });
+    let notification = json!({ "type": "object", "properties": {
+        "id": integer, "kind": { "type": "string", "enum": ["like", "collab_invite", "report_resolved", "system"] },
+        "data": { "type": "object" }, "read": { "type": "boolean" }, "created_at": time,
+    } });
+    let mut notification_page = page_of(notification);
+    notification_page["properties"]["unread_count"] = integer.clone();
+    let report = json!({ "type": "object", "properties": {
+        "id": integer, "status": { "type": "string", "enum": ["open", "resolved", "dismissed"] },
+        "reason": string, "reporter": reference("UserSummary"), "story_id": { "type": "integer", "nullable": true },
+        "story": { "allOf": [reference("StorySummary")], "nullable": true },
+        "action": { "type": "string", "nullable": true }, "created_at": time,
+        "resolved_at": { "type": "string", "format": "date-time", "nullable": true },
+    } });
+    let mut admin_user = user_properties.clone();
+    admin_user["active"] = json!({ "type": "boolean" });
     json!({
+        "StorySummary": summary,
+        "Story": { "type": "object", "properties": {
+            "id": integer, "title": string, "author": reference("UserSummary"),
+            "pages": { "type": "array", "items": story_page },
+            "genre": string, "age_group": string, "tags": { "type": "array", "items": string },
+            "status": { "type": "string", "enum": ["draft", "published"] },
+            "source": { "type": "string", "enum": ["manual", "ai", "photo"] },
+            "likes": integer, "reads": integer, "liked": { "type": "boolean" },
+            "created_at": time, "updated_at": time,
+        } },
+        "StoryInput": { "type": "object", "description": "title, pages, genre and age_group are required on create; any subset on PATCH", "properties": {
+            "title": { "type": "string", "minLength": 1, "maxLength": 120 },
+            "pages": { "type": "array", "minItems": 1, "maxItems": 50, "items": story_page },
+            "genre": { "type": "string", "enum": storybook_store::GENRES },
+            "age_group": { "type": "string", "enum": storybook_store::AGE_GROUPS },
+            "tags": { "type": "array", "maxItems": 10, "items": { "type": "string", "minLength": 1, "maxLength": 30 } },
+            "status": { "type": "string", "enum": ["draft", "published"], "default": "draft" },
+        } },
+        "StoryPage": page_of(reference("StorySummary")),
+        "Like": { "type": "object", "properties": { "likes": integer, "liked": { "type": "boolean" } } },
+        "ProgressInput": { "type": "object", "required": ["page"], "properties": { "page": { "type": "integer", "minimum": 0 } } },
+        "Progress": { "type": "object", "properties": { "page": integer, "completed": { "type": "boolean" }, "updated_at": time } },
+        "ReadingPage": page_of(json!({ "type": "object", "properties": {
+            "story": reference("StorySummary"), "page": integer, "completed": { "type": "boolean" }, "updated_at": time,
+        } })),
+        "ReportInput": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string", "minLength": 1, "maxLength": 500 } } },
+        "ReportCreated": { "type": "object", "properties": { "id": integer, "status": string, "created_at": time } },
+        "Report": report,
+        "ReportPage": page_of(reference("Report")),
+        "ReportDecision": { "type": "object", "required": ["status"], "properties": {
+            "status": { "type": "string", "enum": ["resolved", "dismissed"] },
+            "action": { "type": "string", "enum": ["none", "unpublish", "delete"], "default": "none" },
+        } },
+        "NotificationPage": notification_page,
+        "AdminUser": { "type": "object", "properties": admin_user },
+        "UserPage": page_of(reference("AdminUser")),
+        "AdminUserUpdate": { "type": "object", "properties": {
+            "role": { "type": "string", "enum": ["user", "admin"] }, "active": { "type": "boolean" },
+        } },
+        "Stats": { "type": "object", "properties": {
+            "users": integer, "stories": integer, "drawings": integer, "open_reports": integer,
+            "rss_bytes": integer, "uptime_s": integer, "connections": integer,
+        } },
         "Error": {
             "type": "object",
             "required": ["error"],
