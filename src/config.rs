@@ -30,6 +30,26 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Create an admin account; the password is read from standard input.
     CreateAdmin(CreateAdminArgs),
+    /// Fill the database with generated users and stories, for measuring.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Stories to write (about 90% published).
+    #[arg(long, default_value_t = 1_000)]
+    pub stories: usize,
+
+    /// Users to write them (every one has the password `password123`).
+    #[arg(long, default_value_t = 50)]
+    pub users: usize,
+
+    /// Seed of the generator: the same seed makes the same library.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -12,6 +12,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod process;
+pub mod seed;
 pub mod shutdown;
 pub mod state;
 pub mod validate;

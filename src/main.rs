@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use storybook::config::{Cli, Command, CreateAdminArgs, DatabaseArgs, LogFormat, ServeArgs};
+use storybook::config::{
+    Cli, Command, CreateAdminArgs, DatabaseArgs, LogFormat, SeedArgs, ServeArgs,
+};
 use storybook::{AppState, app, serve, shutdown};
 use storybook_store::Store;
 use tokio::net::TcpListener;
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
             Some(Command::Serve(args)) => run_server(args).await,
             Some(Command::Migrate(args)) => migrate(args).await,
             Some(Command::CreateAdmin(args)) => create_admin(args).await,
+            Some(Command::Seed(args)) => seed(args).await,
         }
     });
     match result {
@@ -102,6 +105,27 @@ async fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
     let store = connect(&args.database).await?;
     let user = storybook::http::create_admin(&store, &args.username, &args.email, password).await?;
     println!("admin {} created (id {})", user.username, user.id);
+    store.close().await;
+    Ok(())
+}
+
+async fn seed(args: SeedArgs) -> Result<(), String> {
+    init_logging(LogFormat::Pretty, "warn");
+    let store = connect(&args.database).await?;
+    let passwords = storybook::auth::Passwords::new(&storybook::config::Limits::default());
+    // One hash for every seeded user: hashing is the slow part otherwise.
+    let password_hash = passwords
+        .hash("password123".to_owned())
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let written =
+        storybook::seed::seed(&store, args.stories, args.users, args.seed, password_hash).await?;
+    println!(
+        "seeded {written} stories and {} users in {:.1?}",
+        args.users,
+        started.elapsed()
+    );
     store.close().await;
     Ok(())
 }

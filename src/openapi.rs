@@ -169,9 +169,11 @@ fn schemas() -> Value {
         "text": { "type": "string", "maxLength": 5000 },
         "drawing_id": { "type": "integer", "format": "int64", "nullable": true },
     } });
-    let page_of = |items: Value| json!({ "type": "object", "properties": {
+    let page_of = |items: Value| {
+        json!({ "type": "object", "properties": {
         "items": { "type": "array", "items": items }, "total": integer, "page": integer, "page_size": integer,
-    } });
+    } })
+    };
     let notification = json!({ "type": "object", "properties": {
         "id": integer, "kind": { "type": "string", "enum": ["like", "collab_invite", "report_resolved", "system"] },
         "data": { "type": "object" }, "read": { "type": "boolean" }, "created_at": time,

@@ -118,7 +118,10 @@ async fn openapi_documents_the_contract_routes(app: TestApp) {
     let text = reply.body.to_string();
     for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
         let name = reference.split('"').next().unwrap();
-        assert!(reply.body["components"]["schemas"][name].is_object(), "schema {name} is defined");
+        assert!(
+            reply.body["components"]["schemas"][name].is_object(),
+            "schema {name} is defined"
+        );
     }
     let register = &paths["/api/auth/register"]["post"];
     assert!(register["responses"]["201"].is_object());

@@ -1,0 +1,289 @@
+//! `storybook seed`: fills a database with realistic, varied stories so
+//! lists and search can be measured at 10k and 100k stories.
+//!
+//! Deterministic for a given `--seed`: the same command makes the same
+//! library (a SplitMix64 generator, so no RNG crate is needed for this).
+
+use storybook_store::{
+    AGE_GROUPS, GENRES, NewStory, NewUser, Role, Store, StoryPage, StorySource, StoryStatus,
+};
+
+/// SplitMix64: tiny, fast and good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+
+    /// Skewed towards small numbers: most stories have few likes.
+    fn skewed(&mut self, max: usize) -> usize {
+        let a = self.below(max + 1);
+        let b = self.below(max + 1);
+        a.min(b) * self.below(2)
+    }
+}
+
+const NAMES: &[&str] = &[
+    "Mia", "Leo", "Ava", "Noah", "Zara", "Omar", "Lily", "Finn", "Ruby", "Kai", "Nora", "Eli",
+    "Ivy", "Theo", "Luna", "Max", "Ada", "Sam", "Priya", "Jonah",
+];
+const CREATURES: &[&str] = &[
+    "fox", "owl", "dragon", "rabbit", "bear", "robot", "unicorn", "turtle", "whale", "kitten",
+    "penguin", "giraffe", "hedgehog", "octopus", "badger", "squirrel", "dinosaur", "mouse", "lion",
+    "parrot",
+];
+const ADJECTIVES: &[&str] = &[
+    "brave",
+    "tiny",
+    "sleepy",
+    "curious",
+    "clever",
+    "gentle",
+    "silly",
+    "shiny",
+    "secret",
+    "friendly",
+    "noisy",
+    "golden",
+    "lonely",
+    "happy",
+    "mysterious",
+    "enormous",
+    "quiet",
+    "speedy",
+    "kind",
+    "sparkly",
+];
+const PLACES: &[&str] = &[
+    "forest",
+    "castle",
+    "ocean",
+    "mountain",
+    "village",
+    "garden",
+    "island",
+    "cave",
+    "desert",
+    "library",
+    "meadow",
+    "river",
+    "moon",
+    "space station",
+    "treehouse",
+    "lighthouse",
+    "jungle",
+    "bakery",
+    "museum",
+    "volcano",
+];
+const THINGS: &[&str] = &[
+    "map",
+    "key",
+    "lantern",
+    "star",
+    "drum",
+    "kite",
+    "crown",
+    "compass",
+    "seed",
+    "feather",
+    "shell",
+    "clock",
+    "book",
+    "balloon",
+    "telescope",
+    "blanket",
+    "cookie",
+    "rocket",
+    "umbrella",
+    "pebble",
+];
+const VERBS: &[&str] = &[
+    "found",
+    "chased",
+    "followed",
+    "built",
+    "painted",
+    "shared",
+    "lost",
+    "carried",
+    "discovered",
+    "fixed",
+    "hid",
+    "planted",
+    "opened",
+    "borrowed",
+    "watched",
+    "counted",
+    "whispered to",
+    "danced with",
+    "sang to",
+    "helped",
+];
+const FEELINGS: &[&str] = &[
+    "happy",
+    "proud",
+    "scared",
+    "surprised",
+    "excited",
+    "sleepy",
+    "brave",
+    "calm",
+    "grateful",
+];
+const TAGS: &[&str] = &[
+    "dragons",
+    "friendship",
+    "space",
+    "animals",
+    "magic",
+    "school",
+    "family",
+    "bedtime",
+    "ocean",
+    "robots",
+    "music",
+    "seasons",
+    "pirates",
+    "dinosaurs",
+    "princess",
+    "science",
+    "nature",
+    "courage",
+    "food",
+    "sports",
+];
+
+fn sentence(rng: &mut Rng, hero: &str, creature: &str) -> String {
+    let adjective = rng.pick(ADJECTIVES);
+    let place = rng.pick(PLACES);
+    let thing = rng.pick(THINGS);
+    let verb = rng.pick(VERBS);
+    let feeling = rng.pick(FEELINGS);
+    match rng.below(8) {
+        0 => format!("One morning {hero} {verb} a {adjective} {thing} near the {place}."),
+        1 => format!("The {creature} felt {feeling} when it saw the {thing}."),
+        2 => format!("\"Look!\" said {hero}. \"The {place} is {adjective} today.\""),
+        3 => format!("Together they {verb} the {adjective} {creature} all the way to the {place}."),
+        4 => format!("Nobody in the {place} had ever seen such a {adjective} {thing}."),
+        5 => format!("{hero} and the {creature} {verb} a {thing} and felt {feeling}."),
+        6 => format!("At the edge of the {place}, a {adjective} {creature} was waiting."),
+        _ => format!(
+            "When the sun went down, the {thing} began to glow, and everyone felt {feeling}."
+        ),
+    }
+}
+
+fn title(rng: &mut Rng, hero: &str, creature: &str) -> String {
+    let adjective = rng.pick(ADJECTIVES);
+    let place = rng.pick(PLACES);
+    let thing = rng.pick(THINGS);
+    let mut title = match rng.below(5) {
+        0 => format!("The {adjective} {creature}"),
+        1 => format!("{hero} and the {adjective} {thing}"),
+        2 => format!("A {thing} in the {place}"),
+        3 => format!("How the {creature} found the {place}"),
+        _ => format!("The {creature} who lost a {thing}"),
+    };
+    if let Some(first) = title.get(..1) {
+        title = first.to_uppercase() + &title[1..];
+    }
+    title
+}
+
+/// Adds `users` readers and `stories` stories (with likes). Returns how
+/// many stories were written.
+pub async fn seed(
+    store: &Store,
+    stories: usize,
+    users: usize,
+    seed: u64,
+    password_hash: String,
+) -> Result<usize, String> {
+    let mut rng = Rng(seed);
+    let run = format!("{:x}", storybook_store::Timestamp::now().millis() % 0xFFFFF);
+    let mut user_ids = Vec::with_capacity(users.max(1));
+    for i in 0..users.max(1) {
+        let username = format!("seed{run}_{i}");
+        let user = store
+            .create_user(&NewUser {
+                email: format!("{username}@example.com"),
+                display_name: format!(
+                    "{} {}",
+                    rng.pick(NAMES),
+                    rng.pick(&["A.", "B.", "C.", "D.", "E."])
+                ),
+                username,
+                password_hash: password_hash.clone(),
+                role: Role::User,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        user_ids.push(user.id);
+    }
+    for n in 0..stories {
+        let hero = rng.pick(NAMES);
+        let creature = rng.pick(CREATURES);
+        let page_count = 1 + rng.below(8);
+        let pages = (0..page_count)
+            .map(|_| {
+                let sentences = 2 + rng.below(4);
+                let text = (0..sentences)
+                    .map(|_| sentence(&mut rng, hero, creature))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                StoryPage {
+                    text,
+                    drawing_id: None,
+                }
+            })
+            .collect();
+        let mut tags: Vec<String> = (0..rng.below(5))
+            .map(|_| rng.pick(TAGS).to_owned())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        let author = user_ids[rng.below(user_ids.len())];
+        let story = store
+            .create_story(&NewStory {
+                author_id: author,
+                title: title(&mut rng, hero, creature),
+                pages,
+                genre: rng.pick(GENRES).to_owned(),
+                age_group: rng.pick(AGE_GROUPS).to_owned(),
+                tags,
+                status: if rng.below(10) == 0 {
+                    StoryStatus::Draft
+                } else {
+                    StoryStatus::Published
+                },
+                source: StorySource::Manual,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if story.status == StoryStatus::Published {
+            let likes = rng.skewed(user_ids.len().min(12));
+            for _ in 0..likes {
+                let fan = user_ids[rng.below(user_ids.len())];
+                store.like(fan, story.id).await.map_err(|e| e.to_string())?;
+            }
+        }
+        if (n + 1) % 5_000 == 0 {
+            eprintln!("seeded {} of {stories} stories", n + 1);
+        }
+    }
+    Ok(stories)
+}
