@@ -283,10 +283,15 @@ impl Store {
             let placeholder = sql.text_arg(&text);
             match self.backend() {
                 Backend::Sqlite => {
-                    from = "stories_fts JOIN stories s ON s.id = stories_fts.rowid".into();
-                    conditions.push(format!("stories_fts MATCH {placeholder}"));
-                    // Title matches weigh most, then tags, then pages.
-                    rank = Some("bm25(stories_fts, 10.0, 1.0, 5.0) ASC".to_owned());
+                    // The full-text match runs once, as the outer loop
+                    // (CROSS JOIN fixes the order); title matches weigh
+                    // most, then tags, then pages.
+                    from = format!(
+                        "(SELECT rowid AS story_id, bm25(stories_fts, 10.0, 1.0, 5.0) AS fts_rank
+                          FROM stories_fts WHERE stories_fts MATCH {placeholder}) f
+                         CROSS JOIN stories s ON s.id = f.story_id"
+                    );
+                    rank = Some("f.fts_rank ASC".to_owned());
                 }
                 Backend::Postgres => {
                     conditions.push(format!("s.search @@ to_tsquery('english', {placeholder})"));

@@ -1,0 +1,43 @@
+//! `storybook-load`: drives a running storybook server and measures it,
+//! including the server's memory (RSS from `/proc/PID/status`).
+
+mod client;
+mod http;
+mod report;
+mod rss;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "storybook-load",
+    about = "Load and memory measurements for the storybook server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// HTTP scenarios at a set concurrency, for a duration or a request count.
+    Http(http::HttpArgs),
+    /// Only sample the server's RSS (idle figure).
+    Rss(rss::RssArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Http(args) => http::run(args).await,
+        Command::Rss(args) => rss::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

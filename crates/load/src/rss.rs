@@ -1,0 +1,69 @@
+//! Sampling a process's resident memory from `/proc/PID/status`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// `(VmRSS, VmHWM)` in KiB: current and peak resident set.
+pub fn read(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Samples RSS in the background; keeps the highest value seen and every
+/// sample (bounded: one per interval).
+pub struct Sampler {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<u64>>,
+}
+
+impl Sampler {
+    pub fn start(pid: u32, every: Duration) -> Self {
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (task_peak, task_stop) = (peak.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !task_stop.load(Ordering::Relaxed) {
+                if let Some((rss, _)) = read(pid) {
+                    task_peak.fetch_max(rss, Ordering::Relaxed);
+                    if samples.len() < 100_000 {
+                        samples.push(rss);
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+            samples
+        });
+        Self { peak, stop, task }
+    }
+
+    pub async fn finish(self) -> (u64, Vec<u64>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let samples = self.task.await.unwrap_or_default();
+        (self.peak.load(Ordering::Relaxed), samples)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RssArgs {
+    /// The server's process id.
+    #[arg(long)]
+    pub pid: u32,
+}
+
+pub async fn run(args: RssArgs) -> Result<(), String> {
+    let (rss, hwm) = read(args.pid).ok_or("no such process")?;
+    println!(
+        "{}",
+        serde_json::json!({ "pid": args.pid, "rss_kib": rss, "peak_rss_kib": hwm })
+    );
+    Ok(())
+}
