@@ -241,3 +241,56 @@ async fn migrate_and_create_admin() {
     assert!(admin.is_admin());
     store.close().await;
 }
+
+#[tokio::test]
+async fn seed_fills_a_varied_library() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.0.join("seed.db").display());
+    let seeded = storybook()
+        .args([
+            "seed",
+            "--database-url",
+            &url,
+            "--stories",
+            "60",
+            "--users",
+            "4",
+        ])
+        .output()
+        .expect("seed");
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let store = Store::connect(&url, &PoolSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(store.totals().await.unwrap().stories, 60);
+    assert_eq!(store.count_users().await.unwrap(), 4);
+    let library = store
+        .list_stories(
+            &storybook_store::StoryFilter {
+                published_only: true,
+                ..Default::default()
+            },
+            storybook_store::PageRequest {
+                page: 1,
+                page_size: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(library.total >= 40, "most seeded stories are published");
+    let genres: std::collections::HashSet<&str> =
+        library.items.iter().map(|s| s.genre.as_str()).collect();
+    let titles: std::collections::HashSet<&str> =
+        library.items.iter().map(|s| s.title.as_str()).collect();
+    assert!(genres.len() >= 5, "varied genres: {genres:?}");
+    assert!(titles.len() >= library.items.len() * 3 / 4, "varied titles");
+    assert!(
+        library.items.iter().any(|s| s.likes > 0),
+        "some stories have likes"
+    );
+    store.close().await;
+}

@@ -376,7 +376,9 @@ async fn search_is_ranked_prefix_aware_and_never_a_syntax_error(app: TestApp) {
     in_pages["pages"] =
         json!([{"text": "They packed sandwiches."}, {"text": "A small dragon joined the picnic."}]);
     in_pages["genre"] = json!("funny");
-    create_story(&app, &token, in_pages).await;
+    let picnic = create_story(&app, &token, in_pages).await["id"]
+        .as_i64()
+        .unwrap();
     let mut in_tags = story_body("Sea Song", "published");
     in_tags["tags"] = json!(["dragonfly"]);
     create_story(&app, &token, in_tags).await;

@@ -117,7 +117,10 @@ fn derive(pages: &[StoryPage], tags: &[String]) -> Result<Derived> {
 
 impl Store {
     /// Writes a story's tags and (on SQLite) its full-text row, replacing
-    /// what was there. PostgreSQL's search column is generated.
+    /// what was there. Only published stories are in the SQLite full-text
+    /// index: search is the library's, and a smaller index with no drafts
+    /// to filter out is what keeps search fast. PostgreSQL's search column
+    /// is generated.
     async fn index_story(
         &self,
         tx: &mut Transaction<'_, Any>,
@@ -125,6 +128,7 @@ impl Store {
         title: &str,
         body: &str,
         tags: &[String],
+        status: StoryStatus,
     ) -> Result<()> {
         sqlx::query("DELETE FROM story_tags WHERE story_id = $1")
             .bind(id)
@@ -145,6 +149,8 @@ impl Store {
                 .bind(id)
                 .execute(&mut **tx)
                 .await?;
+        }
+        if self.backend() == Backend::Sqlite && status == StoryStatus::Published {
             sqlx::query(
                 "INSERT INTO stories_fts (rowid, title, body, tags) VALUES ($1, $2, $3, $4)",
             )
@@ -183,8 +189,15 @@ impl Store {
         .bind(published_at)
         .fetch_one(&mut *tx)
         .await?;
-        self.index_story(&mut tx, id, &new.title, &derived.body, &new.tags)
-            .await?;
+        self.index_story(
+            &mut tx,
+            id,
+            &new.title,
+            &derived.body,
+            &new.tags,
+            new.status,
+        )
+        .await?;
         tx.commit().await?;
         self.story(id).await
     }
@@ -237,7 +250,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        self.index_story(&mut tx, id, &title, &derived.body, &tags)
+        self.index_story(&mut tx, id, &title, &derived.body, &tags, status)
             .await?;
         tx.commit().await?;
         self.story(id).await
@@ -269,6 +282,18 @@ impl Store {
         filter: &StoryFilter,
         page: PageRequest,
     ) -> Result<Page<StorySummary>> {
+        let plain_search = filter.published_only
+            && filter.genre.is_none()
+            && filter.age_group.is_none()
+            && filter.tag.is_none()
+            && filter.author_id.is_none()
+            && matches!(filter.sort, None | Some(StorySort::Relevance));
+        if self.backend() == Backend::Sqlite
+            && plain_search
+            && let Some(query) = &filter.query
+        {
+            return self.search_library_sqlite(query, page).await;
+        }
         let mut sql = Sql::default();
         let mut conditions: Vec<String> = Vec::new();
         let mut from = String::from("stories s");
@@ -312,7 +337,7 @@ impl Store {
         }
         if let Some(tag) = &filter.tag {
             conditions.push(format!(
-                "EXISTS (SELECT 1 FROM story_tags t WHERE t.story_id = s.id AND t.tag = {})",
+                "s.id IN (SELECT t.story_id FROM story_tags t WHERE t.tag = {})",
                 sql.text_arg(&tag.to_lowercase())
             ));
         }
@@ -356,6 +381,52 @@ impl Store {
             summary_columns()
         );
         let rows = sql.query().fetch_all(&self.pool).await?;
+        let items = rows.iter().map(summary_from_row).collect::<Result<_>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// The library searched by relevance alone, the common case: the index
+    /// holds only published stories, so the count and the ranked page come
+    /// straight from it and only the page's rows are joined.
+    async fn search_library_sqlite(
+        &self,
+        query: &str,
+        page: PageRequest,
+    ) -> Result<Page<StorySummary>> {
+        let Some(text) = full_text_query(Backend::Sqlite, query) else {
+            return Ok(Page {
+                items: Vec::new(),
+                total: 0,
+            });
+        };
+        let (total,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM stories_fts WHERE stories_fts MATCH $1")
+                .bind(&text)
+                .fetch_one(&self.pool)
+                .await?;
+        if total == 0 || page.offset() >= total {
+            return Ok(Page {
+                items: Vec::new(),
+                total,
+            });
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM (
+                 SELECT rowid AS story_id, bm25(stories_fts, 10.0, 1.0, 5.0) AS fts_rank
+                 FROM stories_fts WHERE stories_fts MATCH $1
+                 ORDER BY fts_rank, rowid DESC LIMIT $2 OFFSET $3
+             ) f
+             CROSS JOIN stories s ON s.id = f.story_id
+             JOIN users u ON u.id = s.author_id
+             WHERE s.status = 'published'
+             ORDER BY f.fts_rank, s.id DESC",
+            summary_columns()
+        )))
+        .bind(&text)
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
         let items = rows.iter().map(summary_from_row).collect::<Result<_>>()?;
         Ok(Page { items, total })
     }
