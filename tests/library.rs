@@ -410,6 +410,31 @@ async fn search_is_ranked_prefix_aware_and_never_a_syntax_error(app: TestApp) {
         by_title,
         ["Mountain Picnic", "The Dragon of Glass Mountain"]
     );
+    // Unpublishing takes a story out of search at once; publishing puts it back.
+    let picnic_path = format!("/api/stories/{picnic}");
+    app.patch(&picnic_path, Some(&token), json!({"status": "draft"}))
+        .await;
+    assert!(
+        !titles(&app.get("/api/stories?q=picnic", None).await)
+            .contains(&"Mountain Picnic".to_owned())
+    );
+    app.patch(
+        &picnic_path,
+        Some(&token),
+        json!({"status": "published", "title": "Mountain Feast"}),
+    )
+    .await;
+    assert_eq!(
+        titles(&app.get("/api/stories?q=feast", None).await),
+        ["Mountain Feast"]
+    );
+    let by_page_text = titles(&app.get("/api/stories?q=picnic", None).await);
+    assert!(
+        by_page_text.contains(&"Mountain Feast".to_owned()),
+        "page text still matches"
+    );
+    app.delete(&picnic_path, Some(&token)).await;
+    assert_eq!(app.get("/api/stories?q=feast", None).await.body["total"], 0);
     for query in [
         "%22",
         "*",
