@@ -171,6 +171,11 @@ pub struct Limits {
     #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 30)]
     pub cache_ttl_secs: u64,
 
+    /// Drawings rendered to PNG at once (each holds one output image, at
+    /// most 4 MiB); more wait their turn.
+    #[arg(long, env = "RENDER_CONCURRENCY", default_value_t = 2)]
+    pub render_concurrency: usize,
+
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Hot reads (story details, first library pages), bounded.
     pub cache: Arc<ReadCache>,
+    /// PNG renders allowed at once (they run off the async threads).
+    pub renders: Arc<tokio::sync::Semaphore>,
     /// Request counters and latency histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The bounds the server keeps.
@@ -45,6 +47,9 @@ impl AppState {
                 limits.cache_max_entries,
                 limits.cache_max_bytes,
                 std::time::Duration::from_secs(limits.cache_ttl_secs),
+            )),
+            renders: Arc::new(tokio::sync::Semaphore::new(
+                limits.render_concurrency.max(1),
             )),
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),

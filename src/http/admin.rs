@@ -182,8 +182,7 @@ async fn stats(
     Ok(Json(json!({
         "users": totals.users,
         "stories": totals.stories,
-        // Drawings arrive with the canvas.
-        "drawings": 0,
+        "drawings": state.store.count_drawings().await?,
         "open_reports": totals.open_reports,
         "rss_bytes": rss_bytes(),
         "uptime_s": state.started_at.elapsed().as_secs(),

@@ -5,6 +5,8 @@
 
 mod accounts;
 mod admin;
+mod drawings;
+mod games;
 mod notifications;
 mod stories;
 pub use accounts::create_admin;
@@ -170,6 +172,8 @@ pub fn routes() -> ApiRouter {
         .merge(stories::router())
         .merge(notifications::router())
         .merge(admin::router())
+        .merge(drawings::router())
+        .merge(games::router())
 }
 
 /// The contract's list shape: `{"items", "total", "page", "page_size"}`.

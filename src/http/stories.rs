@@ -396,12 +396,13 @@ fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> ApiResult<
     )
 }
 
-/// A page may only attach a drawing the story's author owns. Drawings
-/// arrive with the canvas; until then no id names one.
-fn check_drawings(changes: &StoryChanges) -> ApiResult<()> {
+/// A page may only attach a drawing the story's author owns.
+async fn check_drawings(state: &AppState, author_id: i64, changes: &StoryChanges) -> ApiResult<()> {
     let mut fields = crate::error::FieldErrors::new();
     for (index, page) in changes.pages.iter().flatten().enumerate() {
-        if page.drawing_id.is_some() {
+        if let Some(drawing_id) = page.drawing_id
+            && state.store.drawing_owner(drawing_id).await? != Some(author_id)
+        {
             fields.insert(
                 format!("pages.{index}.drawing_id"),
                 "must be a drawing that the story's author owns".into(),
@@ -429,7 +430,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let changes = story_fields(&mut body, false);
     body.finish()?;
-    check_drawings(&changes)?;
+    check_drawings(&state, user.id, &changes).await?;
     check_story_profanity(&state, &changes)?;
     let (Some(title), Some(pages), Some(genre), Some(age_group)) = (
         changes.title,
@@ -482,10 +483,10 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
-    editable_story(&state, id, &user).await?;
+    let story = editable_story(&state, id, &user).await?;
     let changes = story_fields(&mut body, true);
     body.finish()?;
-    check_drawings(&changes)?;
+    check_drawings(&state, story.author.id, &changes).await?;
     check_story_profanity(&state, &changes)?;
     let story = state.store.update_story(id, &changes).await?;
     state.cache.invalidate_all();

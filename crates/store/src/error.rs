@@ -8,6 +8,9 @@ pub enum StoreError {
     /// A unique constraint was hit; the text names what was taken.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A write would pass a limit (`what` names it, e.g. `strokes`).
+    #[error("limit reached: {0}")]
+    Limit(String),
     /// The database URL names a backend we do not have.
     #[error("unsupported database URL scheme {0:?}: use sqlite: or postgres:")]
     UnsupportedScheme(String),

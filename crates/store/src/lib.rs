@@ -10,7 +10,9 @@
 //! milliseconds and flags as integers, and the models convert them.
 
 mod db;
+mod drawings;
 mod error;
+mod games;
 mod migrate;
 pub mod models;
 mod notifications;
@@ -23,7 +25,9 @@ mod tokens;
 mod users;
 
 pub use db::{Backend, PoolSettings, Store};
+pub use drawings::{Drawing, DrawingChanges};
 pub use error::StoreError;
+pub use games::ScoreEntry;
 pub use models::*;
 pub use time::Timestamp;
 pub use users::{NewUser, UserFilter};

@@ -29,6 +29,7 @@ macro_rules! migration {
 const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_accounts"),
     migration!(2, "0002_library"),
+    migration!(3, "0003_creative"),
 ];
 
 impl Store {

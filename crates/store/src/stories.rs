@@ -129,6 +129,7 @@ impl Store {
         body: &str,
         tags: &[String],
         status: StoryStatus,
+        pages: &[StoryPage],
     ) -> Result<()> {
         sqlx::query("DELETE FROM story_tags WHERE story_id = $1")
             .bind(id)
@@ -147,6 +148,20 @@ impl Store {
         if self.backend() == Backend::Sqlite {
             sqlx::query("DELETE FROM stories_fts WHERE rowid = $1")
                 .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM story_drawings WHERE story_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        let mut drawing_ids: Vec<i64> = pages.iter().filter_map(|p| p.drawing_id).collect();
+        drawing_ids.sort_unstable();
+        drawing_ids.dedup();
+        for drawing_id in drawing_ids {
+            sqlx::query("INSERT INTO story_drawings (story_id, drawing_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(drawing_id)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -196,6 +211,7 @@ impl Store {
             &derived.body,
             &new.tags,
             new.status,
+            &new.pages,
         )
         .await?;
         tx.commit().await?;
@@ -250,7 +266,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        self.index_story(&mut tx, id, &title, &derived.body, &tags, status)
+        self.index_story(&mut tx, id, &title, &derived.body, &tags, status, &pages)
             .await?;
         tx.commit().await?;
         self.story(id).await

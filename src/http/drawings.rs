@@ -1,0 +1,514 @@
+//! Contract section "Drawings (canvas)": drawings, strokes, collaborators,
+//! and the server-rendered PNG.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use serde_json::{Value, json};
+use storybook_canvas::{
+    Canvas, MAX_SIDE, MAX_STROKES, MIN_SIDE, Stroke, is_color, output_size, parse_stroke,
+};
+use storybook_store::{Drawing, DrawingChanges, StoreError, User};
+
+use super::{ApiRouter, Doc, page_json};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
+use crate::state::AppState;
+use crate::validate::{Fields, char_len, check_profanity};
+
+const MAX_TITLE_CHARS: usize = 120;
+/// Strokes sent per chunk of a streamed drawing.
+const STROKES_PER_CHUNK: usize = 64;
+
+pub fn router() -> ApiRouter {
+    ApiRouter::new("drawings")
+        .post(
+            "/api/drawings",
+            create,
+            Doc::new("Start a drawing (16–4096 px a side), optionally with strokes")
+                .user()
+                .body("DrawingInput")
+                .returns(201, Some("Drawing")),
+        )
+        .get(
+            "/api/drawings/{id}",
+            detail,
+            Doc::new("A drawing with its strokes: owner, collaborators, admins, or anyone when a published story shows it")
+                .returns(200, Some("Drawing"))
+                .errors(&[404]),
+        )
+        .patch(
+            "/api/drawings/{id}",
+            update,
+            Doc::new("Change title or background (owner or admin)")
+                .user()
+                .body("DrawingUpdate")
+                .returns(200, Some("Drawing"))
+                .errors(&[403, 404]),
+        )
+        .delete(
+            "/api/drawings/{id}",
+            remove,
+            Doc::new("Delete a drawing (owner or admin)").user().returns(204, None).errors(&[403, 404]),
+        )
+        .post(
+            "/api/drawings/{id}/strokes",
+            append,
+            Doc::new("Append strokes; a stroke id already present is ignored (idempotent retries)")
+                .user()
+                .body("StrokesInput")
+                .returns(200, Some("StrokeCount"))
+                .errors(&[403, 404]),
+        )
+        .delete(
+            "/api/drawings/{id}/strokes/{stroke_id}",
+            undo,
+            Doc::new("Undo one stroke").user().returns(204, None).errors(&[403, 404]),
+        )
+        .get(
+            "/api/drawings/{id}/image.png",
+            image,
+            Doc::new("The drawing rendered to PNG; ?width= 16–1024 keeps the aspect, neither side over 1024; ETag and 304")
+                .query(&["width"])
+                .returns(200, None)
+                .errors(&[304, 404]),
+        )
+        .post(
+            "/api/drawings/{id}/collaborators",
+            add_collaborator,
+            Doc::new("Invite a collaborator (owner or admin); idempotent; the first invite notifies them")
+                .user()
+                .body("CollaboratorInput")
+                .returns(201, Some("Collaborators"))
+                .errors(&[403, 404]),
+        )
+        .delete(
+            "/api/drawings/{id}/collaborators/{username}",
+            remove_collaborator,
+            Doc::new("Remove a collaborator (owner or admin)").user().returns(204, None).errors(&[403, 404]),
+        )
+        .get(
+            "/api/me/drawings",
+            mine,
+            Doc::new("Drawings you own or collaborate on, newest first (without strokes; with stroke_count)")
+                .user()
+                .query(&["page", "page_size"])
+                .returns(200, Some("DrawingPage")),
+        )
+}
+
+fn is_member(drawing: &Drawing, user: &User) -> bool {
+    user.is_admin() || drawing.owner.id == user.id || drawing.collaborator_ids.contains(&user.id)
+}
+
+fn is_manager(drawing: &Drawing, user: &User) -> bool {
+    user.is_admin() || drawing.owner.id == user.id
+}
+
+/// A drawing the viewer may see: members, or anyone once a published story
+/// shows it. Anything else is `404`, like a missing drawing.
+pub async fn visible_drawing(
+    state: &AppState,
+    id: i64,
+    viewer: Option<&User>,
+) -> ApiResult<Drawing> {
+    let drawing = state.store.drawing(id).await?;
+    if viewer.is_some_and(|user| is_member(&drawing, user))
+        || state.store.drawing_is_public(id).await?
+    {
+        Ok(drawing)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// A drawing the user may draw on (members); `403` if they only see it.
+pub async fn drawable(state: &AppState, id: i64, user: &User) -> ApiResult<Drawing> {
+    let drawing = visible_drawing(state, id, Some(user)).await?;
+    if is_member(&drawing, user) {
+        Ok(drawing)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+async fn managed(state: &AppState, id: i64, user: &User) -> ApiResult<Drawing> {
+    let drawing = visible_drawing(state, id, Some(user)).await?;
+    if is_manager(&drawing, user) {
+        Ok(drawing)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn title_field(body: &mut Fields, required: bool) -> Option<String> {
+    let title = if required {
+        body.required_string("title")
+    } else {
+        body.optional_string("title")
+    }?;
+    let title = title.trim().to_owned();
+    if (1..=MAX_TITLE_CHARS).contains(&char_len(&title)) {
+        Some(title)
+    } else {
+        body.reject(
+            "title",
+            format!("must be 1 to {MAX_TITLE_CHARS} characters"),
+        );
+        None
+    }
+}
+
+fn background_field(body: &mut Fields) -> Option<String> {
+    let background = body.optional_string("background")?;
+    if is_color(&background) {
+        Some(background.to_ascii_lowercase())
+    } else {
+        body.reject("background", "must be a colour like #ffffff");
+        None
+    }
+}
+
+/// Reads `strokes` (an array) against a canvas size, naming each bad one.
+/// Repeated ids in one request keep the first.
+pub fn strokes_field(body: &mut Fields, width: u32, height: u32, required: bool) -> Vec<Stroke> {
+    let items = match body.raw("strokes") {
+        None if !required => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        _ => {
+            body.reject("strokes", "must be an array of strokes");
+            return Vec::new();
+        }
+    };
+    if items.len() > MAX_STROKES {
+        body.reject(
+            "strokes",
+            format!("must have at most {MAX_STROKES} strokes"),
+        );
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    let mut strokes: Vec<Stroke> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        if let Some(stroke) = parse_stroke(
+            item,
+            width,
+            height,
+            &format!("strokes.{index}"),
+            &mut problems,
+        ) && !strokes.iter().any(|s| s.id == stroke.id)
+        {
+            strokes.push(stroke);
+        }
+    }
+    for (field, why) in problems {
+        body.reject(field, why);
+    }
+    strokes
+}
+
+fn side_field(body: &mut Fields, field: &str) -> Option<u32> {
+    let side = body.required_i64(field)?;
+    if (i64::from(MIN_SIDE)..=i64::from(MAX_SIDE)).contains(&side) {
+        Some(side as u32)
+    } else {
+        body.reject(
+            field,
+            format!("must be an integer from {MIN_SIDE} to {MAX_SIDE}"),
+        );
+        None
+    }
+}
+
+/// Drawings: `POST /api/drawings`.
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<(StatusCode, Response)> {
+    let title = title_field(&mut body, true);
+    let width = side_field(&mut body, "width");
+    let height = side_field(&mut body, "height");
+    let background = background_field(&mut body).unwrap_or_else(|| "#ffffff".to_owned());
+    let strokes = match (width, height) {
+        (Some(width), Some(height)) => strokes_field(&mut body, width, height, false),
+        _ => Vec::new(),
+    };
+    body.finish()?;
+    let (Some(title), Some(width), Some(height)) = (title, width, height) else {
+        return Err(ApiError::internal("validated drawing fields missing"));
+    };
+    check_profanity(&state.profanity, [("title", title.as_str())])?;
+    let drawing = state
+        .store
+        .create_drawing(
+            user.id,
+            &title,
+            i64::from(width),
+            i64::from(height),
+            &background,
+            &strokes,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, drawing_response(&state, drawing)))
+}
+
+/// The drawing with its strokes, streamed: the strokes are read and sent
+/// a chunk at a time, so a drawing at the limits never sits in memory.
+fn drawing_response(state: &AppState, drawing: Drawing) -> Response {
+    let mut head = json!(drawing);
+    head.as_object_mut().map(|o| o.remove("stroke_count"));
+    let head = head.to_string();
+    // `{...,"strokes":[` then the strokes, then `]}`.
+    let opening = format!("{},\"strokes\":[", &head[..head.len() - 1]);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let store = state.store.clone();
+    let id = drawing.id;
+    tokio::spawn(async move {
+        if sender.send(Ok(Bytes::from(opening))).await.is_err() {
+            return;
+        }
+        let mut strokes = std::pin::pin!(store.stroke_stream(id));
+        let mut chunk = String::new();
+        let mut count = 0usize;
+        loop {
+            match strokes.try_next().await {
+                Ok(Some(stroke)) => {
+                    if count > 0 {
+                        chunk.push(',');
+                    }
+                    chunk.push_str(&json!(stroke).to_string());
+                    count += 1;
+                    if count % STROKES_PER_CHUNK == 0
+                        && sender
+                            .send(Ok(Bytes::from(std::mem::take(&mut chunk))))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::error!(%error, drawing = id, "reading strokes failed mid-response");
+                    let _ = sender
+                        .send(Err(std::io::Error::other("strokes unavailable")))
+                        .await;
+                    return;
+                }
+            }
+        }
+        chunk.push_str("]}");
+        let _ = sender.send(Ok(Bytes::from(chunk))).await;
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Drawings: `GET /api/drawings/{id}`.
+async fn detail(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let drawing = visible_drawing(&state, id, viewer.as_ref()).await?;
+    Ok(drawing_response(&state, drawing))
+}
+
+/// Drawings: `PATCH /api/drawings/{id}`.
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Response> {
+    managed(&state, id, &user).await?;
+    let title = title_field(&mut body, false);
+    let background = background_field(&mut body);
+    body.finish()?;
+    if let Some(title) = &title {
+        check_profanity(&state.profanity, [("title", title.as_str())])?;
+    }
+    let drawing = state
+        .store
+        .update_drawing(id, &DrawingChanges { title, background })
+        .await?;
+    Ok(drawing_response(&state, drawing))
+}
+
+/// Drawings: `DELETE /api/drawings/{id}`.
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    managed(&state, id, &user).await?;
+    state.store.delete_drawing(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drawings: `POST /api/drawings/{id}/strokes`.
+async fn append(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<Json<Value>> {
+    let drawing = drawable(&state, id, &user).await?;
+    let strokes = strokes_field(&mut body, drawing.width as u32, drawing.height as u32, true);
+    body.finish()?;
+    let count = state
+        .store
+        .append_strokes(id, &strokes, MAX_STROKES as i64)
+        .await?;
+    Ok(Json(json!({ "stroke_count": count })))
+}
+
+/// Drawings: `DELETE /api/drawings/{id}/strokes/{stroke_id}`.
+async fn undo(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath((id, stroke_id)): ApiPath<(i64, String)>,
+) -> ApiResult<StatusCode> {
+    drawable(&state, id, &user).await?;
+    state.store.delete_stroke(id, &stroke_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drawings: `GET /api/drawings/{id}/image.png?width=`.
+async fn image(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    ApiPath(id): ApiPath<i64>,
+    Query(mut params): Query,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let requested = params.integer("width", 16, 1024).map(|w| w as u32);
+    params.finish()?;
+    let drawing = visible_drawing(&state, id, viewer.as_ref()).await?;
+    let (width, height) = (drawing.width as u32, drawing.height as u32);
+    let (out_width, out_height, _) = output_size(width, height, requested);
+    let etag = format!(
+        "\"d{}-v{}-{out_width}x{out_height}\"",
+        drawing.id, drawing.version
+    );
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    let etag_header = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
+    }
+    let _permit = state.renders.acquire().await.map_err(ApiError::internal)?;
+    let store = state.store.clone();
+    let background = drawing.background.clone();
+    // Drawing is CPU work: off the async threads, strokes streamed in.
+    let png = tokio::task::spawn_blocking(move || {
+        let handle = tokio::runtime::Handle::current();
+        let mut canvas =
+            Canvas::new(width, height, &background, requested).ok_or("empty canvas")?;
+        handle.block_on(async {
+            let mut strokes = std::pin::pin!(store.stroke_stream(id));
+            while let Some(stroke) = strokes.try_next().await.map_err(|e| e.to_string())? {
+                canvas.draw(&stroke);
+            }
+            Ok::<(), String>(())
+        })?;
+        canvas.encode_png()
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+            (header::ETAG, etag_header),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+/// Drawings: `POST /api/drawings/{id}/collaborators`.
+async fn add_collaborator(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let drawing = managed(&state, id, &user).await?;
+    let username = body
+        .required_string("username")
+        .map(|u| u.trim().to_lowercase());
+    body.finish()?;
+    let username = username.unwrap_or_default();
+    let invited = match state.store.user_by_username(&username).await {
+        Ok(invited) if invited.active => invited,
+        Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::NotFound),
+        Err(other) => return Err(other.into()),
+    };
+    if invited.id == drawing.owner.id {
+        return Err(ApiError::Validation(FieldErrors::from([(
+            "username".to_owned(),
+            "is the drawing's owner".to_owned(),
+        )])));
+    }
+    if state.store.add_collaborator(id, invited.id).await? {
+        state
+            .notify(
+                invited.id,
+                "collab_invite",
+                json!({ "drawing_id": id, "user": user.summary() }),
+            )
+            .await;
+    }
+    let drawing = state.store.drawing(id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "collaborators": drawing.collaborators })),
+    ))
+}
+
+/// Drawings: `DELETE /api/drawings/{id}/collaborators/{username}`.
+async fn remove_collaborator(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath((id, username)): ApiPath<(i64, String)>,
+) -> ApiResult<StatusCode> {
+    managed(&state, id, &user).await?;
+    let removed = state
+        .store
+        .user_by_username(&username.to_lowercase())
+        .await?;
+    state.store.remove_collaborator(id, removed.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drawings: `GET /api/me/drawings`.
+async fn mine(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(mut params): Query,
+) -> ApiResult<Json<Value>> {
+    let page = params.page();
+    params.finish()?;
+    let found = state.store.list_user_drawings(user.id, page).await?;
+    Ok(Json(page_json(&found, page)))
+}
