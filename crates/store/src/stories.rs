@@ -90,6 +90,16 @@ pub(crate) fn summary_from_row(row: &AnyRow) -> Result<StorySummary> {
     })
 }
 
+/// What the search index and the tag and drawing tables hold of a story.
+struct Indexed<'a> {
+    id: i64,
+    title: &'a str,
+    body: &'a str,
+    tags: &'a [String],
+    status: StoryStatus,
+    pages: &'a [StoryPage],
+}
+
 /// The derived columns of a story's text.
 struct Derived {
     pages_json: String,
@@ -121,16 +131,15 @@ impl Store {
     /// index: search is the library's, and a smaller index with no drafts
     /// to filter out is what keeps search fast. PostgreSQL's search column
     /// is generated.
-    async fn index_story(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        id: i64,
-        title: &str,
-        body: &str,
-        tags: &[String],
-        status: StoryStatus,
-        pages: &[StoryPage],
-    ) -> Result<()> {
+    async fn index_story(&self, tx: &mut Transaction<'_, Any>, story: Indexed<'_>) -> Result<()> {
+        let Indexed {
+            id,
+            title,
+            body,
+            tags,
+            status,
+            pages,
+        } = story;
         sqlx::query("DELETE FROM story_tags WHERE story_id = $1")
             .bind(id)
             .execute(&mut **tx)
@@ -206,12 +215,14 @@ impl Store {
         .await?;
         self.index_story(
             &mut tx,
-            id,
-            &new.title,
-            &derived.body,
-            &new.tags,
-            new.status,
-            &new.pages,
+            Indexed {
+                id,
+                title: &new.title,
+                body: &derived.body,
+                tags: &new.tags,
+                status: new.status,
+                pages: &new.pages,
+            },
         )
         .await?;
         tx.commit().await?;
@@ -266,8 +277,18 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        self.index_story(&mut tx, id, &title, &derived.body, &tags, status, &pages)
-            .await?;
+        self.index_story(
+            &mut tx,
+            Indexed {
+                id,
+                title: &title,
+                body: &derived.body,
+                tags: &tags,
+                status,
+                pages: &pages,
+            },
+        )
+        .await?;
         tx.commit().await?;
         self.story(id).await
     }
