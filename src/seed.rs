@@ -468,7 +468,7 @@ pub async fn seed(
                 store.like(fan, story.id).await.map_err(|e| e.to_string())?;
             }
         }
-        if (n + 1) % 5_000 == 0 {
+        if (n + 1).is_multiple_of(5_000) {
             eprintln!("seeded {} of {stories} stories", n + 1);
         }
     }

@@ -282,7 +282,7 @@ fn drawing_response(state: &AppState, drawing: Drawing) -> Response {
                     }
                     chunk.push_str(&json!(stroke).to_string());
                     count += 1;
-                    if count % STROKES_PER_CHUNK == 0
+                    if count.is_multiple_of(STROKES_PER_CHUNK)
                         && sender
                             .send(Ok(Bytes::from(std::mem::take(&mut chunk))))
                             .await

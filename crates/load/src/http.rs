@@ -304,7 +304,7 @@ pub async fn run(args: HttpArgs) -> Result<(), String> {
                 }
                 let done = completed.fetch_add(1, Ordering::Relaxed) + 1;
                 if let (Some(every), Some(pid)) = (every, pid)
-                    && done % every == 0
+                    && done.is_multiple_of(every)
                     && let Some((rss, _)) = rss::read(pid)
                     && let Ok(mut samples) = soak_samples.lock()
                 {
