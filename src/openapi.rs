@@ -133,6 +133,94 @@ fn reason(status: u16) -> &'static str {
 
 /// Schemas of the contract's objects.
 fn schemas() -> Value {
+    let mut all = account_and_library_schemas();
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), creative_schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
+/// Drawings, games and the story tools.
+fn creative_schemas() -> Value {
+    let string = json!({ "type": "string" });
+    let integer = json!({ "type": "integer", "format": "int64" });
+    let time = json!({ "type": "string", "format": "date-time" });
+    let stroke = json!({ "type": "object", "required": ["id", "tool", "color", "width", "points"], "properties": {
+        "id": { "type": "string", "minLength": 1, "maxLength": 64 },
+        "tool": { "type": "string", "enum": ["pen", "eraser", "highlighter"] },
+        "color": { "type": "string", "pattern": "^#[0-9a-fA-F]{6}$" },
+        "width": { "type": "number", "minimum": 0.5, "maximum": 100 },
+        "points": { "type": "array", "minItems": 1, "maxItems": 2000,
+            "items": { "type": "array", "minItems": 2, "maxItems": 2, "items": { "type": "number" } } },
+    } });
+    let strokes = json!({ "type": "array", "maxItems": 10000, "items": stroke });
+    let drawing_properties = json!({
+        "id": integer, "owner": reference("UserSummary"), "title": string, "width": integer, "height": integer,
+        "background": string, "collaborators": { "type": "array", "items": string },
+        "created_at": time, "updated_at": time,
+    });
+    let mut drawing = drawing_properties.clone();
+    drawing["strokes"] = strokes.clone();
+    let mut drawing_summary = drawing_properties;
+    drawing_summary["stroke_count"] = integer.clone();
+    json!({
+        "Stroke": stroke,
+        "Drawing": { "type": "object", "properties": drawing },
+        "DrawingSummary": { "type": "object", "properties": drawing_summary },
+        "DrawingPage": { "type": "object", "properties": {
+            "items": { "type": "array", "items": reference("DrawingSummary") },
+            "total": integer, "page": integer, "page_size": integer,
+        } },
+        "DrawingInput": { "type": "object", "required": ["title", "width", "height"], "properties": {
+            "title": { "type": "string", "minLength": 1, "maxLength": 120 },
+            "width": { "type": "integer", "minimum": 16, "maximum": 4096 },
+            "height": { "type": "integer", "minimum": 16, "maximum": 4096 },
+            "background": { "type": "string", "pattern": "^#[0-9a-fA-F]{6}$", "default": "#ffffff" },
+            "strokes": strokes,
+        } },
+        "DrawingUpdate": { "type": "object", "properties": {
+            "title": { "type": "string", "minLength": 1, "maxLength": 120 },
+            "background": { "type": "string", "pattern": "^#[0-9a-fA-F]{6}$" },
+        } },
+        "StrokesInput": { "type": "object", "required": ["strokes"], "properties": { "strokes": strokes } },
+        "StrokeCount": { "type": "object", "properties": { "stroke_count": integer } },
+        "CollaboratorInput": { "type": "object", "required": ["username"], "properties": { "username": string } },
+        "Collaborators": { "type": "object", "properties": { "collaborators": { "type": "array", "items": string } } },
+        "GameKinds": { "type": "object", "properties": { "kinds": { "type": "array",
+            "items": { "type": "string", "enum": ["quiz", "scramble", "fill_blank", "order"] } } } },
+        "Game": { "type": "object", "properties": {
+            "kind": string, "story_id": integer, "version": integer,
+            "questions": { "type": "array", "minItems": 3, "maxItems": 10, "items": { "type": "object", "properties": {
+                "id": string, "prompt": string, "choices": { "type": "array", "items": string },
+            } } },
+        } },
+        "GameAnswers": { "type": "object", "required": ["version", "answers"], "properties": {
+            "version": integer,
+            "answers": { "type": "object", "description": "question id to answer: a string, or for order the choices as an array in story order" },
+        } },
+        "GameScore": { "type": "object", "properties": {
+            "score": integer, "total": integer,
+            "results": { "type": "object", "additionalProperties": { "type": "object", "properties": {
+                "correct": { "type": "boolean" }, "answer": {},
+            } } },
+        } },
+        "Leaderboard": { "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object", "properties": {
+            "user": reference("UserSummary"), "score": integer, "total": integer, "at": time,
+        } } } } },
+        "GenerateInput": { "type": "object", "required": ["prompt"], "properties": {
+            "prompt": { "type": "string", "minLength": 1, "maxLength": 500 },
+            "genre": { "type": "string", "enum": storybook_store::GENRES, "default": "adventure" },
+            "age_group": { "type": "string", "enum": storybook_store::AGE_GROUPS, "default": "6-8" },
+            "pages": { "type": "integer", "minimum": 1, "maximum": 12, "default": 5 },
+        } },
+        "PhotoInput": { "type": "object", "required": ["image"], "properties": {
+            "image": { "type": "string", "format": "binary", "description": "PNG or JPEG, at most 5 MiB and 25 megapixels" },
+            "title": string,
+        } },
+    })
+}
+
+fn account_and_library_schemas() -> Value {
     let string = json!({ "type": "string" });
     let integer = json!({ "type": "integer", "format": "int64" });
     let time = json!({ "type": "string", "format": "date-time" });
