@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Create an admin account; the password is read from standard input.
@@ -109,6 +109,9 @@ pub struct ServeArgs {
     #[arg(long, env = "METRICS_TOKEN")]
     pub metrics_token: Option<Secret>,
 
+    #[command(flatten)]
+    pub tools: ToolArgs,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -116,6 +119,107 @@ pub struct ServeArgs {
     /// Log filter, in `tracing` syntax (`info`, `storybook=debug,info`).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+}
+
+/// The story generator and text recognition.
+#[derive(Debug, Clone, Args)]
+pub struct ToolArgs {
+    /// Which story generator `POST /api/stories/generate` uses.
+    #[arg(long, env = "STORY_GENERATOR", value_enum, default_value_t = GeneratorKind::Builtin)]
+    pub story_generator: GeneratorKind,
+
+    /// Base URL of an OpenAI-compatible API (`/chat/completions` is appended).
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
+    pub openai_base_url: String,
+
+    /// API key for the OpenAI-compatible API.
+    #[arg(long, env = "OPENAI_API_KEY")]
+    pub openai_api_key: Option<Secret>,
+
+    /// Model name sent to the OpenAI-compatible API.
+    #[arg(long, env = "OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    pub openai_model: String,
+
+    /// Seconds the remote model may take before the answer is `503`.
+    #[arg(long, env = "OPENAI_TIMEOUT_SECS", default_value_t = 20)]
+    pub openai_timeout_secs: u64,
+
+    /// Most bytes of the remote model's answer that are read.
+    #[arg(long, env = "OPENAI_MAX_RESPONSE_BYTES", default_value_t = 256 * 1024)]
+    pub openai_max_response_bytes: usize,
+
+    /// The Tesseract command used for photo stories.
+    #[arg(long, env = "TESSERACT_COMMAND", default_value = "tesseract")]
+    pub tesseract_command: String,
+
+    /// Tesseract language(s), as for `tesseract -l`.
+    #[arg(long, env = "OCR_LANGUAGE", default_value = "eng")]
+    pub ocr_language: String,
+
+    /// Largest photo, in pixels (checked from the header before decoding).
+    #[arg(long, env = "OCR_MAX_PIXELS", default_value_t = 25_000_000)]
+    pub ocr_max_pixels: u64,
+
+    /// Largest photo upload, in bytes.
+    #[arg(long, env = "OCR_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub ocr_max_bytes: usize,
+
+    /// Seconds one recognition may take.
+    #[arg(long, env = "OCR_TIMEOUT_SECS", default_value_t = 30)]
+    pub ocr_timeout_secs: u64,
+
+    /// Recognitions at once (each runs a Tesseract process of ~40 MB).
+    #[arg(long, env = "OCR_CONCURRENCY", default_value_t = 1)]
+    pub ocr_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GeneratorKind {
+    Builtin,
+    Openai,
+}
+
+impl Default for ToolArgs {
+    fn default() -> Self {
+        ServeArgs::parse_from(["storybook"]).tools
+    }
+}
+
+impl ToolArgs {
+    pub fn ocr_settings(&self) -> storybook_ocr::OcrSettings {
+        storybook_ocr::OcrSettings {
+            command: self.tesseract_command.clone().into(),
+            language: self.ocr_language.clone(),
+            max_pixels: self.ocr_max_pixels,
+            timeout: Duration::from_secs(self.ocr_timeout_secs.max(1)),
+            concurrency: self.ocr_concurrency.max(1),
+        }
+    }
+
+    /// The configured generator.
+    pub fn generator(&self) -> Result<std::sync::Arc<dyn storybook_storygen::Generator>, String> {
+        Ok(match self.story_generator {
+            GeneratorKind::Builtin => std::sync::Arc::new(storybook_storygen::Builtin),
+            GeneratorKind::Openai => std::sync::Arc::new(
+                storybook_storygen::OpenAi::new(storybook_storygen::OpenAiSettings {
+                    base_url: self.openai_base_url.clone(),
+                    api_key: self
+                        .openai_api_key
+                        .as_ref()
+                        .map(|k| k.expose().to_owned())
+                        .unwrap_or_default(),
+                    model: self.openai_model.clone(),
+                    timeout: Duration::from_secs(self.openai_timeout_secs.max(1)),
+                    max_response_bytes: self.openai_max_response_bytes,
+                })
+                .map_err(|e| e.to_string())?,
+            ),
+        })
+    }
 }
 
 /// Every bound the server keeps, each with its default.

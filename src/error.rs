@@ -39,6 +39,9 @@ pub enum ApiError {
     Profanity(FieldErrors),
     #[error("too many attempts; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Well-formed but unusable input with its own code (`no_text`).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     /// A dependency is down (`code` says which: `database`, `timeout`, …).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
@@ -67,7 +70,9 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) | Self::Profanity(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::Profanity(_) | Self::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,7 +92,7 @@ impl ApiError {
             Self::Validation(_) => "validation",
             Self::Profanity(_) => "profanity",
             Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable { code, .. } => code,
+            Self::Unavailable { code, .. } | Self::Unprocessable { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }

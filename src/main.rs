@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             None => run_server(cli.serve).await,
-            Some(Command::Serve(args)) => run_server(args).await,
+            Some(Command::Serve(args)) => run_server(*args).await,
             Some(Command::Migrate(args)) => migrate(args).await,
             Some(Command::CreateAdmin(args)) => create_admin(args).await,
             Some(Command::Seed(args)) => seed(args).await,
@@ -75,7 +75,13 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, database = store.backend().name(), "serving");
     let grace = Duration::from_secs(args.limits.shutdown_grace_secs);
-    let state = AppState::new(store.clone(), args.limits, args.metrics_token);
+    let state =
+        AppState::new(store.clone(), args.limits, args.metrics_token).with_tools(&args.tools)?;
+    tracing::info!(
+        generator = state.generator.name(),
+        ocr = state.ocr.available(),
+        "story tools"
+    );
     serve(listener, app(state), shutdown::signal(), grace)
         .await
         .map_err(|e| format!("server: {e}"))?;

@@ -32,6 +32,12 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<Arc<Secret>>,
+    /// Writes stories from a prompt (builtin or a remote model).
+    pub generator: Arc<dyn storybook_storygen::Generator>,
+    /// Text recognition for photo stories.
+    pub ocr: Arc<storybook_ocr::Ocr>,
+    /// Largest photo upload, in bytes.
+    pub photo_max_bytes: usize,
     /// When the process started serving, for `uptime_s`.
     pub started_at: Instant,
 }
@@ -54,12 +60,25 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),
             metrics_token: metrics_token.map(Arc::new),
+            generator: Arc::new(storybook_storygen::Builtin),
+            ocr: Arc::new(storybook_ocr::Ocr::new(
+                crate::config::ToolArgs::default().ocr_settings(),
+            )),
+            photo_max_bytes: crate::config::ToolArgs::default().ocr_max_bytes,
             started_at: Instant::now(),
         }
     }
 }
 
 impl AppState {
+    /// Uses the configured story generator and text recognition.
+    pub fn with_tools(mut self, tools: &crate::config::ToolArgs) -> Result<Self, String> {
+        self.generator = tools.generator()?;
+        self.ocr = Arc::new(storybook_ocr::Ocr::new(tools.ocr_settings()));
+        self.photo_max_bytes = tools.ocr_max_bytes;
+        Ok(self)
+    }
+
     /// Writes a notification for `user_id`. The one place notifications are
     /// made, so the realtime layer can push them from here. A failure is
     /// logged, not returned: the action that caused it already happened.

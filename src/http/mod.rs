@@ -9,6 +9,7 @@ mod drawings;
 mod games;
 mod notifications;
 mod stories;
+mod story_tools;
 pub use accounts::create_admin;
 mod profanity;
 mod system;
@@ -152,6 +153,17 @@ impl ApiRouter {
     verb!(patch, "patch", patch);
     verb!(delete, "delete", delete);
 
+    /// A route whose method router carries its own layers (a body limit).
+    pub fn route(
+        self,
+        method: &'static str,
+        path: &'static str,
+        route: MethodRouter<AppState>,
+        doc: Doc,
+    ) -> Self {
+        self.add(method, path, route, doc)
+    }
+
     pub fn merge(mut self, other: ApiRouter) -> Self {
         self.router = self.router.merge(other.router);
         self.operations.extend(other.operations);
@@ -174,6 +186,7 @@ pub fn routes() -> ApiRouter {
         .merge(admin::router())
         .merge(drawings::router())
         .merge(games::router())
+        .merge(story_tools::router())
 }
 
 /// The contract's list shape: `{"items", "total", "page", "page_size"}`.

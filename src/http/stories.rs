@@ -379,7 +379,7 @@ fn read_tags(body: &mut Fields) -> Option<Vec<String>> {
 
 /// Profanity over every field others will see, named as the contract
 /// names them (`title`, `pages.2.text`, `tags.0`).
-fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> ApiResult<()> {
+pub fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> ApiResult<()> {
     let mut fields: Vec<(String, &str)> = Vec::new();
     if let Some(title) = &changes.title {
         fields.push(("title".into(), title));
@@ -416,7 +416,7 @@ async fn check_drawings(state: &AppState, author_id: i64, changes: &StoryChanges
     }
 }
 
-fn story_json(story: &Story, liked: bool) -> Value {
+pub fn story_json(story: &Story, liked: bool) -> Value {
     let mut value = json!(story);
     value["liked"] = json!(liked);
     value

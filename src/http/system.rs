@@ -64,8 +64,8 @@ async fn features(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "realtime": realtime,
-        "ocr": false,
-        "generator": "builtin",
+        "ocr": state.ocr.available(),
+        "generator": state.generator.name(),
         "database": state.store.backend().name(),
         "broker": if realtime { Some("memory") } else { None },
     }))

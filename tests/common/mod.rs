@@ -158,6 +158,12 @@ impl TestApp {
         }
     }
 
+    /// Changes the state (a generator, text recognition) and rebuilds the router.
+    pub fn reconfigure(&mut self, change: impl FnOnce(&mut AppState)) {
+        change(&mut self.state);
+        self.router = app(self.state.clone());
+    }
+
     /// The same database with a different configuration.
     pub fn with_metrics_token(&self, token: &str) -> Router {
         let mut state = self.state.clone();

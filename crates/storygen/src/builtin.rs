@@ -25,6 +25,11 @@ const STOPWORDS: &[&str] = &[
     "write", "tell", "me", "please", "my", "our", "some", "very", "from", "into", "by", "as",
     "has", "have", "had", "this", "what", "when", "where", "how", "why", "can", "could", "would",
     "should", "make", "makes", "made", "i", "we", "you", "he", "she", "they", "his", "her",
+    // Verbs and feelings a prompt uses around its subjects.
+    "love", "loves", "loved", "like", "likes", "liked", "want", "wants", "wanted", "find", "finds",
+    "found", "learn", "learns", "learned", "goes", "went", "gets", "got", "lives", "lived",
+    "afraid", "scared", "needs", "becomes", "became", "tries", "tried", "cannot", "never",
+    "always", "not", "does", "did",
 ];
 
 const NAMES: &[&str] = &[
@@ -304,11 +309,19 @@ pub(crate) fn write(request: &Request) -> Generated {
         .cloned()
         .unwrap_or_else(|| "little explorer".to_owned());
     let hero = format!("{name} the {hero_kind}");
-    let wish = words
-        .get(1)
-        .cloned()
-        .unwrap_or_else(|| "something wonderful".to_owned());
-    let extra = words.get(2).cloned();
+    // The last subject is what the story is about; one between, if any,
+    // is something found along the way.
+    let wish = if words.len() >= 2 {
+        words.last().cloned()
+    } else {
+        None
+    }
+    .unwrap_or_else(|| "something wonderful".to_owned());
+    let extra = if words.len() >= 3 {
+        words.get(1).cloned()
+    } else {
+        None
+    };
     let setting = dice.pick(genre.settings);
     let trouble = dice.pick(genre.troubles);
     let helper = dice.pick(genre.helpers);
@@ -339,7 +352,7 @@ pub(crate) fn write(request: &Request) -> Generated {
         vec![
             format!("Once upon a time, in {setting}, there lived {hero}."),
             format!("{name} dreamed about {wish} every single day."),
-            format!("One morning, something unusual happened."),
+            "One morning, something unusual happened.".to_owned(),
         ]
     };
     let problem = if young {
@@ -369,8 +382,8 @@ pub(crate) fn write(request: &Request) -> Generated {
             |extra| format!("They even found {extra} hiding where nobody had looked."),
         ),
         format!("{name} remembered to be kind, even when it was hard."),
-        format!("Step by step, the path became clearer."),
-        format!("They shared a snack and laughed about the journey so far."),
+        "Step by step, the path became clearer.".to_owned(),
+        "They shared a snack and laughed about the journey so far.".to_owned(),
         format!("The more they worked together, the braver {name} felt."),
     ];
     let closing = if young {
