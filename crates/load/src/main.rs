@@ -2,6 +2,7 @@
 //! including the server's memory (RSS from `/proc/PID/status`).
 
 mod client;
+mod creative;
 mod http;
 mod report;
 mod rss;
@@ -22,6 +23,9 @@ struct Cli {
 enum Command {
     /// HTTP scenarios at a set concurrency, for a duration or a request count.
     Http(http::HttpArgs),
+    /// Drawing renders (small and maximal) and a photo story, with the
+    /// server's peak RSS for each.
+    Creative(creative::CreativeArgs),
     /// Only sample the server's RSS (idle figure).
     Rss(rss::RssArgs),
 }
@@ -32,6 +36,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Http(args) => http::run(args).await,
         Command::Rss(args) => rss::run(args).await,
+        Command::Creative(args) => creative::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

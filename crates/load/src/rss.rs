@@ -67,3 +67,9 @@ pub async fn run(args: RssArgs) -> Result<(), String> {
     );
     Ok(())
 }
+
+/// Resets the peak RSS (`VmHWM`) of a process, so the next peak read is
+/// the peak of what happens from now on (Linux: `clear_refs` value 5).
+pub fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}

@@ -1,0 +1,311 @@
+//! The broadcast layer: channels created on first subscribe and freed when
+//! the last subscriber has left and their history has expired.
+//!
+//! Every channel keeps a ring of its recent messages, bounded three ways:
+//! by count (`history_messages`, 100), by age (`history_age`, 60 s) and by
+//! bytes (`history_bytes`), so no traffic can grow a channel past its
+//! budget. Offsets increase by one per message; each channel has an
+//! `epoch` drawn when it is created, so a client that comes back after the
+//! channel (or the process) was gone can tell its history is not the one it
+//! knew. Subscribers are bounded queues ([`Outbox`]): a subscriber that
+//! cannot keep up is *kicked* (the connection closes it with 1013), never
+//! buffered without limit. Frames are serialised once and shared.
+
+mod history;
+mod outbox;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use serde::Serialize;
+use serde_json::json;
+
+pub use history::History;
+pub use outbox::{Next, Outbox, OutboxReceiver, outbox};
+
+/// A frame as sent on the wire: JSON text, serialised once for everyone.
+pub type Frame = Arc<str>;
+
+/// Identifies one connection within this process.
+pub type ConnId = u64;
+
+/// A user as frames show them: `{"id", "username", "display_name"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+}
+
+/// The broadcast layer's bounds; every one is a setting of the server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub history_messages: usize,
+    pub history_age: Duration,
+    pub history_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            history_messages: 100,
+            history_age: Duration::from_secs(60),
+            history_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub slow_consumers: AtomicU64,
+}
+
+struct Subscriber {
+    member: Member,
+    outbox: Outbox,
+}
+
+struct ChannelState {
+    history: History,
+    subscribers: HashMap<ConnId, Subscriber>,
+    /// user id → connections of that user here (presence counts users once).
+    presence: HashMap<i64, (Member, usize)>,
+}
+
+/// What a subscriber learns when it joins a channel.
+#[derive(Debug)]
+pub struct Subscribed {
+    pub offset: u64,
+    pub epoch: u64,
+    pub presence: Vec<Member>,
+    pub recovered: bool,
+    pub replay: Vec<Frame>,
+}
+
+pub struct Hub {
+    channels: DashMap<Arc<str>, Arc<Mutex<ChannelState>>>,
+    limits: Limits,
+    epochs: AtomicU64,
+    pub stats: Stats,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A process-unique, hard-to-guess starting point for epochs.
+fn epoch_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ u64::from(std::process::id()).rotate_left(32)) & 0x001F_FFFF_FFFF_FFFF
+}
+
+impl Hub {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            channels: DashMap::new(),
+            limits,
+            epochs: AtomicU64::new(epoch_seed()),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn channel(&self, name: &str) -> Arc<Mutex<ChannelState>> {
+        if let Some(channel) = self.channels.get(name) {
+            return channel.clone();
+        }
+        self.channels
+            .entry(Arc::from(name))
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(ChannelState {
+                    // JSON numbers above 2^53 lose precision in browsers.
+                    history: History::new(
+                        self.epochs.fetch_add(1, Ordering::Relaxed) & 0x001F_FFFF_FFFF_FFFF,
+                    ),
+                    subscribers: HashMap::new(),
+                    presence: HashMap::new(),
+                }))
+            })
+            .clone()
+    }
+
+    /// Joins a channel. With `since`, the messages after it are replayed if
+    /// the history still holds all of them (`recovered`); otherwise nothing
+    /// is replayed and the client reloads over REST. Others see a `join`
+    /// when this is the user's first connection on the channel.
+    pub fn subscribe(
+        &self,
+        name: &str,
+        conn: ConnId,
+        member: Member,
+        outbox: Outbox,
+        since: Option<u64>,
+    ) -> Subscribed {
+        let channel = self.channel(name);
+        let mut state = lock(&channel);
+        state.history.expire(Instant::now(), &self.limits);
+        let (recovered, replay) = match since {
+            Some(since) => match state.history.since(since) {
+                Some(frames) => (true, frames),
+                None => (false, Vec::new()),
+            },
+            None => (true, Vec::new()),
+        };
+        let entry = state
+            .presence
+            .entry(member.id)
+            .or_insert_with(|| (member.clone(), 0));
+        entry.1 += 1;
+        let first = entry.1 == 1;
+        let replaced = state.subscribers.insert(
+            conn,
+            Subscriber {
+                member: member.clone(),
+                outbox,
+            },
+        );
+        if replaced.is_some() {
+            // Subscribing twice on one connection counts once.
+            if let Some(entry) = state.presence.get_mut(&member.id) {
+                entry.1 -= 1;
+            }
+        } else if first {
+            let frame: Frame = json!({"op": "join", "channel": name, "user": member})
+                .to_string()
+                .into();
+            self.fan_out(&mut state, &frame, Some(conn));
+        }
+        let mut presence: Vec<Member> = state.presence.values().map(|(m, _)| m.clone()).collect();
+        presence.sort_by_key(|m| m.id);
+        Subscribed {
+            offset: state.history.latest(),
+            epoch: state.history.epoch(),
+            presence,
+            recovered,
+            replay,
+        }
+    }
+
+    /// Leaves a channel; a `leave` goes out when the user's last connection
+    /// there goes. Returns whether the connection was subscribed.
+    pub fn unsubscribe(&self, name: &str, conn: ConnId) -> bool {
+        let Some(channel) = self.channels.get(name).map(|c| c.clone()) else {
+            return false;
+        };
+        let mut state = lock(&channel);
+        let Some(subscriber) = state.subscribers.remove(&conn) else {
+            return false;
+        };
+        let user = subscriber.member.id;
+        let last = match state.presence.get_mut(&user) {
+            Some(entry) => {
+                entry.1 -= 1;
+                entry.1 == 0
+            }
+            None => false,
+        };
+        if last {
+            state.presence.remove(&user);
+            let frame: Frame = json!({"op": "leave", "channel": name, "user": subscriber.member})
+                .to_string()
+                .into();
+            self.fan_out(&mut state, &frame, None);
+        }
+        let empty = state.subscribers.is_empty();
+        drop(state);
+        if empty {
+            self.free_if_idle(name);
+        }
+        true
+    }
+
+    pub fn is_subscribed(&self, name: &str, conn: ConnId) -> bool {
+        self.channels
+            .get(name)
+            .is_some_and(|c| lock(&c).subscribers.contains_key(&conn))
+    }
+
+    /// Publishes a message kept in history: `frame` is given the offset.
+    /// Returns the offset, or `None` when the channel does not exist.
+    pub fn publish(&self, name: &str, frame: impl FnOnce(u64) -> String) -> Option<u64> {
+        let channel = self.channels.get(name).map(|c| c.clone())?;
+        let mut state = lock(&channel);
+        let now = Instant::now();
+        state.history.expire(now, &self.limits);
+        let offset = state.history.latest() + 1;
+        let frame: Frame = frame(offset).into();
+        state.history.push(offset, frame.clone(), now, &self.limits);
+        self.stats.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.fan_out(&mut state, &frame, None);
+        Some(offset)
+    }
+
+    /// Sends a frame that is never kept (cursors): a full queue just misses
+    /// it; nobody is kicked for a cursor.
+    pub fn publish_volatile(&self, name: &str, frame: &Frame) {
+        let Some(channel) = self.channels.get(name).map(|c| c.clone()) else {
+            return;
+        };
+        let state = lock(&channel);
+        self.stats.messages_in.fetch_add(1, Ordering::Relaxed);
+        for subscriber in state.subscribers.values() {
+            if subscriber.outbox.offer(frame.clone()) {
+                self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Delivers to every subscriber (but `except`); kicks those whose queue
+    /// is full.
+    fn fan_out(&self, state: &mut ChannelState, frame: &Frame, except: Option<ConnId>) {
+        for (conn, subscriber) in &state.subscribers {
+            if Some(*conn) == except {
+                continue;
+            }
+            if subscriber.outbox.send(frame.clone()) {
+                self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+            } else if subscriber.outbox.kick() {
+                self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Frees the channel if nobody is subscribed and its history expired.
+    fn free_if_idle(&self, name: &str) {
+        let now = Instant::now();
+        self.channels.remove_if(name, |_, channel| {
+            let mut state = lock(channel);
+            state.history.expire(now, &self.limits);
+            state.subscribers.is_empty() && state.history.is_empty()
+        });
+    }
+
+    /// Expires histories everywhere and frees idle channels (run every few
+    /// seconds).
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.channels.retain(|_, channel| {
+            let mut state = lock(channel);
+            state.history.expire(now, &self.limits);
+            !(state.subscribers.is_empty() && state.history.is_empty())
+        });
+    }
+
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;
