@@ -112,6 +112,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub tools: ToolArgs,
 
+    #[cfg(feature = "realtime")]
+    #[command(flatten)]
+    pub realtime: RealtimeArgs,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -219,6 +223,65 @@ impl ToolArgs {
                 .map_err(|e| e.to_string())?,
             ),
         })
+    }
+}
+
+/// Bounds of the realtime layer (`--features realtime`).
+#[cfg(feature = "realtime")]
+#[derive(Debug, Clone, Args)]
+pub struct RealtimeArgs {
+    /// Messages a channel keeps for recovery.
+    #[arg(long, env = "WS_HISTORY_MESSAGES", default_value_t = 100)]
+    pub ws_history_messages: usize,
+    /// Seconds a channel keeps a message for recovery.
+    #[arg(long, env = "WS_HISTORY_SECS", default_value_t = 60)]
+    pub ws_history_secs: u64,
+    /// Bytes a channel's history may hold.
+    #[arg(long, env = "WS_HISTORY_BYTES", default_value_t = 256 * 1024)]
+    pub ws_history_bytes: usize,
+    /// Frames queued for one connection before it is closed as too slow (1013).
+    #[arg(long, env = "WS_QUEUE_FRAMES", default_value_t = 256)]
+    pub ws_queue_frames: usize,
+    /// Bytes queued for one connection before it is closed as too slow (1013).
+    #[arg(long, env = "WS_QUEUE_BYTES", default_value_t = 256 * 1024)]
+    pub ws_queue_bytes: usize,
+    /// Publishes a second per connection (sustained).
+    #[arg(long, env = "WS_PUBLISH_RATE", default_value_t = 30)]
+    pub ws_publish_rate: u32,
+    /// Publishes a connection may send in a burst.
+    #[arg(long, env = "WS_PUBLISH_BURST", default_value_t = 60)]
+    pub ws_publish_burst: u32,
+    /// Largest `data` of a publish, in bytes.
+    #[arg(long, env = "WS_MAX_DATA_BYTES", default_value_t = 16 * 1024)]
+    pub ws_max_data_bytes: usize,
+    /// Channels one connection may join.
+    #[arg(long, env = "WS_MAX_CHANNELS", default_value_t = 32)]
+    pub ws_max_channels: usize,
+    /// Open connections per user.
+    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = 8)]
+    pub ws_max_per_user: usize,
+    /// Open connections per client address.
+    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 1000)]
+    pub ws_max_per_ip: usize,
+    /// Open connections in all.
+    #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub ws_max_connections: usize,
+    /// Seconds between server pings.
+    #[arg(long, env = "WS_PING_SECS", default_value_t = 15)]
+    pub ws_ping_secs: u64,
+    /// Seconds without a pong (or any frame) before a connection is closed.
+    #[arg(long, env = "WS_IDLE_SECS", default_value_t = 45)]
+    pub ws_idle_secs: u64,
+    /// Socket read and write buffer per connection, in bytes (tungstenite's
+    /// default of 128 KiB would cost a gigabyte at 10,000 sockets).
+    #[arg(long, env = "WS_BUFFER_BYTES", default_value_t = 4 * 1024)]
+    pub ws_buffer_bytes: usize,
+}
+
+#[cfg(feature = "realtime")]
+impl Default for RealtimeArgs {
+    fn default() -> Self {
+        ServeArgs::parse_from(["storybook"]).realtime
     }
 }
 

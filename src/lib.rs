@@ -12,6 +12,8 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod process;
+#[cfg(feature = "realtime")]
+pub mod realtime;
 pub mod seed;
 pub mod shutdown;
 pub mod state;
@@ -41,6 +43,8 @@ pub fn app(state: AppState) -> Router {
     let (router, operations) = http::routes().into_parts();
     let document: Arc<str> = openapi::document(&operations).to_string().into();
     let limits = state.limits.clone();
+    #[cfg(feature = "realtime")]
+    let router = router.merge(http::realtime::router());
     router
         .route(
             "/api/openapi.json",
@@ -74,6 +78,24 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Starts the server's periodic housekeeping (realtime: expiring channel
+/// histories and freeing idle channels every few seconds).
+pub fn start_background_tasks(state: &AppState) {
+    #[cfg(feature = "realtime")]
+    {
+        let realtime = state.realtime.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                realtime.hub.sweep();
+            }
+        });
+    }
+    #[cfg(not(feature = "realtime"))]
+    let _ = state;
 }
 
 /// A bad token is `401` on every `/api` route, public ones included; a good
@@ -121,7 +143,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::Notify::new());
     let stopping_signal = stopping.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         stopping_signal.notify_one();
     });

@@ -38,6 +38,9 @@ pub struct AppState {
     pub ocr: Arc<storybook_ocr::Ocr>,
     /// Largest photo upload, in bytes.
     pub photo_max_bytes: usize,
+    /// Channels, presence and open connections (`--features realtime`).
+    #[cfg(feature = "realtime")]
+    pub realtime: Arc<crate::realtime::Realtime>,
     /// When the process started serving, for `uptime_s`.
     pub started_at: Instant,
 }
@@ -65,6 +68,10 @@ impl AppState {
                 crate::config::ToolArgs::default().ocr_settings(),
             )),
             photo_max_bytes: crate::config::ToolArgs::default().ocr_max_bytes,
+            #[cfg(feature = "realtime")]
+            realtime: Arc::new(crate::realtime::Realtime::new(
+                crate::config::RealtimeArgs::default(),
+            )),
             started_at: Instant::now(),
         }
     }
@@ -83,8 +90,25 @@ impl AppState {
     /// made, so the realtime layer can push them from here. A failure is
     /// logged, not returned: the action that caused it already happened.
     pub async fn notify(&self, user_id: i64, kind: &str, data: serde_json::Value) {
-        if let Err(error) = self.store.create_notification(user_id, kind, &data).await {
-            tracing::error!(%error, user_id, kind, "could not write a notification");
+        match self.store.create_notification(user_id, kind, &data).await {
+            Ok(_notification) => {
+                // Pushed the moment it is written, to every open connection.
+                #[cfg(feature = "realtime")]
+                {
+                    let frame =
+                        serde_json::json!({"op": "notification", "notification": _notification});
+                    self.realtime
+                        .push_to_user(user_id, &frame.to_string().into());
+                }
+            }
+            Err(error) => tracing::error!(%error, user_id, kind, "could not write a notification"),
         }
+    }
+
+    /// Uses the given realtime settings (`--features realtime`).
+    #[cfg(feature = "realtime")]
+    pub fn with_realtime(mut self, settings: crate::config::RealtimeArgs) -> Self {
+        self.realtime = Arc::new(crate::realtime::Realtime::new(settings));
+        self
     }
 }

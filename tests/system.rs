@@ -9,6 +9,19 @@ use axum::http::{Method, Request, StatusCode, header};
 use common::{TestApp, send_to};
 use serde_json::json;
 
+#[cfg(not(feature = "realtime"))]
+#[tokio::test]
+async fn the_lean_build_has_no_websockets() {
+    let app = TestApp::sqlite().await;
+    let token = app.register("lean_user").await;
+    let reply = app.get(&format!("/ws?token={token}"), None).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    assert_eq!(app.get("/api/features", None).await.body["realtime"], false);
+}
+
 backend_tests!(
     health_readiness_and_features,
     openapi_documents_the_contract_routes,

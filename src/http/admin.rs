@@ -99,6 +99,11 @@ async fn update_user(
     let active = body.optional_bool("active");
     body.finish()?;
     let user = state.store.set_role_and_active(id, role, active).await?;
+    // Deactivation also closes the user's open connections.
+    #[cfg(feature = "realtime")]
+    if active == Some(false) {
+        state.realtime.disconnect_user(id);
+    }
     let mut value = user_json(&user, true);
     value["active"] = json!(user.active);
     Ok(Json(value))
@@ -179,12 +184,18 @@ async fn stats(
     AdminUser(_admin): AdminUser,
 ) -> ApiResult<Json<Value>> {
     let totals = state.store.totals().await?;
-    Ok(Json(json!({
+    #[allow(unused_mut)]
+    let mut stats = json!({
         "users": totals.users,
         "stories": totals.stories,
         "drawings": state.store.count_drawings().await?,
         "open_reports": totals.open_reports,
         "rss_bytes": rss_bytes(),
         "uptime_s": state.started_at.elapsed().as_secs(),
-    })))
+    });
+    #[cfg(feature = "realtime")]
+    {
+        stats["connections"] = json!(state.realtime.connection_count());
+    }
+    Ok(Json(stats))
 }

@@ -12,6 +12,8 @@ mod stories;
 mod story_tools;
 pub use accounts::create_admin;
 mod profanity;
+#[cfg(feature = "realtime")]
+pub mod realtime;
 mod system;
 
 use axum::Router;

@@ -134,6 +134,42 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "Reads the cache could not serve.",
         misses,
     );
+    #[cfg(feature = "realtime")]
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let realtime = &state.realtime;
+        let stats = &realtime.hub.stats;
+        gauge(
+            &mut out,
+            "ws_connections",
+            "Open WebSocket connections.",
+            realtime.connection_count(),
+        );
+        gauge(
+            &mut out,
+            "ws_channels",
+            "Channels in memory.",
+            realtime.hub.channel_count(),
+        );
+        counter(
+            &mut out,
+            "ws_messages_in_total",
+            "Messages published.",
+            stats.messages_in.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "ws_messages_out_total",
+            "Frames queued to subscribers.",
+            stats.messages_out.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "ws_slow_consumers_total",
+            "Connections closed for reading too slowly.",
+            stats.slow_consumers.load(Relaxed),
+        );
+    }
     gauge(
         &mut out,
         "login_throttle_tracked_accounts",

@@ -26,8 +26,9 @@ use serde_json::json;
 pub use history::History;
 pub use outbox::{Next, Outbox, OutboxReceiver, outbox};
 
-/// A frame as sent on the wire: JSON text, serialised once for everyone.
-pub type Frame = Arc<str>;
+/// A frame as sent on the wire: JSON text, serialised once and shared by
+/// reference count with every subscriber.
+pub type Frame = bytes::Bytes;
 
 /// Identifies one connection within this process.
 pub type ConnId = u64;
@@ -144,6 +145,32 @@ impl Hub {
     /// the history still holds all of them (`recovered`); otherwise nothing
     /// is replayed and the client reloads over REST. Others see a `join`
     /// when this is the user's first connection on the channel.
+    ///
+    /// `ack` makes the subscriber's answer; it is queued, then the replay,
+    /// before the subscriber can receive anything newer: order is exact.
+    pub fn subscribe_with_ack(
+        &self,
+        name: &str,
+        conn: ConnId,
+        member: Member,
+        outbox: Outbox,
+        since: Option<u64>,
+        ack: impl FnOnce(&Subscribed) -> Frame,
+    ) -> Subscribed {
+        let channel = self.channel(name);
+        let mut state = lock(&channel);
+        let subscribed = self.join(&mut state, name, conn, member, outbox.clone(), since);
+        let mut delivered = outbox.send(ack(&subscribed));
+        for frame in &subscribed.replay {
+            delivered &= outbox.send(frame.clone());
+        }
+        if !delivered && outbox.kick() {
+            self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        }
+        subscribed
+    }
+
+    /// [`subscribe_with_ack`](Self::subscribe_with_ack) without an answer.
     pub fn subscribe(
         &self,
         name: &str,
@@ -154,6 +181,18 @@ impl Hub {
     ) -> Subscribed {
         let channel = self.channel(name);
         let mut state = lock(&channel);
+        self.join(&mut state, name, conn, member, outbox, since)
+    }
+
+    fn join(
+        &self,
+        state: &mut ChannelState,
+        name: &str,
+        conn: ConnId,
+        member: Member,
+        outbox: Outbox,
+        since: Option<u64>,
+    ) -> Subscribed {
         state.history.expire(Instant::now(), &self.limits);
         let (recovered, replay) = match since {
             Some(since) => match state.history.since(since) {
@@ -184,7 +223,7 @@ impl Hub {
             let frame: Frame = json!({"op": "join", "channel": name, "user": member})
                 .to_string()
                 .into();
-            self.fan_out(&mut state, &frame, Some(conn));
+            self.fan_out(state, &frame, Some(conn));
         }
         let mut presence: Vec<Member> = state.presence.values().map(|(m, _)| m.clone()).collect();
         presence.sort_by_key(|m| m.id);
@@ -244,11 +283,18 @@ impl Hub {
         let now = Instant::now();
         state.history.expire(now, &self.limits);
         let offset = state.history.latest() + 1;
-        let frame: Frame = frame(offset).into();
+        let frame = Frame::from(frame(offset));
         state.history.push(offset, frame.clone(), now, &self.limits);
         self.stats.messages_in.fetch_add(1, Ordering::Relaxed);
         self.fan_out(&mut state, &frame, None);
         Some(offset)
+    }
+
+    /// The latest offset of a channel (0 when it has none).
+    pub fn latest(&self, name: &str) -> u64 {
+        self.channels
+            .get(name)
+            .map_or(0, |c| lock(&c).history.latest())
     }
 
     /// Sends a frame that is never kept (cursors): a full queue just misses

@@ -18,7 +18,7 @@ async fn drain(receiver: &mut OutboxReceiver) -> Vec<String> {
     let mut frames = Vec::new();
     while let Ok(next) = tokio::time::timeout(Duration::from_millis(10), receiver.next()).await {
         match next {
-            Next::Frame(f) => frames.push(f.to_string()),
+            Next::Frame(f) => frames.push(String::from_utf8_lossy(&f).into_owned()),
             _ => break,
         }
     }
@@ -124,7 +124,7 @@ async fn recovery_replays_what_was_missed() {
     assert_eq!(
         back.replay
             .iter()
-            .map(|f| f.to_string())
+            .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect::<Vec<_>>(),
         [frame(4), frame(5)]
     );
@@ -173,7 +173,7 @@ async fn volatile_frames_are_dropped_not_kicked() {
     let hub = Hub::new(Limits::default());
     let (slow, mut slow_rx) = outbox(4, 1 << 20);
     hub.subscribe("drawing:1", 1, member(1), slow, None);
-    let cursor: Frame = Frame::from("{\"op\":\"message\",\"data\":{\"type\":\"cursor\"}}");
+    let cursor = Frame::from_static(b"{\"op\":\"message\",\"data\":{\"type\":\"cursor\"}}");
     for _ in 0..20 {
         hub.publish_volatile("drawing:1", &cursor);
     }

@@ -1,0 +1,524 @@
+//! Contract section "Real time": `GET /ws`, the WebSocket protocol on top
+//! of the broadcast hub. Built only with `--features realtime`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use storybook_broadcast::{Frame, Member, Next, outbox};
+use storybook_canvas::{MAX_STROKES, parse_stroke};
+use storybook_store::{StoreError, User};
+use tokio::sync::Notify;
+
+use crate::error::ApiError;
+use crate::extract::user_for_token;
+use crate::realtime::{ConnHandle, Slot};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+/// The token from `?token=` or the `Authorization` header.
+fn token_of(request: &Request) -> Option<String> {
+    let from_query = request.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == "token")
+            .map(|(_, value)| value.to_owned())
+    });
+    from_query.or_else(|| {
+        request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| t.trim().to_owned())
+    })
+}
+
+/// Real time: `GET /ws`. A missing or bad token is refused before the
+/// upgrade (`401`); so is a connection over a limit (`429`).
+async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
+    let Some(token) = token_of(&request) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    let user = match user_for_token(&state, &token).await {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let slot = match state.realtime.reserve(user.id, ip) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            tracing::debug!(?refused, user = user.id, "websocket refused");
+            return ApiError::RateLimited {
+                retry_after_secs: 5,
+            }
+            .into_response();
+        }
+    };
+    let (mut parts, _body) = request.into_parts();
+    let upgrade = match <WebSocketUpgrade as FromRequestParts<AppState>>::from_request_parts(
+        &mut parts, &state,
+    )
+    .await
+    {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return ApiError::BadRequest(rejection.body_text()).into_response(),
+    };
+    let settings = &state.realtime.settings;
+    upgrade
+        .read_buffer_size(settings.ws_buffer_bytes)
+        .write_buffer_size(settings.ws_buffer_bytes)
+        .max_write_buffer_size(settings.ws_buffer_bytes.max(settings.ws_max_data_bytes) * 8)
+        // Frames a little over the data limit still arrive whole, so the
+        // client gets `too_large` rather than a dropped connection.
+        .max_message_size(settings.ws_max_data_bytes * 4)
+        .max_frame_size(settings.ws_max_data_bytes * 4)
+        .on_upgrade(move |socket| connection(state, user, slot, socket))
+}
+
+/// A parsed channel name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChannelKind {
+    Lobby,
+    Drawing(i64),
+    Story(i64),
+}
+
+fn parse_channel(name: &str) -> Option<ChannelKind> {
+    if name == "lobby" {
+        return Some(ChannelKind::Lobby);
+    }
+    let (kind, id) = name.split_once(':')?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || id.len() > 18 {
+        return None;
+    }
+    let id: i64 = id.parse().ok()?;
+    match kind {
+        "drawing" => Some(ChannelKind::Drawing(id)),
+        "story" => Some(ChannelKind::Story(id)),
+        _ => None,
+    }
+}
+
+/// A token bucket: `rate` a second, at most `burst` saved up.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One connection's own state, kept in its task.
+struct Session {
+    state: AppState,
+    user: User,
+    member: Member,
+    conn: u64,
+    handle: ConnHandle,
+    /// channel name → its kind and, for drawings, the canvas size.
+    channels: HashMap<String, (ChannelKind, (u32, u32))>,
+    bucket: Bucket,
+}
+
+fn frame(value: Value) -> Frame {
+    Frame::from(value.to_string())
+}
+
+fn error_frame(code: &str, message: &str, channel: Option<&str>) -> Frame {
+    let mut value = json!({"op": "error", "code": code, "message": message});
+    if let Some(channel) = channel {
+        value["channel"] = json!(channel);
+    }
+    frame(value)
+}
+
+async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) {
+    let settings = state.realtime.settings.clone();
+    let (outbox, mut receiver) = outbox(settings.ws_queue_frames, settings.ws_queue_bytes);
+    let close = Arc::new(Notify::new());
+    let handle = ConnHandle {
+        outbox: outbox.clone(),
+        close: close.clone(),
+    };
+    state.realtime.register(&slot, handle.clone());
+    let (mut sink, mut stream) = socket.split();
+    let started = Instant::now();
+    let last_seen = Arc::new(AtomicU64::new(0));
+
+    // The writer: the only task that writes to the socket.
+    let writer_seen = last_seen.clone();
+    let mut writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_secs.max(1)));
+        ping.tick().await;
+        let idle = Duration::from_secs(settings.ws_idle_secs.max(1));
+        let close_with = |code: u16, reason: &'static str| {
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            }))
+        };
+        loop {
+            tokio::select! {
+                next = receiver.next() => match next {
+                    Next::Frame(frame) => {
+                        let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Next::Kicked => {
+                        let _ = sink.send(close_with(close_code::AGAIN, "too slow")).await;
+                        break;
+                    }
+                    Next::Closed => break,
+                },
+                () = close.notified() => {
+                    let _ = sink.send(close_with(close_code::POLICY, "account deactivated")).await;
+                    break;
+                }
+                _ = ping.tick() => {
+                    let seen = Duration::from_millis(writer_seen.load(Ordering::Relaxed));
+                    if started.elapsed().saturating_sub(seen) > idle {
+                        let _ = sink.send(close_with(close_code::AWAY, "idle")).await;
+                        break;
+                    }
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let member = Member {
+        id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+    };
+    let mut session = Session {
+        bucket: Bucket {
+            tokens: f64::from(settings_burst(&state)),
+            rate: f64::from(state.realtime.settings.ws_publish_rate),
+            burst: f64::from(settings_burst(&state)),
+            at: Instant::now(),
+        },
+        state,
+        user,
+        member,
+        conn: slot.conn,
+        handle,
+        channels: HashMap::new(),
+    };
+    // Everyone signed in is in the lobby: that is "who is online".
+    session.join("lobby", ChannelKind::Lobby, (0, 0), None);
+
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                let Some(Ok(message)) = message else { break };
+                last_seen.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                match message {
+                    Message::Text(text) => session.handle_text(text.as_str()).await,
+                    Message::Binary(_) => session.reply(error_frame("bad_request", "frames are JSON text", None)),
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            _ = &mut writer => break,
+        }
+    }
+    for channel in session.channels.keys() {
+        session
+            .state
+            .realtime
+            .hub
+            .unsubscribe(channel, session.conn);
+    }
+    writer.abort();
+    drop(slot);
+}
+
+fn settings_burst(state: &AppState) -> u32 {
+    state.realtime.settings.ws_publish_burst.max(1)
+}
+
+impl Session {
+    fn reply(&self, frame: Frame) {
+        if !self.handle.outbox.send(frame) && self.handle.outbox.kick() {
+            self.state
+                .realtime
+                .hub
+                .stats
+                .slow_consumers
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn join(&mut self, name: &str, kind: ChannelKind, canvas: (u32, u32), since: Option<u64>) {
+        let hub = &self.state.realtime.hub;
+        hub.subscribe_with_ack(
+            name,
+            self.conn,
+            self.member.clone(),
+            self.handle.outbox.clone(),
+            since,
+            |s| {
+                frame(json!({
+                    "op": "subscribed", "channel": name, "offset": s.offset, "epoch": s.epoch,
+                    "presence": s.presence, "recovered": s.recovered,
+                }))
+            },
+        );
+        self.channels.insert(name.to_owned(), (kind, canvas));
+    }
+
+    async fn handle_text(&mut self, text: &str) {
+        let Ok(Value::Object(request)) = serde_json::from_str::<Value>(text) else {
+            return self.reply(error_frame(
+                "bad_request",
+                "frames are JSON objects with an op",
+                None,
+            ));
+        };
+        let channel = request.get("channel").and_then(Value::as_str);
+        match request.get("op").and_then(Value::as_str) {
+            Some("ping") => self.reply(frame(json!({"op": "pong"}))),
+            Some("subscribe") => match channel {
+                Some(channel) => {
+                    let since = request.get("since").and_then(Value::as_u64);
+                    self.subscribe(channel, since).await;
+                }
+                None => self.reply(error_frame(
+                    "bad_request",
+                    "subscribe needs a channel",
+                    None,
+                )),
+            },
+            Some("unsubscribe") => {
+                if let Some(channel) = channel
+                    && self.channels.remove(channel).is_some()
+                {
+                    self.state.realtime.hub.unsubscribe(channel, self.conn);
+                }
+            }
+            Some("publish") => match channel {
+                Some(channel) => {
+                    let data = request.get("data").cloned().unwrap_or(Value::Null);
+                    self.publish(channel, data).await;
+                }
+                None => self.reply(error_frame("bad_request", "publish needs a channel", None)),
+            },
+            _ => self.reply(error_frame("bad_request", "unknown op", channel)),
+        }
+    }
+
+    async fn subscribe(&mut self, name: &str, since: Option<u64>) {
+        let Some(kind) = parse_channel(name) else {
+            return self.reply(error_frame(
+                "bad_request",
+                "unknown or malformed channel",
+                Some(name),
+            ));
+        };
+        if self.channels.contains_key(name) {
+            // Already here: answer again with the current state.
+            self.state.realtime.hub.unsubscribe(name, self.conn);
+        } else if self.channels.len() >= self.state.realtime.settings.ws_max_channels {
+            return self.reply(error_frame(
+                "bad_request",
+                "too many channels on this connection",
+                Some(name),
+            ));
+        }
+        let canvas = match kind {
+            ChannelKind::Lobby => (0, 0),
+            ChannelKind::Drawing(id) => {
+                match super::drawings::drawable(&self.state, id, &self.user).await {
+                    Ok(drawing) => (drawing.width as u32, drawing.height as u32),
+                    Err(_) => {
+                        return self.reply(error_frame("not_found", "no such drawing", Some(name)));
+                    }
+                }
+            }
+            ChannelKind::Story(id) => {
+                match super::stories::visible_story(&self.state, id, Some(&self.user)).await {
+                    Ok(_) => (0, 0),
+                    Err(_) => {
+                        return self.reply(error_frame("not_found", "no such story", Some(name)));
+                    }
+                }
+            }
+        };
+        self.join(name, kind, canvas, since);
+    }
+
+    async fn publish(&mut self, name: &str, mut data: Value) {
+        let Some(&(kind, (width, height))) = self.channels.get(name) else {
+            return self.reply(error_frame(
+                "forbidden",
+                "subscribe to a channel before publishing to it",
+                Some(name),
+            ));
+        };
+        if kind == ChannelKind::Lobby {
+            return self.reply(error_frame(
+                "forbidden",
+                "the lobby is presence only",
+                Some(name),
+            ));
+        }
+        if !self.bucket.take() {
+            return self.reply(error_frame(
+                "rate_limited",
+                "too many messages; slow down",
+                Some(name),
+            ));
+        }
+        if data.to_string().len() > self.state.realtime.settings.ws_max_data_bytes {
+            return self.reply(error_frame(
+                "too_large",
+                "data is larger than 16 KiB",
+                Some(name),
+            ));
+        }
+        let kind_of_data = data
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        match (kind, kind_of_data.as_str()) {
+            (ChannelKind::Drawing(id), "stroke") => {
+                let mut problems = Vec::new();
+                let Some(stroke) = data
+                    .get("stroke")
+                    .and_then(|s| parse_stroke(s, width, height, "stroke", &mut problems))
+                else {
+                    let why = problems
+                        .first()
+                        .map_or("a stroke is required".to_owned(), |(f, w)| {
+                            format!("{f} {w}")
+                        });
+                    return self.reply(error_frame("bad_request", &why, Some(name)));
+                };
+                // Saved before it is broadcast: what others see is stored.
+                match self
+                    .state
+                    .store
+                    .append_strokes(id, std::slice::from_ref(&stroke), MAX_STROKES as i64)
+                    .await
+                {
+                    Ok(_) => data["stroke"] = json!(stroke),
+                    Err(StoreError::Limit(_)) => {
+                        return self.reply(error_frame(
+                            "bad_request",
+                            "the drawing has 10,000 strokes",
+                            Some(name),
+                        ));
+                    }
+                    Err(StoreError::NotFound) => {
+                        return self.reply(error_frame("not_found", "no such drawing", Some(name)));
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "saving a stroke from a websocket failed");
+                        return self.reply(error_frame(
+                            "bad_request",
+                            "the stroke could not be saved",
+                            Some(name),
+                        ));
+                    }
+                }
+            }
+            (ChannelKind::Drawing(id), "undo") => {
+                let Some(stroke_id) = data.get("stroke_id").and_then(Value::as_str) else {
+                    return self.reply(error_frame(
+                        "bad_request",
+                        "undo needs a stroke_id",
+                        Some(name),
+                    ));
+                };
+                if self.state.store.delete_stroke(id, stroke_id).await.is_err() {
+                    return self.reply(error_frame("not_found", "no such stroke", Some(name)));
+                }
+            }
+            (_, "cursor") => {
+                // Volatile: never in history, never a reason to kick anyone.
+                let hub = &self.state.realtime.hub;
+                let cursor = frame(json!({
+                    "op": "message", "channel": name, "offset": hub.latest(name), "volatile": true,
+                    "from": self.member, "data": data,
+                }));
+                hub.publish_volatile(name, &cursor);
+                return;
+            }
+            (_, "chat") => {
+                let Some(text) = data.get("text").and_then(Value::as_str) else {
+                    return self.reply(error_frame("bad_request", "chat needs a text", Some(name)));
+                };
+                data["text"] = json!(self.state.profanity.censor(text));
+            }
+            _ => {}
+        }
+        let member = &self.member;
+        self.state.realtime.hub.publish(name, |offset| {
+            json!({"op": "message", "channel": name, "offset": offset, "from": member, "data": data}).to_string()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChannelKind, parse_channel};
+
+    #[test]
+    fn channel_names() {
+        assert_eq!(parse_channel("lobby"), Some(ChannelKind::Lobby));
+        assert_eq!(parse_channel("drawing:12"), Some(ChannelKind::Drawing(12)));
+        assert_eq!(parse_channel("story:3"), Some(ChannelKind::Story(3)));
+        for bad in [
+            "",
+            "lobby:2",
+            "drawing:abc",
+            "drawing:",
+            "story:-1",
+            "chat:1",
+            "drawing:1:2",
+            "story:99999999999999999999",
+        ] {
+            assert_eq!(parse_channel(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! Contract section "Real time", over real sockets on a port-0 listener
+//! (built with `--features realtime`).
+#![cfg(feature = "realtime")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::TestApp;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use storybook::config::RealtimeArgs;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The real server on 127.0.0.1:0, with realtime settings of the test's.
+async fn start(settings: RealtimeArgs) -> (TestApp, SocketAddr) {
+    let mut app = TestApp::sqlite().await;
+    app.reconfigure(|state| *state = state.clone().with_realtime(settings));
+    storybook::start_background_tasks(&app.state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = storybook::app(app.state.clone());
+    tokio::spawn(storybook::serve(
+        listener,
+        router,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    (app, address)
+}
+
+async fn connect(address: SocketAddr, token: &str) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws?token={token}"))
+        .await
+        .expect("connect");
+    socket
+}
+
+/// The next JSON frame (pings and pongs skipped), or `None` on close or
+/// after two seconds of silence.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(&text).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// The next frame with this op, skipping others (joins, leaves...).
+async fn next_op(socket: &mut Socket, op: &str) -> Value {
+    for _ in 0..500 {
+        let frame = next(socket)
+            .await
+            .unwrap_or_else(|| panic!("no {op} frame"));
+        if frame["op"] == op {
+            return frame;
+        }
+    }
+    panic!("no {op} frame");
+}
+
+async fn send(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+async fn subscribe(socket: &mut Socket, channel: &str, since: Option<u64>) -> Value {
+    let mut request = json!({"op": "subscribe", "channel": channel});
+    if let Some(since) = since {
+        request["since"] = json!(since);
+    }
+    send(socket, request).await;
+    loop {
+        let frame = next_op(socket, "subscribed").await;
+        if frame["channel"] == channel {
+            return frame;
+        }
+    }
+}
+
+fn generous() -> RealtimeArgs {
+    RealtimeArgs {
+        ws_publish_rate: 10_000,
+        ws_publish_burst: 10_000,
+        ..RealtimeArgs::default()
+    }
+}
+
+async fn published_story(app: &TestApp, token: &str) -> i64 {
+    let story = json!({"title": "Live", "pages": [{"text": "one"}], "genre": "funny", "age_group": "3-5", "status": "published"});
+    app.post("/api/stories", Some(token), story).await.body["id"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_refused_before_the_upgrade() {
+    let (_app, address) = start(RealtimeArgs::default()).await;
+    for url in [
+        format!("ws://{address}/ws?token=nope"),
+        format!("ws://{address}/ws"),
+    ] {
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401)
+            }
+            other => panic!("expected 401, got {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_in_the_lobby_and_on_channels_counts_users_once() {
+    let (app, address) = start(RealtimeArgs::default()).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let mut a = connect(address, &alice).await;
+    let lobby = next_op(&mut a, "subscribed").await;
+    assert_eq!(lobby["channel"], "lobby");
+    assert_eq!(
+        lobby["presence"][0]["username"], "alice",
+        "yourself included"
+    );
+    let mut b1 = connect(address, &bob).await;
+    next_op(&mut b1, "subscribed").await;
+    let join = next_op(&mut a, "join").await;
+    assert_eq!(
+        (join["channel"].as_str(), join["user"]["username"].as_str()),
+        (Some("lobby"), Some("bob"))
+    );
+
+    let story = published_story(&app, &alice).await;
+    let channel = format!("story:{story}");
+    subscribe(&mut a, &channel, None).await;
+    subscribe(&mut b1, &channel, None).await;
+    assert_eq!(next_op(&mut a, "join").await["channel"], channel);
+    let mut b2 = connect(address, &bob).await;
+    let second = subscribe(&mut b2, &channel, None).await;
+    assert_eq!(
+        second["presence"].as_array().unwrap().len(),
+        2,
+        "two users, one with two tabs"
+    );
+    drop(b2);
+    send(&mut a, json!({"op": "ping"})).await;
+    assert_eq!(
+        next(&mut a).await.unwrap()["op"],
+        "pong",
+        "no join or leave for bob's second tab"
+    );
+    drop(b1);
+    let leave = next_op(&mut a, "leave").await;
+    assert_eq!(leave["user"]["username"], "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_chat_and_permissions() {
+    let (app, address) = start(RealtimeArgs::default()).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let story = published_story(&app, &alice).await;
+    let draft = app
+        .post("/api/stories", Some(&alice), json!({"title": "Secret", "pages": [{"text": "x"}], "genre": "funny", "age_group": "3-5"}))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let drawing = app
+        .post(
+            "/api/drawings",
+            Some(&alice),
+            json!({"title": "Mine", "width": 100, "height": 100}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let mut a = connect(address, &alice).await;
+    let mut b = connect(address, &bob).await;
+    let channel = format!("story:{story}");
+    assert_eq!(subscribe(&mut a, &channel, None).await["offset"], 0);
+    subscribe(&mut b, &channel, None).await;
+    send(&mut b, json!({"op": "publish", "channel": channel, "data": {"type": "chat", "text": "what the f.u.c.k"}})).await;
+    for socket in [&mut a, &mut b] {
+        let message = next_op(socket, "message").await;
+        assert_eq!(message["offset"], 1);
+        assert_eq!(message["from"]["username"], "bob");
+        assert_eq!(
+            message["data"]["text"], "what the *******",
+            "chat is masked"
+        );
+    }
+
+    let errors = [
+        (
+            json!({"op": "publish", "channel": "lobby", "data": {}}),
+            "forbidden",
+        ),
+        (
+            json!({"op": "publish", "channel": format!("story:{draft}"), "data": {}}),
+            "forbidden",
+        ),
+        (
+            json!({"op": "subscribe", "channel": format!("story:{draft}")}),
+            "not_found",
+        ),
+        (
+            json!({"op": "subscribe", "channel": format!("drawing:{drawing}")}),
+            "not_found",
+        ),
+        (
+            json!({"op": "subscribe", "channel": "drawing:999999"}),
+            "not_found",
+        ),
+        (
+            json!({"op": "subscribe", "channel": "drawing:abc"}),
+            "bad_request",
+        ),
+        (
+            json!({"op": "subscribe", "channel": "lobby:2"}),
+            "bad_request",
+        ),
+        (json!({"op": "subscribe", "channel": ""}), "bad_request"),
+        (
+            json!({"op": "subscribe", "channel": "chat:1"}),
+            "bad_request",
+        ),
+        (json!({"op": "dance"}), "bad_request"),
+        (
+            json!({"op": "publish", "channel": channel, "data": {"blob": "x".repeat(17 * 1024)}}),
+            "too_large",
+        ),
+    ];
+    for (request, code) in errors {
+        send(&mut b, request.clone()).await;
+        let error = next_op(&mut b, "error").await;
+        assert_eq!(error["code"], code, "{request}");
+    }
+    b.send(Message::Text("not json".into())).await.unwrap();
+    assert_eq!(next_op(&mut b, "error").await["code"], "bad_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strokes_are_saved_then_broadcast_and_cursors_are_volatile() {
+    let (app, address) = start(RealtimeArgs::default()).await;
+    let owner = app.register("owner").await;
+    let friend = app.register("friend").await;
+    let drawing = app
+        .post(
+            "/api/drawings",
+            Some(&owner),
+            json!({"title": "Together", "width": 100, "height": 100}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/drawings/{drawing}/collaborators"),
+        Some(&owner),
+        json!({"username": "friend"}),
+    )
+    .await;
+    let channel = format!("drawing:{drawing}");
+    let mut o = connect(address, &owner).await;
+    let mut f = connect(address, &friend).await;
+    subscribe(&mut o, &channel, None).await;
+    subscribe(&mut f, &channel, None).await;
+    let stroke = json!({"id": "w1", "tool": "pen", "color": "#FF0000", "width": 4, "points": [[1, 1], [50, 50]]});
+    send(
+        &mut f,
+        json!({"op": "publish", "channel": channel, "data": {"type": "stroke", "stroke": stroke}}),
+    )
+    .await;
+    let message = next_op(&mut o, "message").await;
+    assert_eq!(
+        (
+            message["offset"].as_u64(),
+            message["data"]["stroke"]["color"].as_str()
+        ),
+        (Some(1), Some("#ff0000"))
+    );
+    let saved = app
+        .get(&format!("/api/drawings/{drawing}"), Some(&owner))
+        .await;
+    assert_eq!(
+        saved.body["strokes"][0]["id"], "w1",
+        "saved before it was broadcast"
+    );
+
+    let bad =
+        json!({"id": "w2", "tool": "pen", "color": "#000000", "width": 4, "points": [[500, 1]]});
+    send(
+        &mut f,
+        json!({"op": "publish", "channel": channel, "data": {"type": "stroke", "stroke": bad}}),
+    )
+    .await;
+    assert_eq!(next_op(&mut f, "error").await["code"], "bad_request");
+    send(
+        &mut o,
+        json!({"op": "publish", "channel": channel, "data": {"type": "cursor", "x": 3, "y": 4}}),
+    )
+    .await;
+    let cursor = next_op(&mut f, "message").await;
+    assert_eq!(
+        (
+            cursor["data"]["type"].as_str(),
+            cursor["volatile"].as_bool()
+        ),
+        (Some("cursor"), Some(true))
+    );
+    send(
+        &mut o,
+        json!({"op": "publish", "channel": channel, "data": {"type": "undo", "stroke_id": "w1"}}),
+    )
+    .await;
+    let undo = next_op(&mut f, "message").await;
+    assert_eq!(
+        (undo["offset"].as_u64(), undo["data"]["type"].as_str()),
+        (Some(2), Some("undo")),
+        "cursors take no offset"
+    );
+    let after = app
+        .get(&format!("/api/drawings/{drawing}"), Some(&owner))
+        .await;
+    assert_eq!(after.body["strokes"], json!([]));
+
+    // A late joiner reads REST, then subscribes from the offset it saw.
+    let mut late = connect(address, &friend).await;
+    let replay = subscribe(&mut late, &channel, Some(0)).await;
+    assert_eq!(
+        (replay["recovered"].as_bool(), replay["offset"].as_u64()),
+        (Some(true), Some(2))
+    );
+    assert_eq!(next_op(&mut late, "message").await["offset"], 1);
+    assert_eq!(next_op(&mut late, "message").await["offset"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_and_the_history_cap() {
+    let (app, address) = start(generous()).await;
+    let alice = app.register("alice").await;
+    let story = published_story(&app, &alice).await;
+    let channel = format!("story:{story}");
+    let mut a = connect(address, &alice).await;
+    subscribe(&mut a, &channel, None).await;
+    for i in 0..120 {
+        send(
+            &mut a,
+            json!({"op": "publish", "channel": channel, "data": {"n": i}}),
+        )
+        .await;
+    }
+    for _ in 0..120 {
+        next_op(&mut a, "message").await;
+    }
+    let mut b = connect(address, &alice).await;
+    let recovered = subscribe(&mut b, &channel, Some(115)).await;
+    assert_eq!(
+        (
+            recovered["recovered"].as_bool(),
+            recovered["offset"].as_u64()
+        ),
+        (Some(true), Some(120))
+    );
+    let replayed: Vec<u64> = {
+        let mut offsets = Vec::new();
+        for _ in 0..5 {
+            offsets.push(next_op(&mut b, "message").await["offset"].as_u64().unwrap());
+        }
+        offsets
+    };
+    assert_eq!(replayed, [116, 117, 118, 119, 120]);
+    let mut c = connect(address, &alice).await;
+    let lost = subscribe(&mut c, &channel, Some(5)).await;
+    assert_eq!(
+        lost["recovered"], false,
+        "only the last 100 messages are kept"
+    );
+    send(&mut c, json!({"op": "ping"})).await;
+    assert_eq!(
+        next(&mut c).await.unwrap()["op"],
+        "pong",
+        "nothing was replayed"
+    );
+    let mut d = connect(address, &alice).await;
+    assert_eq!(
+        subscribe(&mut d, &channel, Some(20)).await["recovered"],
+        true,
+        "offsets 21..=120 are the last 100"
+    );
+    let metrics = app.get("/metrics", None).await;
+    let text = metrics.body.as_str().unwrap();
+    assert!(text.contains("ws_connections 4"), "{text}");
+    assert!(text.contains("ws_channels "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_per_connection() {
+    let (app, address) = start(RealtimeArgs::default()).await;
+    let alice = app.register("alice").await;
+    let story = published_story(&app, &alice).await;
+    let channel = format!("story:{story}");
+    let mut a = connect(address, &alice).await;
+    subscribe(&mut a, &channel, None).await;
+    for i in 0..70 {
+        send(
+            &mut a,
+            json!({"op": "publish", "channel": channel, "data": {"n": i}}),
+        )
+        .await;
+    }
+    let mut limited = 0;
+    let mut delivered = 0;
+    while let Some(frame) = next(&mut a).await {
+        match frame["op"].as_str() {
+            Some("error") if frame["code"] == "rate_limited" => limited += 1,
+            Some("message") => delivered += 1,
+            _ => {}
+        }
+        if limited + delivered == 70 {
+            break;
+        }
+    }
+    assert!((60..=62).contains(&delivered), "burst of 60: {delivered}");
+    assert_eq!(limited + delivered, 70);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_is_closed_with_1013() {
+    let (app, address) = start(RealtimeArgs {
+        ws_queue_frames: 32,
+        ws_queue_bytes: 1024 * 1024,
+        ..generous()
+    })
+    .await;
+    let alice = app.register("alice").await;
+    let story = published_story(&app, &alice).await;
+    let channel = format!("story:{story}");
+    let mut slow = connect(address, &alice).await;
+    subscribe(&mut slow, &channel, None).await;
+    let mut fast = connect(address, &alice).await;
+    subscribe(&mut fast, &channel, None).await;
+    let (mut fast_sink, mut fast_stream) = fast.split();
+    // The publisher keeps reading; the slow reader reads nothing while
+    // 12 MB are published at it.
+    let reader = tokio::spawn(async move { while fast_stream.next().await.is_some() {} });
+    let big = "x".repeat(15 * 1024);
+    for i in 0..800 {
+        let data = json!({"op": "publish", "channel": channel, "data": {"n": i, "pad": big}});
+        if fast_sink
+            .send(Message::Text(data.to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        if i % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let mut code = None;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(5), slow.next()).await {
+        if let Ok(Message::Close(Some(close))) = frame {
+            code = Some(u16::from(close.code));
+            break;
+        }
+    }
+    assert_eq!(code, Some(1013), "closed as too slow, not buffered");
+    reader.abort();
+    let metrics = app.get("/metrics", None).await;
+    assert!(
+        !metrics
+            .body
+            .as_str()
+            .unwrap()
+            .contains("ws_slow_consumers_total 0")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_pushed_and_deactivation_disconnects() {
+    let (app, address) = start(RealtimeArgs::default()).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let admin = app.register_admin("root_admin").await;
+    let story = published_story(&app, &alice).await;
+    let mut a1 = connect(address, &alice).await;
+    let mut a2 = connect(address, &alice).await;
+    next_op(&mut a1, "subscribed").await;
+    next_op(&mut a2, "subscribed").await;
+    app.post(&format!("/api/stories/{story}/like"), Some(&bob), json!({}))
+        .await;
+    for socket in [&mut a1, &mut a2] {
+        let pushed = next_op(socket, "notification").await;
+        assert_eq!(pushed["notification"]["kind"], "like");
+        assert_eq!(pushed["notification"]["data"]["user"]["username"], "bob");
+    }
+    let alice_id = app.get("/api/me", Some(&alice)).await.body["id"]
+        .as_i64()
+        .unwrap();
+    app.patch(
+        &format!("/api/admin/users/{alice_id}"),
+        Some(&admin),
+        json!({"active": false}),
+    )
+    .await;
+    let mut code = None;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(3), a1.next()).await {
+        if let Ok(Message::Close(Some(close))) = frame {
+            code = Some(u16::from(close.code));
+            break;
+        }
+    }
+    assert_eq!(code, Some(1008), "a deactivated user's sockets are closed");
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{address}/ws?token={alice}"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_freed_when_everyone_leaves() {
+    let (app, address) = start(RealtimeArgs {
+        ws_history_secs: 1,
+        ..RealtimeArgs::default()
+    })
+    .await;
+    let alice = app.register("alice").await;
+    let story = published_story(&app, &alice).await;
+    let channel = format!("story:{story}");
+    let mut a = connect(address, &alice).await;
+    subscribe(&mut a, &channel, None).await;
+    send(
+        &mut a,
+        json!({"op": "publish", "channel": channel, "data": {"hello": 1}}),
+    )
+    .await;
+    next_op(&mut a, "message").await;
+    assert_eq!(
+        app.state.realtime.hub.channel_count(),
+        2,
+        "lobby and the story"
+    );
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.state.realtime.hub.sweep();
+    assert_eq!(
+        app.state.realtime.hub.channel_count(),
+        0,
+        "the channel map is empty"
+    );
+    assert_eq!(app.state.realtime.connection_count(), 0);
+}
