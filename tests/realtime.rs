@@ -124,14 +124,13 @@ async fn presence_in_the_lobby_and_on_channels_counts_users_once() {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let mut a = connect(address, &alice).await;
-    let lobby = next_op(&mut a, "subscribed").await;
-    assert_eq!(lobby["channel"], "lobby");
+    let lobby = subscribe(&mut a, "lobby", None).await;
     assert_eq!(
         lobby["presence"][0]["username"], "alice",
         "yourself included"
     );
     let mut b1 = connect(address, &bob).await;
-    next_op(&mut b1, "subscribed").await;
+    subscribe(&mut b1, "lobby", None).await;
     let join = next_op(&mut a, "join").await;
     assert_eq!(
         (join["channel"].as_str(), join["user"]["username"].as_str()),
@@ -496,8 +495,8 @@ async fn notifications_are_pushed_and_deactivation_disconnects() {
     let story = published_story(&app, &alice).await;
     let mut a1 = connect(address, &alice).await;
     let mut a2 = connect(address, &alice).await;
-    next_op(&mut a1, "subscribed").await;
-    next_op(&mut a2, "subscribed").await;
+    subscribe(&mut a1, "lobby", None).await;
+    subscribe(&mut a2, "lobby", None).await;
     app.post(&format!("/api/stories/{story}/like"), Some(&bob), json!({}))
         .await;
     for socket in [&mut a1, &mut a2] {
@@ -547,11 +546,7 @@ async fn channels_are_freed_when_everyone_leaves() {
     )
     .await;
     next_op(&mut a, "message").await;
-    assert_eq!(
-        app.state.realtime.hub.channel_count(),
-        2,
-        "lobby and the story"
-    );
+    assert_eq!(app.state.realtime.hub.channel_count(), 1, "the story");
     drop(a);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     app.state.realtime.hub.sweep();

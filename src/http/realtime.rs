@@ -243,8 +243,6 @@ async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) 
         handle,
         channels: HashMap::new(),
     };
-    // Everyone signed in is in the lobby: that is "who is online".
-    session.join("lobby", ChannelKind::Lobby, (0, 0), None);
 
     loop {
         tokio::select! {
