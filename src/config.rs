@@ -272,9 +272,10 @@ pub struct RealtimeArgs {
     /// Seconds without a pong (or any frame) before a connection is closed.
     #[arg(long, env = "WS_IDLE_SECS", default_value_t = 45)]
     pub ws_idle_secs: u64,
-    /// Socket read and write buffer per connection, in bytes (tungstenite's
-    /// default of 128 KiB would cost a gigabyte at 10,000 sockets).
-    #[arg(long, env = "WS_BUFFER_BYTES", default_value_t = 4 * 1024)]
+    /// Socket read buffer per connection, in bytes (tungstenite's default of
+    /// 128 KiB would cost a gigabyte at 10,000 sockets; frames are written
+    /// out as they come, with no write buffer to speak of).
+    #[arg(long, env = "WS_BUFFER_BYTES", default_value_t = 1024)]
     pub ws_buffer_bytes: usize,
 }
 

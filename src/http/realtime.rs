@@ -85,7 +85,8 @@ async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
     let settings = &state.realtime.settings;
     upgrade
         .read_buffer_size(settings.ws_buffer_bytes)
-        .write_buffer_size(settings.ws_buffer_bytes)
+        // Each frame is written out at once rather than gathered.
+        .write_buffer_size(0)
         .max_write_buffer_size(settings.ws_buffer_bytes.max(settings.ws_max_data_bytes) * 8)
         // Frames a little over the data limit still arrive whole, so the
         // client gets `too_large` rather than a dropped connection.
@@ -250,7 +251,9 @@ async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) 
                 let Some(Ok(message)) = message else { break };
                 last_seen.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
                 match message {
-                    Message::Text(text) => session.handle_text(text.as_str()).await,
+                    // Boxed: the connection task stays small while it waits, whatever
+                    // the size of the work a frame starts.
+                    Message::Text(text) => Box::pin(session.handle_text(text.as_str())).await,
                     Message::Binary(_) => session.reply(error_frame("bad_request", "frames are JSON text", None)),
                     Message::Close(_) => break,
                     Message::Ping(_) | Message::Pong(_) => {}

@@ -6,6 +6,7 @@ mod creative;
 mod http;
 mod report;
 mod rss;
+mod ws;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Command {
     /// Drawing renders (small and maximal) and a photo story, with the
     /// server's peak RSS for each.
     Creative(creative::CreativeArgs),
+    /// WebSocket connections over channels, then a fan-out run.
+    Ws(ws::WsArgs),
     /// Only sample the server's RSS (idle figure).
     Rss(rss::RssArgs),
 }
@@ -37,6 +40,7 @@ async fn main() -> std::process::ExitCode {
         Command::Http(args) => http::run(args).await,
         Command::Rss(args) => rss::run(args).await,
         Command::Creative(args) => creative::run(args).await,
+        Command::Ws(args) => ws::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
