@@ -28,4 +28,4 @@ curl -s "${j[@]}" -d '{"text":"a classic f.u.c.k"}' "$base/api/profanity/check" 
 curl -s "$base/no/such/route" >/dev/null
 curl -s -X POST "${j[@]}" "${auth[@]}" "$base/api/auth/logout" >/dev/null
 sleep 2
-echo "rss_kib=$(ps -o rss= -p $pid | tr -d ' ')"
+echo "rss_kib=$(ps -o rss= -p $pid | tr -d " ") $(grep -E "RssAnon|RssFile" /proc/$pid/status | tr -s " \t" " " | tr "\n" " ")"

@@ -49,13 +49,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// `LOG_LEVEL` is a level (`info`) or targets with levels
+/// (`storybook=debug,sqlx=warn,info`). Parsed without regular expressions:
+/// the regex engine would add a few hundred KiB of code to every process.
 fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let targets: Targets = filter.parse().unwrap_or_else(|_| {
+        eprintln!("warning: LOG_LEVEL {filter:?} is not a level or target list; using info");
+        Targets::new().with_default(tracing::Level::INFO)
+    });
+    let registry = tracing_subscriber::registry().with(targets);
     match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json()).init(),
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).init(),
     }
 }
 
