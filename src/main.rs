@@ -62,7 +62,9 @@ fn init_logging(format: LogFormat, filter: &str) {
     });
     let registry = tracing_subscriber::registry().with(targets);
     match format {
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json()).init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .init(),
         LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).init(),
     }
 }

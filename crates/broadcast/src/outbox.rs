@@ -47,9 +47,13 @@ pub fn outbox(max_frames: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
 }
 
 impl Outbox {
-    /// Queues a frame; `false` when the queue is full (by count or bytes)
-    /// or the connection is gone.
+    /// Queues a frame; `false` when the queue is full (by count or bytes).
+    /// A connection that is already gone takes the frame silently: it is
+    /// leaving, not slow.
     pub fn send(&self, frame: Frame) -> bool {
+        if self.sender.is_closed() {
+            return true;
+        }
         if self.shared.kicked.load(Ordering::Relaxed) {
             return false;
         }
