@@ -344,11 +344,6 @@ pub struct Limits {
     #[arg(long, env = "RENDER_CONCURRENCY", default_value_t = 2)]
     pub render_concurrency: usize,
 
-    /// Seconds between handing freed heap memory back to the system
-    /// (glibc `malloc_trim`); 0 turns it off.
-    #[arg(long, env = "MALLOC_TRIM_SECS", default_value_t = 10)]
-    pub malloc_trim_secs: u64,
-
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,

@@ -83,18 +83,6 @@ pub fn app(state: AppState) -> Router {
 /// Starts the server's periodic housekeeping (realtime: expiring channel
 /// histories and freeing idle channels every few seconds).
 pub fn start_background_tasks(state: &AppState) {
-    let trim_every = state.limits.malloc_trim_secs;
-    if trim_every > 0 {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(trim_every));
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                // It walks every arena: a blocking thread, not a worker.
-                let _ = tokio::task::spawn_blocking(storybook_trim::release_free_memory).await;
-            }
-        });
-    }
     #[cfg(feature = "realtime")]
     {
         let realtime = state.realtime.clone();
@@ -106,6 +94,8 @@ pub fn start_background_tasks(state: &AppState) {
             }
         });
     }
+    #[cfg(not(feature = "realtime"))]
+    let _ = state;
 }
 
 /// A bad token is `401` on every `/api` route, public ones included; a good
