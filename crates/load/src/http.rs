@@ -30,6 +30,8 @@ pub enum Scenario {
     Create,
     /// 50% library, 25% detail, 10% search, 5% two-word search, 5% like, 5% create.
     Mix,
+    /// A long run's mix: 70% library, 27% detail, 2% search, 1% create.
+    Soak,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,11 +133,11 @@ async fn prepare(host: &str, scenario: Scenario) -> Result<Shared, String> {
     }
     story_ids.sort_unstable();
     story_ids.dedup();
-    let needs_story = matches!(scenario, Scenario::Detail | Scenario::Mix);
+    let needs_story = matches!(scenario, Scenario::Detail | Scenario::Mix | Scenario::Soak);
     if needs_story && story_ids.is_empty() {
         return Err("the library is empty: run `storybook seed` first".into());
     }
-    let token = if matches!(scenario, Scenario::Create | Scenario::Mix) {
+    let token = if matches!(scenario, Scenario::Create | Scenario::Mix | Scenario::Soak) {
         let name = format!("load{}", std::process::id());
         let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": "password123" });
         let (status, reply) = connection
@@ -193,6 +195,12 @@ fn next_request(
             (Method::GET, format!("/api/stories?q={pair}"), None)
         }
         Scenario::Create => create(),
+        Scenario::Soak => match rng.below(100) {
+            0..=69 => next_request(Scenario::Library, shared, rng),
+            70..=96 => next_request(Scenario::Detail, shared, rng),
+            97..=98 => next_request(Scenario::Search, shared, rng),
+            _ => create(),
+        },
         Scenario::Mix => match rng.below(20) {
             0..=9 => next_request(Scenario::Library, shared, rng),
             10..=14 => next_request(Scenario::Detail, shared, rng),
