@@ -24,12 +24,18 @@ pub enum CacheKey {
     Story(i64),
     /// A canonical description of a library query (filters, sort, page).
     Library(String),
+    /// The finished JSON answer for an anonymous reader of a story.
+    StoryBody(i64),
+    /// The finished JSON answer for an anonymous reader of a library page.
+    LibraryBody(String),
 }
 
 #[derive(Debug, Clone)]
 pub enum Cached {
     Story(Arc<Story>),
     Library(Arc<Page<StorySummary>>),
+    /// Serialised once, sent as is (shared, not copied).
+    Body(axum::body::Bytes),
 }
 
 impl Cached {
@@ -43,6 +49,7 @@ impl Cached {
                     + story.pages.iter().map(|p| p.text.len() + 32).sum::<usize>()
                     + story.tags.iter().map(|t| t.len() + 24).sum::<usize>()
             }
+            Cached::Body(body) => OVERHEAD + body.len(),
             Cached::Library(page) => {
                 OVERHEAD
                     + page

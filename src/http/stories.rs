@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use storybook_store::{
     AGE_GROUPS, GENRES, NewStory, Page, PageRequest, Story, StoryChanges, StoryFilter, StoryPage,
@@ -173,12 +174,36 @@ fn summaries_json(items: Vec<StorySummary>, total: i64, request: PageRequest) ->
     page_json(&Page { items, total }, request)
 }
 
+/// A JSON answer from bytes serialised earlier.
+fn json_body(body: axum::body::Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Serialises `value`, keeps the bytes under `key`, and answers with them.
+fn cache_body(
+    state: &AppState,
+    generation: u64,
+    key: CacheKey,
+    value: &Value,
+) -> ApiResult<Response> {
+    let body = axum::body::Bytes::from(serde_json::to_vec(value).map_err(ApiError::internal)?);
+    state.cache.put(generation, key, Cached::Body(body.clone()));
+    Ok(json_body(body))
+}
+
 /// Stories: `GET /api/stories` (the library).
 async fn library(
     State(state): State<AppState>,
     MaybeUser(viewer): MaybeUser,
     Query(mut params): Query,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let query = params.text("q");
     let genre = params.choice("genre", GENRES);
     let age_group = params.choice("age_group", AGE_GROUPS);
@@ -199,7 +224,7 @@ async fn library(
         Some(username) => match state.store.user_by_username(username).await {
             Ok(user) => Some(user.id),
             Err(storybook_store::StoreError::NotFound) => {
-                return Ok(Json(summaries_json(Vec::new(), 0, page)));
+                return Ok(Json(summaries_json(Vec::new(), 0, page)).into_response());
             }
             Err(other) => return Err(other.into()),
         },
@@ -216,8 +241,16 @@ async fn library(
     };
     // The first pages of browsing (not searching) are the hot reads.
     let cacheable = query.is_none() && page.page <= CACHED_LIBRARY_PAGES;
-    let key = CacheKey::Library(format!("{filter:?}/{}/{}", page.page, page.page_size));
+    let described = format!("{filter:?}/{}/{}", page.page, page.page_size);
+    let key = CacheKey::Library(described.clone());
     let generation = state.cache.generation();
+    // Anonymous readers (no `liked` to fill in) get the finished bytes.
+    let body_key = (cacheable && viewer.is_none()).then(|| CacheKey::LibraryBody(described));
+    if let Some(body_key) = &body_key
+        && let Some(Cached::Body(body)) = state.cache.get(generation, body_key)
+    {
+        return Ok(json_body(body));
+    }
     let found = if cacheable {
         match state.cache.get(generation, &key) {
             Some(Cached::Library(found)) => Some(found),
@@ -239,7 +272,11 @@ async fn library(
         }
     };
     let items = with_liked(&state, viewer.as_ref(), found.items.clone()).await?;
-    Ok(Json(summaries_json(items, found.total, page)))
+    let value = summaries_json(items, found.total, page);
+    match body_key {
+        Some(body_key) => cache_body(&state, generation, body_key, &value),
+        None => Ok(Json(value).into_response()),
+    }
 }
 
 /// The writable fields of a story, read from a body. With `partial`, every
@@ -462,18 +499,26 @@ async fn detail(
     State(state): State<AppState>,
     MaybeUser(viewer): MaybeUser,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Value>> {
-    let story = visible_story(&state, id, viewer.as_ref()).await?;
+) -> ApiResult<Response> {
     let Some(viewer) = viewer else {
-        return Ok(Json(story_json(&story, false)));
+        // Anonymous readers see only published stories and count no read:
+        // their answer is the same bytes for everyone until the next write.
+        let generation = state.cache.generation();
+        let body_key = CacheKey::StoryBody(id);
+        if let Some(Cached::Body(body)) = state.cache.get(generation, &body_key) {
+            return Ok(json_body(body));
+        }
+        let story = visible_story(&state, id, None).await?;
+        return cache_body(&state, generation, body_key, &story_json(&story, false));
     };
+    let story = visible_story(&state, id, Some(&viewer)).await?;
     let mut story = Story::clone(&story);
     if viewer.id != story.author.id && state.store.count_read(viewer.id, id).await? {
         story.reads += 1;
         state.cache.invalidate_all();
     }
     let liked = !state.store.liked_among(viewer.id, &[id]).await?.is_empty();
-    Ok(Json(story_json(&story, liked)))
+    Ok(Json(story_json(&story, liked)).into_response())
 }
 
 /// Stories: `PATCH /api/stories/{id}`.

@@ -9,6 +9,8 @@ use crate::{Stroke, Tool};
 
 /// Largest side of a rendered image.
 pub const MAX_OUTPUT_SIDE: u32 = 1024;
+/// Smallest step between drawn points, in output pixels.
+const MIN_STEP: f32 = 0.75;
 /// How opaque the highlighter is.
 const HIGHLIGHTER_ALPHA: u8 = 96;
 
@@ -81,10 +83,20 @@ impl Canvas {
             }
             return;
         }
+        // Points closer than MIN_STEP output pixels to the last one kept
+        // change nothing visible at this size; skipping them keeps a dense
+        // 2,000-point stroke drawn at a quarter scale cheap.
+        let min_step = MIN_STEP / self.scale.max(f32::EPSILON);
         let mut path = PathBuilder::new();
         path.move_to(first[0], first[1]);
-        for point in rest {
-            path.line_to(point[0], point[1]);
+        let mut kept = *first;
+        for (i, point) in rest.iter().enumerate() {
+            let last = i + 1 == rest.len();
+            let (dx, dy) = (point[0] - kept[0], point[1] - kept[1]);
+            if last || dx * dx + dy * dy >= min_step * min_step {
+                path.line_to(point[0], point[1]);
+                kept = *point;
+            }
         }
         let Some(path) = path.finish() else { return };
         let line = SkStroke {

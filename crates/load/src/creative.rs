@@ -40,7 +40,7 @@ fn stroke(id: usize, points: usize, width: f64, height: f64) -> Value {
             let t = i as f64 / points.max(1) as f64;
             let x = width * t;
             let y = height * (0.5 + 0.4 * ((t * 12.0 + id as f64).sin()));
-            [x.min(width), y.clamp(0.0, height)]
+            [x.min(width).round(), y.clamp(0.0, height).round()]
         })
         .collect();
     let colors = ["#e63946", "#457b9d", "#2a9d8f", "#f4a261", "#1d3557"];
