@@ -245,7 +245,7 @@ async fn library(
     let key = CacheKey::Library(described.clone());
     let generation = state.cache.generation();
     // Anonymous readers (no `liked` to fill in) get the finished bytes.
-    let body_key = (cacheable && viewer.is_none()).then(|| CacheKey::LibraryBody(described));
+    let body_key = (cacheable && viewer.is_none()).then_some(CacheKey::LibraryBody(described));
     if let Some(body_key) = &body_key
         && let Some(Cached::Body(body)) = state.cache.get(generation, body_key)
     {
