@@ -557,3 +557,22 @@ async fn channels_are_freed_when_everyone_leaves() {
     );
     assert_eq!(app.state.realtime.connection_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_page_is_served_from_the_binary() {
+    let app = TestApp::sqlite().await;
+    let reply = app.get("/demo", None).await;
+    assert_eq!(reply.status, axum::http::StatusCode::OK);
+    assert!(
+        reply.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = reply.body.as_str().unwrap();
+    assert!(page.contains("/ws?token=") && page.contains("/api/auth/login"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing loaded from elsewhere"
+    );
+}

@@ -25,7 +25,22 @@ use crate::realtime::{ConnHandle, Slot};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/ws", get(upgrade))
+    Router::new()
+        .route("/ws", get(upgrade))
+        .route("/demo", get(demo))
+}
+
+/// The demo page: plain HTML, CSS and JS inside the binary (no CDN, no
+/// build step). Sign in, open or start a drawing, draw together, see who
+/// is here, chat.
+async fn demo() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("demo/index.html"),
+    )
 }
 
 /// The token from `?token=` or the `Authorization` header.
