@@ -2,38 +2,18 @@
 //! lists and search can be measured at 10k and 100k stories.
 //!
 //! Deterministic for a given `--seed`: the same command makes the same
-//! library (a SplitMix64 generator, so no RNG crate is needed for this).
+//! library (SplitMix64, the same generator the games use).
 
+use storybook_splitmix::SplitMix64;
 use storybook_store::{
     AGE_GROUPS, GENRES, NewStory, NewUser, Role, Store, StoryPage, StorySource, StoryStatus,
 };
 
-/// SplitMix64: tiny, fast and good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-
-    /// Skewed towards small numbers: most stories have few likes.
-    fn skewed(&mut self, max: usize) -> usize {
-        let a = self.below(max + 1);
-        let b = self.below(max + 1);
-        a.min(b) * self.below(2)
-    }
+/// Skewed towards small numbers: most stories have few likes.
+fn skewed(rng: &mut SplitMix64, max: usize) -> usize {
+    let a = rng.below(max + 1);
+    let b = rng.below(max + 1);
+    a.min(b) * rng.below(2)
 }
 
 const NAMES: &[&str] = &[
@@ -354,7 +334,7 @@ const TAGS: &[&str] = &[
     "fairytale",
 ];
 
-fn sentence(rng: &mut Rng, hero: &str, creature: &str) -> String {
+fn sentence(rng: &mut SplitMix64, hero: &str, creature: &str) -> String {
     let adjective = rng.pick(ADJECTIVES);
     let place = rng.pick(PLACES);
     let thing = rng.pick(THINGS);
@@ -374,7 +354,7 @@ fn sentence(rng: &mut Rng, hero: &str, creature: &str) -> String {
     }
 }
 
-fn title(rng: &mut Rng, hero: &str, creature: &str) -> String {
+fn title(rng: &mut SplitMix64, hero: &str, creature: &str) -> String {
     let adjective = rng.pick(ADJECTIVES);
     let place = rng.pick(PLACES);
     let thing = rng.pick(THINGS);
@@ -400,7 +380,7 @@ pub async fn seed(
     seed: u64,
     password_hash: String,
 ) -> Result<usize, String> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let run = format!("{:x}", storybook_store::Timestamp::now().millis() % 0xFFFFF);
     let mut user_ids = Vec::with_capacity(users.max(1));
     for i in 0..users.max(1) {
@@ -462,7 +442,7 @@ pub async fn seed(
             .await
             .map_err(|e| e.to_string())?;
         if story.status == StoryStatus::Published {
-            let likes = rng.skewed(user_ids.len().min(12));
+            let likes = skewed(&mut rng, user_ids.len().min(12));
             for _ in 0..likes {
                 let fan = user_ids[rng.below(user_ids.len())];
                 store.like(fan, story.id).await.map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@ mod words;
 
 use std::collections::{HashMap, HashSet};
 
+use storybook_splitmix::SplitMix64;
 use text::{Sentence, sentences, word_key};
 
 /// Most questions a game has.
@@ -134,7 +135,7 @@ impl<'a> Story<'a> {
 
     /// The game of one kind, or `None` when the story is too short for it.
     pub fn game(&self, kind: Kind) -> Option<Game> {
-        let mut rng = Rng::new(self.id, self.version, kind);
+        let mut rng = game_rng(self.id, self.version, kind);
         let questions = match kind {
             Kind::Quiz => self.quiz(&mut rng),
             Kind::Scramble => self.scramble(&mut rng),
@@ -157,7 +158,7 @@ impl<'a> Story<'a> {
         })
     }
 
-    fn quiz(&self, rng: &mut Rng) -> Vec<(String, Option<Vec<String>>, Answer)> {
+    fn quiz(&self, rng: &mut SplitMix64) -> Vec<(String, Option<Vec<String>>, Answer)> {
         let in_story: HashSet<&str> = self
             .sentences
             .iter()
@@ -203,7 +204,7 @@ impl<'a> Story<'a> {
             .collect()
     }
 
-    fn scramble(&self, rng: &mut Rng) -> Vec<(String, Option<Vec<String>>, Answer)> {
+    fn scramble(&self, rng: &mut SplitMix64) -> Vec<(String, Option<Vec<String>>, Answer)> {
         let mut answers = self.words.clone();
         rng.shuffle(&mut answers);
         answers
@@ -230,7 +231,7 @@ impl<'a> Story<'a> {
             .collect()
     }
 
-    fn fill_blank(&self, rng: &mut Rng) -> Vec<(String, Option<Vec<String>>, Answer)> {
+    fn fill_blank(&self, rng: &mut SplitMix64) -> Vec<(String, Option<Vec<String>>, Answer)> {
         if self.words.len() < 4 {
             return Vec::new();
         }
@@ -280,7 +281,7 @@ impl<'a> Story<'a> {
             .collect()
     }
 
-    fn order(&self, rng: &mut Rng) -> Vec<(String, Option<Vec<String>>, Answer)> {
+    fn order(&self, rng: &mut SplitMix64) -> Vec<(String, Option<Vec<String>>, Answer)> {
         let count = self.sentences.len();
         if count < 3 {
             return Vec::new();
@@ -374,51 +375,17 @@ pub fn check(game: &Game, submitted: &HashMap<String, Submitted>) -> Score {
     }
 }
 
-/// SplitMix64 seeded by story id, version and kind.
-struct Rng(u64);
-
-impl Rng {
-    fn new(id: i64, version: i64, kind: Kind) -> Self {
-        let kind_salt = kind
-            .as_str()
-            .bytes()
-            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-        Self(
-            (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                ^ (version as u64).rotate_left(32)
-                ^ kind_salt,
-        )
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
-            items.swap(i, j);
-        }
-    }
-
-    /// Up to `n` distinct items.
-    fn sample<T: Clone>(&mut self, items: &[T], n: usize) -> Vec<T> {
-        let mut indices: Vec<usize> = (0..items.len()).collect();
-        self.shuffle(&mut indices);
-        indices
-            .into_iter()
-            .take(n)
-            .map(|i| items[i].clone())
-            .collect()
-    }
+/// The generator for one game: seeded by story id, version and kind.
+fn game_rng(id: i64, version: i64, kind: Kind) -> SplitMix64 {
+    let kind_salt = kind
+        .as_str()
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    SplitMix64::new(
+        (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (version as u64).rotate_left(32)
+            ^ kind_salt,
+    )
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ impl Connection {
         })
     }
 
-    /// Sends a request; returns the status and the body.
+    /// Sends a request (a JSON body when given); returns status and body.
     pub async fn send(
         &mut self,
         method: Method,
@@ -40,34 +40,11 @@ impl Connection {
         token: Option<&str>,
         body: Option<String>,
     ) -> Result<(StatusCode, Bytes), String> {
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", &self.host);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let request = match body {
-            Some(body) => request
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body))),
-            None => request.body(Full::new(Bytes::new())),
-        }
-        .map_err(|e| e.to_string())?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, body))
+        let (content_type, body) = match body {
+            Some(body) => (Some("application/json"), body.into_bytes()),
+            None => (None, Vec::new()),
+        };
+        self.request(method, path, token, content_type, body).await
     }
 
     /// Sends a body of any content type (multipart uploads).
@@ -79,12 +56,26 @@ impl Connection {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<(StatusCode, Bytes), String> {
+        self.request(method, path, token, Some(content_type), body)
+            .await
+    }
+
+    async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), String> {
         self.sender.ready().await.map_err(|e| e.to_string())?;
         let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", &self.host)
-            .header("content-type", content_type);
+            .header("host", &self.host);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }

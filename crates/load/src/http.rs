@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use hyper::Method;
 use serde_json::json;
+use storybook_splitmix::SplitMix64;
 
 use crate::client::Connection;
 use crate::report::{latency_summary, publish};
@@ -86,19 +87,6 @@ struct Shared {
     token: Option<String>,
 }
 
-/// A tiny per-worker generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % n.max(1) as u64) as usize
-    }
-}
-
 fn host_of(url: &str) -> Result<String, String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
     Ok(rest.trim_end_matches('/').to_owned())
@@ -112,7 +100,7 @@ async fn prepare(host: &str, scenario: Scenario) -> Result<Shared, String> {
     let total = first["total"].as_i64().unwrap_or(0).max(0) as usize;
     let mut story_ids: Vec<i64> = Vec::new();
     let pages = total.div_ceil(100).max(1);
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64::new(7);
     for _ in 0..10 {
         let page = 1 + rng.below(pages);
         let (_, body) = connection
@@ -268,7 +256,7 @@ pub async fn run(args: HttpArgs) -> Result<(), String> {
         );
         workers.spawn(async move {
             let mut tally = Tally::default();
-            let mut rng = Rng(worker as u64 * 7919 + 1);
+            let mut rng = SplitMix64::new(worker as u64 * 7919 + 1);
             let mut connection = match Connection::open(&host).await {
                 Ok(connection) => connection,
                 Err(_) => {

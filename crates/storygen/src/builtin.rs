@@ -3,6 +3,8 @@
 //! setting, the trouble and the ending; the age group picks how long and
 //! how rich the sentences are. The same input always gives the same story.
 
+use storybook_splitmix::SplitMix64;
+
 use crate::{GenerateFuture, Generated, Generator, Request};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -247,38 +249,22 @@ fn genre(name: &str) -> Genre {
     }
 }
 
-/// Deterministic choices: FNV-1a over the input, then SplitMix64.
-struct Dice(u64);
-
-impl Dice {
-    fn new(request: &Request) -> Self {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in format!(
-            "{}|{}|{}|{}",
-            request.prompt.to_lowercase(),
-            request.genre,
-            request.age_group,
-            request.pages
-        )
-        .bytes()
-        {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x100_0000_01b3);
-        }
-        Self(hash)
+/// Deterministic choices: FNV-1a over the input seeds SplitMix64.
+fn dice(request: &Request) -> SplitMix64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!(
+        "{}|{}|{}|{}",
+        request.prompt.to_lowercase(),
+        request.genre,
+        request.age_group,
+        request.pages
+    )
+    .bytes()
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100_0000_01b3);
     }
-
-    fn roll(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.roll(items.len())]
-    }
+    SplitMix64::new(hash)
 }
 
 /// The subject words of a prompt, in order.
@@ -300,7 +286,7 @@ fn capitalise(text: &str) -> String {
 }
 
 pub(crate) fn write(request: &Request) -> Generated {
-    let mut dice = Dice::new(request);
+    let mut dice = dice(request);
     let words = subjects(&request.prompt);
     let genre = genre(&request.genre);
     let name = dice.pick(NAMES);
@@ -422,7 +408,7 @@ pub(crate) fn write(request: &Request) -> Generated {
             problem.iter().take(per_page).cloned().collect()
         } else {
             (0..per_page)
-                .map(|_| middles[dice.roll(middles.len())].clone())
+                .map(|_| middles[dice.below(middles.len())].clone())
                 .collect()
         };
         text.push(sentences.join(" "));
@@ -430,7 +416,7 @@ pub(crate) fn write(request: &Request) -> Generated {
     if pages == 1 {
         text[0] = format!("{} {} {}", opening[0], problem[0], closing[0]);
     }
-    let title = match dice.roll(3) {
+    let title = match dice.below(3) {
         0 => format!("{name} and the {}", capitalise(&wish)),
         1 => format!(
             "The {} of {}",
