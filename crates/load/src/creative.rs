@@ -44,7 +44,7 @@ fn stroke(id: usize, points: usize, width: f64, height: f64) -> Value {
         })
         .collect();
     let colors = ["#e63946", "#457b9d", "#2a9d8f", "#f4a261", "#1d3557"];
-    json!({"id": format!("s{id}"), "tool": if id % 7 == 0 { "highlighter" } else { "pen" },
+    json!({"id": format!("s{id}"), "tool": if id.is_multiple_of(7) { "highlighter" } else { "pen" },
            "color": colors[id % colors.len()], "width": 2 + id % 9, "points": pts})
 }
 

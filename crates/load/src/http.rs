@@ -150,9 +150,9 @@ async fn prepare(host: &str, scenario: Scenario) -> Result<Shared, String> {
 fn next_request(
     scenario: Scenario,
     shared: &Shared,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> (Method, String, Option<String>) {
-    let story = |rng: &mut Rng| shared.story_ids[rng.below(shared.story_ids.len())];
+    let story = |rng: &mut SplitMix64| shared.story_ids[rng.below(shared.story_ids.len())];
     let create = || {
         let body = json!({
             "title": "A load test story",
