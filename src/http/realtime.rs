@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,6 +12,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use storybook_broadcast::{Frame, Member, Next, outbox};
 use storybook_canvas::{MAX_STROKES, parse_stroke};
@@ -180,7 +181,7 @@ fn error_frame(code: &str, message: &str, channel: Option<&str>) -> Frame {
     frame(value)
 }
 
-async fn connection(state: AppState, user: User, slot: Slot, mut socket: WebSocket) {
+async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) {
     let settings = state.realtime.settings.clone();
     let (outbox, mut receiver) = outbox(settings.ws_queue_frames, settings.ws_queue_bytes);
     let close = Arc::new(Notify::new());
@@ -189,17 +190,66 @@ async fn connection(state: AppState, user: User, slot: Slot, mut socket: WebSock
         close: close.clone(),
     };
     state.realtime.register(&slot, handle.clone());
+    let (mut sink, mut stream) = socket.split();
+    let started = Instant::now();
+    let last_seen = Arc::new(AtomicU64::new(0));
+
+    // The writer: the only task that writes to the socket.
+    let writer_seen = last_seen.clone();
+    let mut writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_secs.max(1)));
+        ping.tick().await;
+        let idle = Duration::from_secs(settings.ws_idle_secs.max(1));
+        let close_with = |code: u16, reason: &'static str| {
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            }))
+        };
+        loop {
+            tokio::select! {
+                next = receiver.next() => match next {
+                    Next::Frame(frame) => {
+                        let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Next::Kicked => {
+                        let _ = sink.send(close_with(close_code::AGAIN, "too slow")).await;
+                        break;
+                    }
+                    Next::Closed => break,
+                },
+                () = close.notified() => {
+                    let _ = sink.send(close_with(close_code::POLICY, "account deactivated")).await;
+                    break;
+                }
+                _ = ping.tick() => {
+                    let seen = Duration::from_millis(writer_seen.load(Ordering::Relaxed));
+                    if started.elapsed().saturating_sub(seen) > idle {
+                        let _ = sink.send(close_with(close_code::AWAY, "idle")).await;
+                        break;
+                    }
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = sink.close().await;
+    });
+
     let member = Member {
         id: user.id,
         username: user.username.clone(),
         display_name: user.display_name.clone(),
     };
-    let burst = f64::from(settings.ws_publish_burst.max(1));
     let mut session = Session {
         bucket: Bucket {
-            tokens: burst,
-            rate: f64::from(settings.ws_publish_rate),
-            burst,
+            tokens: f64::from(settings_burst(&state)),
+            rate: f64::from(state.realtime.settings.ws_publish_rate),
+            burst: f64::from(settings_burst(&state)),
             at: Instant::now(),
         },
         state,
@@ -209,54 +259,23 @@ async fn connection(state: AppState, user: User, slot: Slot, mut socket: WebSock
         handle,
         channels: HashMap::new(),
     };
-    let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_secs.max(1)));
-    ping.tick().await;
-    let idle = Duration::from_secs(settings.ws_idle_secs.max(1));
-    let mut last_seen = Instant::now();
 
-    // One task per connection reads, writes and pings: a second task (and
-    // the lock a split socket shares) would cost memory on every socket.
-    let goodbye = loop {
+    loop {
         tokio::select! {
-            message = socket.recv() => {
-                let Some(Ok(message)) = message else { break None };
-                last_seen = Instant::now();
+            message = stream.next() => {
+                let Some(Ok(message)) = message else { break };
+                last_seen.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
                 match message {
-                    // Boxed: the connection's own state stays small while it
-                    // waits, whatever the size of the work a frame starts.
+                    // Boxed: the connection task stays small while it waits, whatever
+                    // the size of the work a frame starts.
                     Message::Text(text) => Box::pin(session.handle_text(text.as_str())).await,
                     Message::Binary(_) => session.reply(error_frame("bad_request", "frames are JSON text", None)),
-                    Message::Close(_) => break None,
+                    Message::Close(_) => break,
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
-            next = receiver.next() => match next {
-                Next::Frame(frame) => {
-                    let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-                    if socket.send(Message::Text(text)).await.is_err() {
-                        break None;
-                    }
-                }
-                Next::Kicked => break Some((close_code::AGAIN, "too slow")),
-                Next::Closed => break None,
-            },
-            () = close.notified() => break Some((close_code::POLICY, "account deactivated")),
-            _ = ping.tick() => {
-                if last_seen.elapsed() > idle {
-                    break Some((close_code::AWAY, "idle"));
-                }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
-                }
-            }
+            _ = &mut writer => break,
         }
-    };
-    if let Some((code, reason)) = goodbye {
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        };
-        let _ = socket.send(Message::Close(Some(frame))).await;
     }
     for channel in session.channels.keys() {
         session
@@ -265,7 +284,12 @@ async fn connection(state: AppState, user: User, slot: Slot, mut socket: WebSock
             .hub
             .unsubscribe(channel, session.conn);
     }
+    writer.abort();
     drop(slot);
+}
+
+fn settings_burst(state: &AppState) -> u32 {
+    state.realtime.settings.ws_publish_burst.max(1)
 }
 
 impl Session {
