@@ -90,6 +90,19 @@ pub(crate) fn summary_from_row(row: &AnyRow) -> Result<StorySummary> {
     })
 }
 
+/// Moves a story's like counter by `delta` (atomically, in the caller's
+/// transaction) and returns the new count; `NotFound` for no such story.
+async fn add_likes(tx: &mut Transaction<'_, Any>, story_id: i64, delta: i64) -> Result<i64> {
+    let (likes,): (i64,) =
+        sqlx::query_as("UPDATE stories SET likes = likes + $2 WHERE id = $1 RETURNING likes")
+            .bind(story_id)
+            .bind(delta)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+    Ok(likes)
+}
+
 /// What the search index and the tag and drawing tables hold of a story.
 struct Indexed<'a> {
     id: i64,
@@ -509,14 +522,7 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-        let delta = i64::from(inserted || reactivated);
-        let (likes,): (i64,) =
-            sqlx::query_as("UPDATE stories SET likes = likes + $2 WHERE id = $1 RETURNING likes")
-                .bind(story_id)
-                .bind(delta)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound)?;
+        let likes = add_likes(&mut tx, story_id, i64::from(inserted || reactivated)).await?;
         tx.commit().await?;
         Ok(LikeOutcome {
             likes,
@@ -536,13 +542,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let (likes,): (i64,) =
-            sqlx::query_as("UPDATE stories SET likes = likes - $2 WHERE id = $1 RETURNING likes")
-                .bind(story_id)
-                .bind(removed as i64)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound)?;
+        let likes = add_likes(&mut tx, story_id, -(removed as i64)).await?;
         tx.commit().await?;
         Ok(LikeOutcome {
             likes,
