@@ -85,8 +85,8 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, database = store.backend().name(), "serving");
     let grace = Duration::from_secs(args.limits.shutdown_grace_secs);
-    let state =
-        AppState::new(store.clone(), args.limits, args.metrics_token).with_tools(&args.tools)?;
+    let state = AppState::from_args(store.clone(), args)?;
+    storybook::start_background_tasks(&state);
     tracing::info!(
         generator = state.generator.name(),
         ocr = state.ocr.available(),

@@ -8,7 +8,7 @@ use storybook_store::Store;
 
 use crate::auth::{LoginThrottle, Passwords};
 use crate::cache::ReadCache;
-use crate::config::{Limits, Secret};
+use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
 use crate::metrics::Metrics;
 
 /// Everything a handler may need. Cheap to clone: each part is shared.
@@ -46,7 +46,44 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state with every default (builtin generator, default text
+    /// recognition and realtime bounds): for tests and embedding.
     pub fn new(store: Store, limits: Limits, metrics_token: Option<Secret>) -> Self {
+        let defaults = ServeArgs::defaults();
+        Self::assemble(
+            store,
+            limits,
+            metrics_token,
+            &defaults.tools,
+            Arc::new(storybook_storygen::Builtin),
+            #[cfg(feature = "realtime")]
+            defaults.realtime,
+        )
+    }
+
+    /// The state the command line asks for; each part is built once (the
+    /// Tesseract probe runs once at start-up).
+    pub fn from_args(store: Store, args: ServeArgs) -> Result<Self, String> {
+        let generator = args.tools.generator()?;
+        Ok(Self::assemble(
+            store,
+            args.limits,
+            args.metrics_token,
+            &args.tools,
+            generator,
+            #[cfg(feature = "realtime")]
+            args.realtime,
+        ))
+    }
+
+    fn assemble(
+        store: Store,
+        limits: Limits,
+        metrics_token: Option<Secret>,
+        tools: &ToolArgs,
+        generator: Arc<dyn storybook_storygen::Generator>,
+        #[cfg(feature = "realtime")] realtime: crate::config::RealtimeArgs,
+    ) -> Self {
         Self {
             store,
             profanity: Arc::new(Filter::new()),
@@ -63,27 +100,13 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),
             metrics_token: metrics_token.map(Arc::new),
-            generator: Arc::new(storybook_storygen::Builtin),
-            ocr: Arc::new(storybook_ocr::Ocr::new(
-                crate::config::ToolArgs::default().ocr_settings(),
-            )),
-            photo_max_bytes: crate::config::ToolArgs::default().ocr_max_bytes,
+            generator,
+            ocr: Arc::new(storybook_ocr::Ocr::new(tools.ocr_settings())),
+            photo_max_bytes: tools.ocr_max_bytes,
             #[cfg(feature = "realtime")]
-            realtime: Arc::new(crate::realtime::Realtime::new(
-                crate::config::RealtimeArgs::default(),
-            )),
+            realtime: Arc::new(crate::realtime::Realtime::new(realtime)),
             started_at: Instant::now(),
         }
-    }
-}
-
-impl AppState {
-    /// Uses the configured story generator and text recognition.
-    pub fn with_tools(mut self, tools: &crate::config::ToolArgs) -> Result<Self, String> {
-        self.generator = tools.generator()?;
-        self.ocr = Arc::new(storybook_ocr::Ocr::new(tools.ocr_settings()));
-        self.photo_max_bytes = tools.ocr_max_bytes;
-        Ok(self)
     }
 
     /// Writes a notification for `user_id`. The one place notifications are

@@ -39,6 +39,12 @@ fn start_server(database_url: &str) -> (Child, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn storybook");
+    let address = read_address(&mut child);
+    (child, address)
+}
+
+/// The address a server started with `LOG_FORMAT=json` logged.
+fn read_address(child: &mut Child) -> SocketAddr {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -50,7 +56,7 @@ fn start_server(database_url: &str) -> (Child, SocketAddr) {
         if let Some(address) = entry["fields"]["address"].as_str() {
             // Keep draining the logs so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            return (child, address.parse().expect("address"));
+            return address.parse().expect("address");
         }
     }
     let _ = child.kill();
@@ -293,4 +299,92 @@ async fn seed_fills_a_varied_library() {
         "some stories have likes"
     );
     store.close().await;
+}
+
+/// The served binary sweeps idle channels: after everyone leaves and the
+/// history expires, the channel map is empty again (realtime build).
+#[cfg(feature = "realtime")]
+#[tokio::test]
+async fn the_served_binary_frees_idle_channels() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.0.join("sweep.db").display());
+    let mut child = storybook()
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--ws-history-secs",
+            "1",
+        ])
+        .env("DATABASE_URL", &url)
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn storybook");
+    let address = read_address(&mut child);
+    let (_, body) = raw_http(
+        address,
+        "POST",
+        "/api/auth/register",
+        Some(r#"{"username":"sweeper","email":"sweep@example.com","password":"password123"}"#),
+    )
+    .await;
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let story = r#"{"title":"Swept","pages":[{"text":"x"}],"genre":"funny","age_group":"3-5","status":"published"}"#;
+    let (status, body) =
+        common::raw_http_as(address, "POST", "/api/stories", Some(&token), Some(story)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{address}/ws?token={token}"))
+            .await
+            .expect("connect");
+    for frame in [
+        format!(r#"{{"op":"subscribe","channel":"story:{id}"}}"#),
+        format!(r#"{{"op":"publish","channel":"story:{id}","data":{{"hello":1}}}}"#),
+    ] {
+        socket.send(Message::Text(frame.into())).await.unwrap();
+    }
+    let channels = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("ws_channels "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, metrics) = raw_http(address, "GET", "/metrics", None).await;
+    assert_eq!(channels(&metrics), Some(1), "{metrics}");
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, metrics) = raw_http(address, "GET", "/metrics", None).await;
+    assert_eq!(
+        channels(&metrics),
+        Some(1),
+        "kept while its history is fresh: {metrics}"
+    );
+    // History lives 1 s here; the sweep runs every 5 s.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (_, metrics) = raw_http(address, "GET", "/metrics", None).await;
+        if channels(&metrics) == Some(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the channel was never freed: {metrics}"
+        );
+    }
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
 }

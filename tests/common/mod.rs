@@ -300,13 +300,27 @@ pub async fn raw_http(
     path: &str,
     body: Option<&str>,
 ) -> (u16, String) {
+    raw_http_as(address, method, path, None, body).await
+}
+
+/// [`raw_http`] with a bearer token.
+pub async fn raw_http_as(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address)
         .await
         .expect("connect");
     let body = body.unwrap_or("");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default(),
         body.len()
     );
     stream.write_all(request.as_bytes()).await.expect("write");
