@@ -277,6 +277,23 @@ pub struct RealtimeArgs {
     /// out as they come, with no write buffer to speak of).
     #[arg(long, env = "WS_BUFFER_BYTES", default_value_t = 1024)]
     pub ws_buffer_bytes: usize,
+    /// Share channels, offsets, history and presence with other server
+    /// processes through this Redis (`redis://host:port/db`); unset, the
+    /// broker is in memory and this process is alone.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key and pub/sub channel this server uses.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "storybook")]
+    pub redis_prefix: String,
+    /// Seconds a process's presence entries live in Redis without renewal
+    /// (renewed every third of it): a crashed process's users leave
+    /// within this plus one renewal.
+    #[arg(long, env = "REDIS_PRESENCE_TTL_SECS", default_value_t = 45)]
+    pub redis_presence_ttl_secs: u64,
+    /// Milliseconds one Redis command may take before the broker treats
+    /// Redis as away and serves this process's sockets alone.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2000)]
+    pub redis_timeout_ms: u64,
 }
 
 #[cfg(feature = "realtime")]

@@ -90,7 +90,7 @@ pub fn start_background_tasks(state: &AppState) {
             let mut every = tokio::time::interval(Duration::from_secs(5));
             loop {
                 every.tick().await;
-                realtime.hub.sweep();
+                realtime.broker.sweep();
             }
         });
     }

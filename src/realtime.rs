@@ -1,14 +1,16 @@
-//! The realtime layer's state: the broadcast hub, who is connected, and
+//! The realtime layer's state: the broker, who is connected here, and
 //! the connection limits. (The WebSocket protocol is `http/realtime.rs`.)
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use storybook_broadcast::{ConnId, Frame, Hub, Limits, Outbox};
+use storybook_broadcast::{
+    Broker, ConnId, Frame, Hub, Limits, Outbox, RedisBroker, RedisSettings, UserEvent,
+};
 use tokio::sync::Notify;
 
 use crate::config::RealtimeArgs;
@@ -23,7 +25,8 @@ pub struct ConnHandle {
 }
 
 pub struct Realtime {
-    pub hub: Hub,
+    /// Channels, history and presence: in memory, or shared through Redis.
+    pub broker: Box<dyn Broker>,
     pub settings: RealtimeArgs,
     /// user id → that user's open connections.
     users: DashMap<i64, HashMap<ConnId, ConnHandle>>,
@@ -66,20 +69,45 @@ impl Drop for Slot {
 }
 
 impl Realtime {
-    pub fn new(settings: RealtimeArgs) -> Self {
-        let hub = Hub::new(Limits {
+    /// The realtime layer with the broker the settings ask for (Redis when
+    /// `REDIS_URL` is set). Fails only on a malformed Redis address; an
+    /// unreachable Redis is reported by `/readyz` and retried.
+    pub fn new(settings: RealtimeArgs) -> Result<Arc<Self>, String> {
+        let limits = Limits {
             history_messages: settings.ws_history_messages,
             history_age: Duration::from_secs(settings.ws_history_secs),
             history_bytes: settings.ws_history_bytes,
-        });
-        Self {
-            hub,
+        };
+        let broker: Box<dyn Broker> = match &settings.redis_url {
+            Some(url) => Box::new(RedisBroker::start(
+                RedisSettings {
+                    url: url.expose().to_owned(),
+                    prefix: settings.redis_prefix.clone(),
+                    presence_ttl: Duration::from_secs(settings.redis_presence_ttl_secs.max(1)),
+                    timeout: Duration::from_millis(settings.redis_timeout_ms.max(1)),
+                    pending_frames: settings.ws_queue_frames,
+                },
+                limits,
+            )?),
+            None => Box::new(Hub::new(limits)),
+        };
+        let realtime = Arc::new(Self {
+            broker,
             settings,
             users: DashMap::new(),
             per_ip: DashMap::new(),
             connections: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
-        }
+        });
+        // User events come back from the broker (through Redis, from any
+        // process) to the connections held here.
+        let weak: Weak<Self> = Arc::downgrade(&realtime);
+        realtime.broker.on_user_event(Arc::new(move |event| {
+            if let Some(realtime) = weak.upgrade() {
+                realtime.deliver_user_event(event);
+            }
+        }));
+        Ok(realtime)
     }
 
     /// Reserves a slot for a new connection within every limit.
@@ -121,25 +149,42 @@ impl Realtime {
             .insert(slot.conn, handle);
     }
 
-    /// Sends a frame to every open connection of a user (notifications).
-    pub fn push_to_user(&self, user_id: i64, frame: &Frame) {
-        if let Some(conns) = self.users.get(&user_id) {
-            for handle in conns.values() {
-                if !handle.outbox.send(frame.clone()) && handle.outbox.kick() {
-                    self.hub
-                        .stats
-                        .slow_consumers
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
+    /// Sends a frame to every open connection of a user, on every process
+    /// (notifications).
+    pub async fn push_to_user(&self, user_id: i64, frame: Frame) {
+        self.broker
+            .user_event(UserEvent::Push { user_id, frame })
+            .await;
     }
 
-    /// Closes every connection of a user (deactivation).
-    pub fn disconnect_user(&self, user_id: i64) {
-        if let Some(conns) = self.users.get(&user_id) {
-            for handle in conns.values() {
-                handle.close.notify_one();
+    /// Closes every connection of a user, on every process (deactivation).
+    pub async fn disconnect_user(&self, user_id: i64) {
+        self.broker
+            .user_event(UserEvent::Disconnect { user_id })
+            .await;
+    }
+
+    /// A user event that reached this process: acts on the connections here.
+    fn deliver_user_event(&self, event: UserEvent) {
+        match event {
+            UserEvent::Push { user_id, frame } => {
+                if let Some(conns) = self.users.get(&user_id) {
+                    for handle in conns.values() {
+                        if !handle.outbox.send(frame.clone()) && handle.outbox.kick() {
+                            self.broker
+                                .stats()
+                                .slow_consumers
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            UserEvent::Disconnect { user_id } => {
+                if let Some(conns) = self.users.get(&user_id) {
+                    for handle in conns.values() {
+                        handle.close.notify_one();
+                    }
+                }
             }
         }
     }

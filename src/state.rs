@@ -57,7 +57,8 @@ impl AppState {
             &defaults.tools,
             Arc::new(storybook_storygen::Builtin),
             #[cfg(feature = "realtime")]
-            defaults.realtime,
+            crate::realtime::Realtime::new(defaults.realtime)
+                .expect("the memory broker needs no set-up"),
         )
     }
 
@@ -65,6 +66,8 @@ impl AppState {
     /// Tesseract probe runs once at start-up).
     pub fn from_args(store: Store, args: ServeArgs) -> Result<Self, String> {
         let generator = args.tools.generator()?;
+        #[cfg(feature = "realtime")]
+        let realtime = crate::realtime::Realtime::new(args.realtime)?;
         Ok(Self::assemble(
             store,
             args.limits,
@@ -72,7 +75,7 @@ impl AppState {
             &args.tools,
             generator,
             #[cfg(feature = "realtime")]
-            args.realtime,
+            realtime,
         ))
     }
 
@@ -82,7 +85,7 @@ impl AppState {
         metrics_token: Option<Secret>,
         tools: &ToolArgs,
         generator: Arc<dyn storybook_storygen::Generator>,
-        #[cfg(feature = "realtime")] realtime: crate::config::RealtimeArgs,
+        #[cfg(feature = "realtime")] realtime: Arc<crate::realtime::Realtime>,
     ) -> Self {
         Self {
             store,
@@ -104,7 +107,7 @@ impl AppState {
             ocr: Arc::new(storybook_ocr::Ocr::new(tools.ocr_settings())),
             photo_max_bytes: tools.ocr_max_bytes,
             #[cfg(feature = "realtime")]
-            realtime: Arc::new(crate::realtime::Realtime::new(realtime)),
+            realtime,
             started_at: Instant::now(),
         }
     }
@@ -121,7 +124,8 @@ impl AppState {
                     let frame =
                         serde_json::json!({"op": "notification", "notification": _notification});
                     self.realtime
-                        .push_to_user(user_id, &frame.to_string().into());
+                        .push_to_user(user_id, frame.to_string().into())
+                        .await;
                 }
             }
             Err(error) => tracing::error!(%error, user_id, kind, "could not write a notification"),
@@ -130,8 +134,8 @@ impl AppState {
 
     /// Uses the given realtime settings (`--features realtime`).
     #[cfg(feature = "realtime")]
-    pub fn with_realtime(mut self, settings: crate::config::RealtimeArgs) -> Self {
-        self.realtime = Arc::new(crate::realtime::Realtime::new(settings));
-        self
+    pub fn with_realtime(mut self, settings: crate::config::RealtimeArgs) -> Result<Self, String> {
+        self.realtime = crate::realtime::Realtime::new(settings)?;
+        Ok(self)
     }
 }

@@ -17,10 +17,70 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Which broker a test runs on: every test below runs on both.
+enum Broker {
+    Memory,
+    /// The real Redis at `TEST_REDIS_URL`, with keys under a prefix of the
+    /// test's own.
+    Redis(String),
+}
+
+impl Broker {
+    fn apply(&self, settings: &mut RealtimeArgs) {
+        if let Broker::Redis(url) = self {
+            settings.redis_url = Some(storybook::config::Secret(url.clone()));
+            settings.redis_prefix = common::unique_name("sbtest");
+        }
+    }
+}
+
+/// Runs each named test once on the memory broker and once on Redis (when
+/// `TEST_REDIS_URL` is set; CI sets it, and fails without it).
+macro_rules! broker_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Broker::Memory).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(url) = $crate::common::redis_url() {
+                        super::$name(super::Broker::Redis(url)).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+broker_tests!(
+    bad_tokens_are_refused_before_the_upgrade,
+    presence_in_the_lobby_and_on_channels_counts_users_once,
+    messages_chat_and_permissions,
+    strokes_are_saved_then_broadcast_and_cursors_are_volatile,
+    recovery_and_the_history_cap,
+    rate_limit_per_connection,
+    a_slow_reader_is_closed_with_1013,
+    notifications_are_pushed_and_deactivation_disconnects,
+    channels_are_freed_when_everyone_leaves
+);
+
 /// The real server on 127.0.0.1:0, with realtime settings of the test's.
-async fn start(settings: RealtimeArgs) -> (TestApp, SocketAddr) {
+async fn start(broker: &Broker, mut settings: RealtimeArgs) -> (TestApp, SocketAddr) {
+    broker.apply(&mut settings);
     let mut app = TestApp::sqlite().await;
-    app.reconfigure(|state| *state = state.clone().with_realtime(settings));
+    app.reconfigure(|state| {
+        *state = state
+            .clone()
+            .with_realtime(settings)
+            .expect("realtime settings")
+    });
     storybook::start_background_tasks(&app.state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -102,9 +162,8 @@ async fn published_story(app: &TestApp, token: &str) -> i64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_tokens_are_refused_before_the_upgrade() {
-    let (_app, address) = start(RealtimeArgs::default()).await;
+async fn bad_tokens_are_refused_before_the_upgrade(broker: Broker) {
+    let (_app, address) = start(&broker, RealtimeArgs::default()).await;
     for url in [
         format!("ws://{address}/ws?token=nope"),
         format!("ws://{address}/ws"),
@@ -118,9 +177,8 @@ async fn bad_tokens_are_refused_before_the_upgrade() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn presence_in_the_lobby_and_on_channels_counts_users_once() {
-    let (app, address) = start(RealtimeArgs::default()).await;
+async fn presence_in_the_lobby_and_on_channels_counts_users_once(broker: Broker) {
+    let (app, address) = start(&broker, RealtimeArgs::default()).await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let mut a = connect(address, &alice).await;
@@ -161,9 +219,8 @@ async fn presence_in_the_lobby_and_on_channels_counts_users_once() {
     assert_eq!(leave["user"]["username"], "bob");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_chat_and_permissions() {
-    let (app, address) = start(RealtimeArgs::default()).await;
+async fn messages_chat_and_permissions(broker: Broker) {
+    let (app, address) = start(&broker, RealtimeArgs::default()).await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let story = published_story(&app, &alice).await;
@@ -248,9 +305,8 @@ async fn messages_chat_and_permissions() {
     assert_eq!(next_op(&mut b, "error").await["code"], "bad_request");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn strokes_are_saved_then_broadcast_and_cursors_are_volatile() {
-    let (app, address) = start(RealtimeArgs::default()).await;
+async fn strokes_are_saved_then_broadcast_and_cursors_are_volatile(broker: Broker) {
+    let (app, address) = start(&broker, RealtimeArgs::default()).await;
     let owner = app.register("owner").await;
     let friend = app.register("friend").await;
     let drawing = app
@@ -344,9 +400,8 @@ async fn strokes_are_saved_then_broadcast_and_cursors_are_volatile() {
     assert_eq!(next_op(&mut late, "message").await["offset"], 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovery_and_the_history_cap() {
-    let (app, address) = start(generous()).await;
+async fn recovery_and_the_history_cap(broker: Broker) {
+    let (app, address) = start(&broker, generous()).await;
     let alice = app.register("alice").await;
     let story = published_story(&app, &alice).await;
     let channel = format!("story:{story}");
@@ -403,9 +458,8 @@ async fn recovery_and_the_history_cap() {
     assert!(text.contains("ws_channels "));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limit_per_connection() {
-    let (app, address) = start(RealtimeArgs::default()).await;
+async fn rate_limit_per_connection(broker: Broker) {
+    let (app, address) = start(&broker, RealtimeArgs::default()).await;
     let alice = app.register("alice").await;
     let story = published_story(&app, &alice).await;
     let channel = format!("story:{story}");
@@ -434,9 +488,8 @@ async fn rate_limit_per_connection() {
     assert_eq!(limited + delivered, 70);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_reader_is_closed_with_1013() {
-    let (app, address) = start(RealtimeArgs {
+async fn a_slow_reader_is_closed_with_1013(broker: Broker) {
+    let (app, address) = start(&broker, RealtimeArgs {
         ws_queue_frames: 32,
         ws_queue_bytes: 1024 * 1024,
         ..generous()
@@ -486,9 +539,8 @@ async fn a_slow_reader_is_closed_with_1013() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notifications_are_pushed_and_deactivation_disconnects() {
-    let (app, address) = start(RealtimeArgs::default()).await;
+async fn notifications_are_pushed_and_deactivation_disconnects(broker: Broker) {
+    let (app, address) = start(&broker, RealtimeArgs::default()).await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let admin = app.register_admin("root_admin").await;
@@ -528,9 +580,8 @@ async fn notifications_are_pushed_and_deactivation_disconnects() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn channels_are_freed_when_everyone_leaves() {
-    let (app, address) = start(RealtimeArgs {
+async fn channels_are_freed_when_everyone_leaves(broker: Broker) {
+    let (app, address) = start(&broker, RealtimeArgs {
         ws_history_secs: 1,
         ..RealtimeArgs::default()
     })
@@ -546,12 +597,12 @@ async fn channels_are_freed_when_everyone_leaves() {
     )
     .await;
     next_op(&mut a, "message").await;
-    assert_eq!(app.state.realtime.hub.channel_count(), 1, "the story");
+    assert_eq!(app.state.realtime.broker.channel_count(), 1, "the story");
     drop(a);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    app.state.realtime.hub.sweep();
+    app.state.realtime.broker.sweep();
     assert_eq!(
-        app.state.realtime.hub.channel_count(),
+        app.state.realtime.broker.channel_count(),
         0,
         "the channel map is empty"
     );

@@ -102,7 +102,7 @@ async fn update_user(
     // Deactivation also closes the user's open connections.
     #[cfg(feature = "realtime")]
     if active == Some(false) {
-        state.realtime.disconnect_user(id);
+        state.realtime.disconnect_user(id).await;
     }
     let mut value = user_json(&user, true);
     value["active"] = json!(user.active);

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use storybook_broadcast::{Frame, Member, Next, outbox};
+use storybook_broadcast::{Frame, Join, Member, Next, outbox};
 use storybook_canvas::{MAX_STROKES, parse_stroke};
 use storybook_store::{StoreError, User};
 use tokio::sync::Notify;
@@ -281,8 +281,9 @@ async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) 
         session
             .state
             .realtime
-            .hub
-            .unsubscribe(channel, session.conn);
+            .broker
+            .unsubscribe(channel, session.conn)
+            .await;
     }
     writer.abort();
     drop(slot);
@@ -297,29 +298,37 @@ impl Session {
         if !self.handle.outbox.send(frame) && self.handle.outbox.kick() {
             self.state
                 .realtime
-                .hub
-                .stats
+                .broker
+                .stats()
                 .slow_consumers
                 .fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    fn join(&mut self, name: &str, kind: ChannelKind, canvas: (u32, u32), since: Option<u64>) {
-        let hub = &self.state.realtime.hub;
-        hub.subscribe_with_ack(
-            name,
-            self.conn,
-            self.member.clone(),
-            self.handle.outbox.clone(),
-            since,
-            |s| {
-                frame(json!({
-                    "op": "subscribed", "channel": name, "offset": s.offset, "epoch": s.epoch,
-                    "presence": s.presence, "recovered": s.recovered,
-                }))
-            },
-        );
+    async fn join(
+        &mut self,
+        name: &str,
+        kind: ChannelKind,
+        canvas: (u32, u32),
+        since: Option<u64>,
+    ) {
+        let ack = |s: &storybook_broadcast::Subscribed| {
+            frame(json!({
+                "op": "subscribed", "channel": name, "offset": s.offset, "epoch": s.epoch,
+                "presence": s.presence, "recovered": s.recovered,
+            }))
+        };
+        // Known before the broker answers, so a leave on the way out is
+        // never missed.
         self.channels.insert(name.to_owned(), (kind, canvas));
+        let join = Join {
+            channel: name,
+            conn: self.conn,
+            member: self.member.clone(),
+            outbox: self.handle.outbox.clone(),
+            since,
+        };
+        self.state.realtime.broker.subscribe(join, &ack).await;
     }
 
     async fn handle_text(&mut self, text: &str) {
@@ -348,7 +357,11 @@ impl Session {
                 if let Some(channel) = channel
                     && self.channels.remove(channel).is_some()
                 {
-                    self.state.realtime.hub.unsubscribe(channel, self.conn);
+                    self.state
+                        .realtime
+                        .broker
+                        .unsubscribe(channel, self.conn)
+                        .await;
                 }
             }
             Some("publish") => match channel {
@@ -372,7 +385,11 @@ impl Session {
         };
         if self.channels.contains_key(name) {
             // Already here: answer again with the current state.
-            self.state.realtime.hub.unsubscribe(name, self.conn);
+            self.state
+                .realtime
+                .broker
+                .unsubscribe(name, self.conn)
+                .await;
         } else if self.channels.len() >= self.state.realtime.settings.ws_max_channels {
             return self.reply(error_frame(
                 "bad_request",
@@ -399,7 +416,7 @@ impl Session {
                 }
             }
         };
-        self.join(name, kind, canvas, since);
+        self.join(name, kind, canvas, since).await;
     }
 
     async fn publish(&mut self, name: &str, mut data: Value) {
@@ -492,12 +509,12 @@ impl Session {
             }
             (_, "cursor") => {
                 // Volatile: never in history, never a reason to kick anyone.
-                let hub = &self.state.realtime.hub;
+                let broker = &self.state.realtime.broker;
                 let cursor = frame(json!({
-                    "op": "message", "channel": name, "offset": hub.latest(name), "volatile": true,
+                    "op": "message", "channel": name, "offset": broker.latest(name), "volatile": true,
                     "from": self.member, "data": data,
                 }));
-                hub.publish_volatile(name, &cursor);
+                broker.publish_volatile(name, cursor).await;
                 return;
             }
             (_, "chat") => {
@@ -509,9 +526,10 @@ impl Session {
             _ => {}
         }
         let member = &self.member;
-        self.state.realtime.hub.publish(name, |offset| {
+        let compose = |offset: u64| {
             json!({"op": "message", "channel": name, "offset": offset, "from": member, "data": data}).to_string()
-        });
+        };
+        self.state.realtime.broker.publish(name, &compose).await;
     }
 }
 

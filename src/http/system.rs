@@ -23,7 +23,7 @@ pub fn router() -> ApiRouter {
         .get(
             "/readyz",
             readyz,
-            Doc::new("Readiness: 200 when the database answers, else 503")
+            Doc::new("Readiness: 200 when the database (and Redis, when set) answer, else 503")
                 .returns(200, Some("Health"))
                 .errors(&[503]),
         )
@@ -48,13 +48,32 @@ async fn healthz() -> Json<Value> {
 
 /// System: `GET /readyz`.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    if state.store.ping().await {
-        Ok(Json(json!({ "status": "ok" })))
-    } else {
-        Err(ApiError::Unavailable {
+    if !state.store.ping().await {
+        return Err(ApiError::Unavailable {
             code: "unavailable",
             message: "the database is not answering".into(),
-        })
+        });
+    }
+    // With Redis, this process alone still serves its own sockets, but
+    // other processes' users are out of reach: not ready.
+    #[cfg(feature = "realtime")]
+    if !state.realtime.broker.is_healthy() {
+        return Err(ApiError::Unavailable {
+            code: "unavailable",
+            message: "Redis is not answering; realtime is limited to this process".into(),
+        });
+    }
+    Ok(Json(json!({ "status": "ok" })))
+}
+
+/// Which broker carries the realtime layer, if this build has one.
+fn broker_name(state: &AppState) -> Option<&'static str> {
+    #[cfg(feature = "realtime")]
+    return Some(state.realtime.broker.name());
+    #[cfg(not(feature = "realtime"))]
+    {
+        let _ = state;
+        None
     }
 }
 
@@ -67,7 +86,7 @@ async fn features(State(state): State<AppState>) -> Json<Value> {
         "ocr": state.ocr.available(),
         "generator": state.generator.name(),
         "database": state.store.backend().name(),
-        "broker": if realtime { Some("memory") } else { None },
+        "broker": broker_name(&state),
     }))
 }
 
@@ -138,7 +157,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     {
         use std::sync::atomic::Ordering::Relaxed;
         let realtime = &state.realtime;
-        let stats = &realtime.hub.stats;
+        let stats = realtime.broker.stats();
         gauge(
             &mut out,
             "ws_connections",
@@ -149,7 +168,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
             &mut out,
             "ws_channels",
             "Channels in memory.",
-            realtime.hub.channel_count(),
+            realtime.broker.channel_count(),
         );
         counter(
             &mut out,

@@ -11,20 +11,24 @@
 //! cannot keep up is *kicked* (the connection closes it with 1013), never
 //! buffered without limit. Frames are serialised once and shared.
 
+mod broker;
 mod history;
 mod outbox;
+mod redis_broker;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub use broker::{Ack, BoxFuture, Broker, Compose, Join, UserEvent, UserEvents};
 pub use history::History;
 pub use outbox::{Next, Outbox, OutboxReceiver, outbox};
+pub use redis_broker::{RedisBroker, RedisSettings};
 
 /// A frame as sent on the wire: JSON text, serialised once and shared by
 /// reference count with every subscriber.
@@ -34,7 +38,7 @@ pub type Frame = bytes::Bytes;
 pub type ConnId = u64;
 
 /// A user as frames show them: `{"id", "username", "display_name"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub id: i64,
     pub username: String,
@@ -89,11 +93,13 @@ pub struct Subscribed {
     pub replay: Vec<Frame>,
 }
 
+/// The memory broker: every channel lives in this process.
 pub struct Hub {
     channels: DashMap<Arc<str>, Arc<Mutex<ChannelState>>>,
     limits: Limits,
     epochs: AtomicU64,
     pub stats: Stats,
+    user_events: OnceLock<UserEvents>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -101,7 +107,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A process-unique, hard-to-guess starting point for epochs.
-fn epoch_seed() -> u64 {
+pub(crate) fn epoch_seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -115,6 +121,7 @@ impl Hub {
             limits,
             epochs: AtomicU64::new(epoch_seed()),
             stats: Stats::default(),
+            user_events: OnceLock::new(),
         }
     }
 
@@ -350,6 +357,73 @@ impl Hub {
 
     pub fn channel_count(&self) -> usize {
         self.channels.len()
+    }
+}
+
+impl Broker for Hub {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn subscribe<'a>(&'a self, join: Join<'a>, ack: Ack<'a>) -> BoxFuture<'a, Subscribed> {
+        let subscribed = self.subscribe_with_ack(
+            join.channel,
+            join.conn,
+            join.member,
+            join.outbox,
+            join.since,
+            ack,
+        );
+        Box::pin(std::future::ready(subscribed))
+    }
+
+    fn unsubscribe<'a>(&'a self, channel: &'a str, conn: ConnId) -> BoxFuture<'a, ()> {
+        Hub::unsubscribe(self, channel, conn);
+        Box::pin(std::future::ready(()))
+    }
+
+    fn publish<'a>(
+        &'a self,
+        channel: &'a str,
+        compose: Compose<'a>,
+    ) -> BoxFuture<'a, Option<u64>> {
+        Box::pin(std::future::ready(Hub::publish(self, channel, compose)))
+    }
+
+    fn publish_volatile<'a>(&'a self, channel: &'a str, frame: Frame) -> BoxFuture<'a, ()> {
+        Hub::publish_volatile(self, channel, &frame);
+        Box::pin(std::future::ready(()))
+    }
+
+    fn latest(&self, channel: &str) -> u64 {
+        Hub::latest(self, channel)
+    }
+
+    fn user_event(&self, event: UserEvent) -> BoxFuture<'_, ()> {
+        if let Some(handler) = self.user_events.get() {
+            handler(event);
+        }
+        Box::pin(std::future::ready(()))
+    }
+
+    fn on_user_event(&self, handler: UserEvents) {
+        let _ = self.user_events.set(handler);
+    }
+
+    fn sweep(&self) {
+        Hub::sweep(self);
+    }
+
+    fn channel_count(&self) -> usize {
+        Hub::channel_count(self)
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn is_healthy(&self) -> bool {
+        true
     }
 }
 

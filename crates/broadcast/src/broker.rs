@@ -1,0 +1,87 @@
+//! The one interface the server talks to: a [`Broker`] carries channels,
+//! offsets, history and presence, and relays per-user events. Two brokers
+//! implement it: the in-memory [`Hub`](crate::Hub) (one process) and
+//! [`RedisBroker`](crate::RedisBroker) (several processes sharing Redis).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::{ConnId, Frame, Member, Outbox, Stats, Subscribed};
+
+/// A boxed future, so the trait can be used as `dyn Broker`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Builds the answer to a subscribe from what the broker found; it is
+/// queued before the replay and before anything newer.
+pub type Ack<'a> = &'a (dyn Fn(&Subscribed) -> Frame + Send + Sync);
+
+/// Builds a history message given its offset.
+pub type Compose<'a> = &'a (dyn Fn(u64) -> String + Send + Sync);
+
+/// A connection joining a channel.
+pub struct Join<'a> {
+    pub channel: &'a str,
+    pub conn: ConnId,
+    pub member: Member,
+    pub outbox: Outbox,
+    /// Replay what came after this offset, if the history still has it all.
+    pub since: Option<u64>,
+}
+
+/// Something that happens to a user wherever their connections are.
+#[derive(Debug, Clone)]
+pub enum UserEvent {
+    /// Deliver this frame to every open connection of the user.
+    Push { user_id: i64, frame: Frame },
+    /// Close every open connection of the user (deactivated).
+    Disconnect { user_id: i64 },
+}
+
+/// Where a broker hands the user events that reach this process.
+pub type UserEvents = Arc<dyn Fn(UserEvent) + Send + Sync>;
+
+pub trait Broker: Send + Sync {
+    /// `"memory"` or `"redis"`, as `/api/features` reports it.
+    fn name(&self) -> &'static str;
+
+    /// Joins a channel: queues `ack`, then the replay, then everything
+    /// newer, in that order; others see a `join` when this is the user's
+    /// first connection there (across every process).
+    fn subscribe<'a>(&'a self, join: Join<'a>, ack: Ack<'a>) -> BoxFuture<'a, Subscribed>;
+
+    /// Leaves a channel; a `leave` goes out when the user's last
+    /// connection there (across every process) goes.
+    fn unsubscribe<'a>(&'a self, channel: &'a str, conn: ConnId) -> BoxFuture<'a, ()>;
+
+    /// Publishes a message kept in history; returns its offset, or `None`
+    /// when the channel has no subscriber here (nothing to publish to).
+    fn publish<'a>(&'a self, channel: &'a str, compose: Compose<'a>)
+    -> BoxFuture<'a, Option<u64>>;
+
+    /// Sends a frame that is never kept (cursors): a full queue just misses
+    /// it, and nobody is kicked for it.
+    fn publish_volatile<'a>(&'a self, channel: &'a str, frame: Frame) -> BoxFuture<'a, ()>;
+
+    /// The latest offset this process knows for a channel (0 when none).
+    fn latest(&self, channel: &str) -> u64;
+
+    /// Relays a user event to the process(es) holding that user's
+    /// connections, including this one.
+    fn user_event(&self, event: UserEvent) -> BoxFuture<'_, ()>;
+
+    /// Sets where user events that reach this process are delivered.
+    fn on_user_event(&self, handler: UserEvents);
+
+    /// Periodic housekeeping: expire histories, free idle channels.
+    fn sweep(&self);
+
+    /// Channels with state in this process.
+    fn channel_count(&self) -> usize;
+
+    fn stats(&self) -> &Stats;
+
+    /// Whether the broker can do everything it promises right now (the
+    /// memory broker always can; the Redis one while Redis answers).
+    fn is_healthy(&self) -> bool;
+}
