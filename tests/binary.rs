@@ -4,65 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{start_server, storybook};
 use common::{TempDir, raw_http};
-use serde_json::Value;
 use storybook_store::{PoolSettings, Store};
-
-fn storybook() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_storybook"));
-    // The test environment must not leak into the server under test.
-    for key in [
-        "DATABASE_URL",
-        "PORT",
-        "HOST",
-        "METRICS_TOKEN",
-        "LOG_LEVEL",
-        "LOG_FORMAT",
-    ] {
-        command.env_remove(key);
-    }
-    command
-}
-
-/// Starts `storybook serve` on port 0 and reads the address it logged.
-fn start_server(database_url: &str) -> (Child, SocketAddr) {
-    let mut child = storybook()
-        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-        .env("DATABASE_URL", database_url)
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn storybook");
-    let address = read_address(&mut child);
-    (child, address)
-}
-
-/// The address a server started with `LOG_FORMAT=json` logged.
-fn read_address(child: &mut Child) -> SocketAddr {
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if let Some(address) = entry["fields"]["address"].as_str() {
-            // Keep draining the logs so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return address.parse().expect("address");
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not log its address");
-}
 
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
@@ -306,7 +254,9 @@ async fn seed_fills_a_varied_library() {
 #[cfg(feature = "realtime")]
 #[tokio::test]
 async fn the_served_binary_frees_idle_channels() {
+    use common::process::read_address;
     use futures_util::SinkExt;
+    use serde_json::Value;
     use tokio_tungstenite::tungstenite::Message;
 
     let dir = TempDir::new();

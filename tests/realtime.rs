@@ -8,14 +8,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::TestApp;
+use common::ws::{connect, next, next_op, send, subscribe};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use storybook::config::RealtimeArgs;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Which broker a test runs on: every test below runs on both.
 enum Broker {
@@ -92,59 +89,6 @@ async fn start(broker: &Broker, mut settings: RealtimeArgs) -> (TestApp, SocketA
         Duration::from_secs(1),
     ));
     (app, address)
-}
-
-async fn connect(address: SocketAddr, token: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws?token={token}"))
-        .await
-        .expect("connect");
-    socket
-}
-
-/// The next JSON frame (pings and pongs skipped), or `None` on close or
-/// after two seconds of silence.
-async fn next(socket: &mut Socket) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(&text).ok(),
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            _ => return None,
-        }
-    }
-}
-
-/// The next frame with this op, skipping others (joins, leaves...).
-async fn next_op(socket: &mut Socket, op: &str) -> Value {
-    for _ in 0..500 {
-        let frame = next(socket)
-            .await
-            .unwrap_or_else(|| panic!("no {op} frame"));
-        if frame["op"] == op {
-            return frame;
-        }
-    }
-    panic!("no {op} frame");
-}
-
-async fn send(socket: &mut Socket, value: Value) {
-    socket
-        .send(Message::Text(value.to_string().into()))
-        .await
-        .unwrap();
-}
-
-async fn subscribe(socket: &mut Socket, channel: &str, since: Option<u64>) -> Value {
-    let mut request = json!({"op": "subscribe", "channel": channel});
-    if let Some(since) = since {
-        request["since"] = json!(since);
-    }
-    send(socket, request).await;
-    loop {
-        let frame = next_op(socket, "subscribed").await;
-        if frame["channel"] == channel {
-            return frame;
-        }
-    }
 }
 
 fn generous() -> RealtimeArgs {
@@ -489,11 +433,14 @@ async fn rate_limit_per_connection(broker: Broker) {
 }
 
 async fn a_slow_reader_is_closed_with_1013(broker: Broker) {
-    let (app, address) = start(&broker, RealtimeArgs {
-        ws_queue_frames: 32,
-        ws_queue_bytes: 1024 * 1024,
-        ..generous()
-    })
+    let (app, address) = start(
+        &broker,
+        RealtimeArgs {
+            ws_queue_frames: 32,
+            ws_queue_bytes: 1024 * 1024,
+            ..generous()
+        },
+    )
     .await;
     let alice = app.register("alice").await;
     let story = published_story(&app, &alice).await;
@@ -581,10 +528,13 @@ async fn notifications_are_pushed_and_deactivation_disconnects(broker: Broker) {
 }
 
 async fn channels_are_freed_when_everyone_leaves(broker: Broker) {
-    let (app, address) = start(&broker, RealtimeArgs {
-        ws_history_secs: 1,
-        ..RealtimeArgs::default()
-    })
+    let (app, address) = start(
+        &broker,
+        RealtimeArgs {
+            ws_history_secs: 1,
+            ..RealtimeArgs::default()
+        },
+    )
     .await;
     let alice = app.register("alice").await;
     let story = published_story(&app, &alice).await;

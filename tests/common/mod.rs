@@ -18,6 +18,10 @@ use storybook::{AppState, app};
 use storybook_store::{PoolSettings, Store};
 use tower::ServiceExt;
 
+pub mod process;
+#[cfg(feature = "realtime")]
+pub mod ws;
+
 /// Runs each named `async fn name(app: TestApp)` on SQLite and, when
 /// `TEST_DATABASE_URL` is set, on PostgreSQL. In CI (`CI=true`) a missing
 /// `TEST_DATABASE_URL` fails the PostgreSQL half instead of skipping it.

@@ -56,8 +56,7 @@ pub trait Broker: Send + Sync {
 
     /// Publishes a message kept in history; returns its offset, or `None`
     /// when the channel has no subscriber here (nothing to publish to).
-    fn publish<'a>(&'a self, channel: &'a str, compose: Compose<'a>)
-    -> BoxFuture<'a, Option<u64>>;
+    fn publish<'a>(&'a self, channel: &'a str, compose: Compose<'a>) -> BoxFuture<'a, Option<u64>>;
 
     /// Sends a frame that is never kept (cursors): a full queue just misses
     /// it, and nobody is kicked for it.

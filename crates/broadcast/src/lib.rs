@@ -382,11 +382,7 @@ impl Broker for Hub {
         Box::pin(std::future::ready(()))
     }
 
-    fn publish<'a>(
-        &'a self,
-        channel: &'a str,
-        compose: Compose<'a>,
-    ) -> BoxFuture<'a, Option<u64>> {
+    fn publish<'a>(&'a self, channel: &'a str, compose: Compose<'a>) -> BoxFuture<'a, Option<u64>> {
         Box::pin(std::future::ready(Hub::publish(self, channel, compose)))
     }
 

@@ -126,7 +126,11 @@ fn split_at_offset(compose: Compose<'_>) -> Option<(String, String)> {
     if one.len() != two.len() {
         return None;
     }
-    let mut differ = one.bytes().zip(two.bytes()).enumerate().filter(|(_, (a, b))| a != b);
+    let mut differ = one
+        .bytes()
+        .zip(two.bytes())
+        .enumerate()
+        .filter(|(_, (a, b))| a != b);
     let (at, _) = differ.next()?;
     if differ.next().is_some() {
         return None;
@@ -242,7 +246,10 @@ impl Inner {
             }
             Err(_) => {
                 if self.commands_ok.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(what, "Redis did not answer in time; serving this process's sockets alone");
+                    tracing::warn!(
+                        what,
+                        "Redis did not answer in time; serving this process's sockets alone"
+                    );
                 }
                 None
             }
@@ -350,12 +357,11 @@ impl Inner {
 async fn listen(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let Some(broker) = inner.upgrade() else { return };
-        let connected = tokio::time::timeout(
-            broker.settings.timeout,
-            broker.client.get_async_pubsub(),
-        )
-        .await;
+        let Some(broker) = inner.upgrade() else {
+            return;
+        };
+        let connected =
+            tokio::time::timeout(broker.settings.timeout, broker.client.get_async_pubsub()).await;
         let pubsub = match connected {
             Ok(Ok(pubsub)) => pubsub,
             Ok(Err(error)) => {
@@ -450,7 +456,9 @@ async fn listen(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
                 }
             }
         }
-        let Some(broker) = inner.upgrade() else { return };
+        let Some(broker) = inner.upgrade() else {
+            return;
+        };
         broker.listening.store(false, Ordering::Relaxed);
         tracing::warn!("lost the Redis pub/sub connection; reconnecting");
     }
@@ -467,7 +475,9 @@ async fn heartbeat(inner: Weak<Inner>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let Some(broker) = inner.upgrade() else { return };
+        let Some(broker) = inner.upgrade() else {
+            return;
+        };
         let channels: Vec<(Arc<str>, Vec<Member>)> = broker
             .channels
             .iter()
@@ -490,9 +500,7 @@ async fn heartbeat(inner: Weak<Inner>) {
                 .arg(broker.topic(&name))
                 .arg(json!(&*name).to_string());
             for member in &members {
-                invocation
-                    .arg(member.id)
-                    .arg(json!(member).to_string());
+                invocation.arg(member.id).arg(json!(member).to_string());
             }
             let mut commands = broker.commands.clone();
             let _: Option<i64> = broker
@@ -668,10 +676,14 @@ impl Broker for RedisBroker {
             };
             let removed = inner
                 .channels
-                .remove_if(channel, |_, local| lock(&local.state).subscribers.is_empty())
+                .remove_if(channel, |_, local| {
+                    lock(&local.state).subscribers.is_empty()
+                })
                 .is_some();
             if removed {
-                let _ = inner.control.try_send(Control::Unlisten(Arc::from(channel)));
+                let _ = inner
+                    .control
+                    .try_send(Control::Unlisten(Arc::from(channel)));
             }
             let Some(member) = last_here else { return };
             let leave = json!({"op": "leave", "channel": channel, "user": member}).to_string();
@@ -693,11 +705,7 @@ impl Broker for RedisBroker {
         })
     }
 
-    fn publish<'a>(
-        &'a self,
-        channel: &'a str,
-        compose: Compose<'a>,
-    ) -> BoxFuture<'a, Option<u64>> {
+    fn publish<'a>(&'a self, channel: &'a str, compose: Compose<'a>) -> BoxFuture<'a, Option<u64>> {
         Box::pin(async move {
             let inner = &self.inner;
             let local = inner.channels.get(channel).map(|c| c.clone())?;

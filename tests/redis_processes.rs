@@ -1,0 +1,287 @@
+//! Two `storybook` processes sharing one real Redis (realtime build): a
+//! message published on one reaches a subscriber on the other with the
+//! same offset, presence shows users from both, a Redis restart crashes
+//! neither, and a crashed process's users leave.
+//!
+//! The test runs its own `redis-server` (the one CI installs) on a free
+//! port, because it restarts it: the shared one at `TEST_REDIS_URL` is
+//! in use by other tests. It runs when Redis tests are enabled
+//! (`TEST_REDIS_URL` set; CI fails without it).
+#![cfg(feature = "realtime")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::process::{read_address, storybook};
+use common::ws::{Socket, connect, next, next_op, send, subscribe};
+use common::{TempDir, raw_http, raw_http_as};
+use serde_json::{Value, json};
+
+/// A private `redis-server`, killed when dropped.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (CI installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Server {
+    fn start(database_url: &str, redis_url: &str, prefix: &str) -> Self {
+        let mut child = storybook()
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .env("DATABASE_URL", database_url)
+            .env("REDIS_URL", redis_url)
+            .env("REDIS_PREFIX", prefix)
+            // Renewed every second: a crashed process's users leave fast.
+            .env("REDIS_PRESENCE_TTL_SECS", "3")
+            .env("REDIS_TIMEOUT_MS", "500")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn storybook");
+        let address = read_address(&mut child);
+        Self { child, address }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+async fn register(server: &Server, name: &str) -> String {
+    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"});
+    let (status, body) = raw_http(
+        server.address,
+        "POST",
+        "/api/auth/register",
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn status_of(server: &Server, path: &str) -> u16 {
+    raw_http(server.address, "GET", path, None).await.0
+}
+
+/// Waits until `/readyz` answers `want` (Redis noticed gone, or back).
+async fn wait_ready(server: &Server, want: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if status_of(server, "/readyz").await == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/readyz never answered {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn chat(socket: &mut Socket, channel: &str, text: &str) {
+    let publish =
+        json!({"op": "publish", "channel": channel, "data": {"type": "chat", "text": text}});
+    send(socket, publish).await;
+}
+
+/// The next message frame whose chat text is `text`.
+async fn message_with_text(socket: &mut Socket, text: &str) -> Value {
+    loop {
+        let message = next_op(socket, "message").await;
+        if message["data"]["text"] == text {
+            return message;
+        }
+    }
+}
+
+fn usernames(subscribed: &Value) -> Vec<String> {
+    let mut names: Vec<String> = subscribed["presence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_channels_through_redis_and_survive_its_restart() {
+    if common::redis_url().is_none() {
+        return;
+    }
+    let mut redis = RedisServer::start(free_port());
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    let dir = TempDir::new();
+    let database = format!("sqlite://{}", dir.0.join("shared.db").display());
+    // One after the other: the first applies the migrations.
+    let prefix = common::unique_name("sbpair");
+    let mut one = Server::start(&database, &redis_url, &prefix);
+    let mut two = Server::start(&database, &redis_url, &prefix);
+
+    let alice = register(&one, "alice").await;
+    let bob = register(&two, "bob").await;
+    let story = json!({"title": "Shared", "pages": [{"text": "x"}], "genre": "funny", "age_group": "3-5", "status": "published"});
+    let (status, body) = raw_http_as(
+        one.address,
+        "POST",
+        "/api/stories",
+        Some(&alice),
+        Some(&story.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let channel = format!("story:{id}");
+    for server in [&one, &two] {
+        let (_, features) = raw_http(server.address, "GET", "/api/features", None).await;
+        assert_eq!(
+            serde_json::from_str::<Value>(&features).unwrap()["broker"],
+            "redis"
+        );
+    }
+
+    // Alice on process one, Bob on process two, one channel.
+    let mut a = connect(one.address, &alice).await;
+    subscribe(&mut a, &channel, None).await;
+    let mut b = connect(two.address, &bob).await;
+    let joined = subscribe(&mut b, &channel, None).await;
+    assert_eq!(
+        usernames(&joined),
+        ["alice", "bob"],
+        "presence shows users from both processes"
+    );
+    assert_eq!(next_op(&mut a, "join").await["user"]["username"], "bob");
+
+    chat(&mut b, &channel, "hello from two").await;
+    let on_one = message_with_text(&mut a, "hello from two").await;
+    let on_two = message_with_text(&mut b, "hello from two").await;
+    assert_eq!(on_one["offset"], 1);
+    assert_eq!(on_one["offset"], on_two["offset"], "offsets agree");
+    assert_eq!(on_one["from"]["username"], "bob");
+    chat(&mut a, &channel, "hello from one").await;
+    assert_eq!(
+        message_with_text(&mut b, "hello from one").await["offset"],
+        2
+    );
+    assert_eq!(
+        message_with_text(&mut a, "hello from one").await["offset"],
+        2
+    );
+    // A late joiner on the other process recovers from the shared history.
+    let mut late = connect(two.address, &alice).await;
+    let recovered = subscribe(&mut late, &channel, Some(0)).await;
+    assert_eq!(
+        (
+            recovered["recovered"].as_bool(),
+            recovered["offset"].as_u64()
+        ),
+        (Some(true), Some(2))
+    );
+    assert_eq!(next_op(&mut late, "message").await["offset"], 1);
+    assert_eq!(next_op(&mut late, "message").await["offset"], 2);
+    drop(late);
+
+    // Redis goes away: both keep serving, /readyz says so, local sockets
+    // still work.
+    redis.kill();
+    wait_ready(&one, 503, Duration::from_secs(10)).await;
+    wait_ready(&two, 503, Duration::from_secs(10)).await;
+    assert!(one.is_running() && two.is_running());
+    assert_eq!(status_of(&one, "/healthz").await, 200);
+    assert_eq!(
+        status_of(&one, "/api/stories").await,
+        200,
+        "REST still works"
+    );
+    chat(&mut a, &channel, "alone on one").await;
+    message_with_text(&mut a, "alone on one").await;
+
+    // Redis comes back (empty): both reconnect and share channels again.
+    let restarted = RedisServer::start(redis.port);
+    wait_ready(&one, 200, Duration::from_secs(20)).await;
+    wait_ready(&two, 200, Duration::from_secs(20)).await;
+    assert!(one.is_running() && two.is_running());
+    chat(&mut b, &channel, "after the restart").await;
+    let on_one = message_with_text(&mut a, "after the restart").await;
+    let on_two = message_with_text(&mut b, "after the restart").await;
+    assert_eq!(on_one["offset"], on_two["offset"], "offsets agree again");
+    // Presence is renewed by the heartbeats (every second here).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut carol = connect(one.address, &register(&one, "carol").await).await;
+    assert_eq!(
+        usernames(&subscribe(&mut carol, &channel, None).await),
+        ["alice", "bob", "carol"]
+    );
+
+    // Process two crashes: Bob leaves within the presence TTL.
+    let _ = two.child.kill();
+    let _ = two.child.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = next(&mut a).await;
+        if let Some(frame) = frame
+            && frame["op"] == "leave"
+            && frame["user"]["username"] == "bob"
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never left");
+    }
+    assert!(one.is_running());
+    drop(restarted);
+}
