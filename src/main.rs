@@ -12,7 +12,14 @@ use storybook::{AppState, app, serve, shutdown};
 use storybook_store::Store;
 use tokio::net::TcpListener;
 
+/// Only with `--features jemalloc` (the allocator comparison).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
+    // glibc's tunables mean nothing to jemalloc.
+    #[cfg(not(feature = "jemalloc"))]
     storybook::allocator::tune_and_reexec();
     // A missing .env is normal; a broken one is worth saying.
     if let Err(error) = dotenvy::dotenv()
