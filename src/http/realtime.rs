@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,7 +12,6 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use storybook_broadcast::{Frame, Join, Member, Next, outbox};
 use storybook_canvas::{MAX_STROKES, parse_stroke};
@@ -181,65 +180,24 @@ fn error_frame(code: &str, message: &str, channel: Option<&str>) -> Frame {
     frame(value)
 }
 
-async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) {
-    let settings = state.realtime.settings.clone();
+/// Serves one connection in one task: it reads the client's frames,
+/// writes what the outbox holds, and pings. One task (not a reader and a
+/// writer) and an unsplit socket keep an idle connection's memory small.
+async fn connection(state: AppState, user: User, slot: Slot, mut socket: WebSocket) {
+    let settings = &state.realtime.settings;
     let (outbox, mut receiver) = outbox(settings.ws_queue_frames, settings.ws_queue_bytes);
-    let close = Arc::new(Notify::new());
     let handle = ConnHandle {
-        outbox: outbox.clone(),
-        close: close.clone(),
+        outbox,
+        close: Arc::new(Notify::new()),
     };
     state.realtime.register(&slot, handle.clone());
-    let (mut sink, mut stream) = socket.split();
-    let started = Instant::now();
-    let last_seen = Arc::new(AtomicU64::new(0));
-
-    // The writer: the only task that writes to the socket.
-    let writer_seen = last_seen.clone();
-    let mut writer = tokio::spawn(async move {
-        let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_secs.max(1)));
-        ping.tick().await;
-        let idle = Duration::from_secs(settings.ws_idle_secs.max(1));
-        let close_with = |code: u16, reason: &'static str| {
-            Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            }))
-        };
-        loop {
-            tokio::select! {
-                next = receiver.next() => match next {
-                    Next::Frame(frame) => {
-                        let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-                        if sink.send(Message::Text(text)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Next::Kicked => {
-                        let _ = sink.send(close_with(close_code::AGAIN, "too slow")).await;
-                        break;
-                    }
-                    Next::Closed => break,
-                },
-                () = close.notified() => {
-                    let _ = sink.send(close_with(close_code::POLICY, "account deactivated")).await;
-                    break;
-                }
-                _ = ping.tick() => {
-                    let seen = Duration::from_millis(writer_seen.load(Ordering::Relaxed));
-                    if started.elapsed().saturating_sub(seen) > idle {
-                        let _ = sink.send(close_with(close_code::AWAY, "idle")).await;
-                        break;
-                    }
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = sink.close().await;
-    });
-
+    let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_secs.max(1)));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle = Duration::from_secs(settings.ws_idle_secs.max(1));
+    let publish_rate = f64::from(settings.ws_publish_rate);
+    // A write the client does not take (it stopped reading) is given as
+    // long as silence is; then the connection is dropped.
+    let write_limit = idle;
     let member = Member {
         id: user.id,
         username: user.username.clone(),
@@ -248,7 +206,7 @@ async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) 
     let mut session = Session {
         bucket: Bucket {
             tokens: f64::from(settings_burst(&state)),
-            rate: f64::from(state.realtime.settings.ws_publish_rate),
+            rate: publish_rate,
             burst: f64::from(settings_burst(&state)),
             at: Instant::now(),
         },
@@ -259,24 +217,59 @@ async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) 
         handle,
         channels: HashMap::new(),
     };
+    let mut last_seen = Instant::now();
+    ping.tick().await;
 
-    loop {
+    // Ends with the close frame to send, if any.
+    let ending: Option<(u16, &'static str)> = loop {
         tokio::select! {
-            message = stream.next() => {
-                let Some(Ok(message)) = message else { break };
-                last_seen.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            () = session.handle.close.notified() => {
+                break Some((close_code::POLICY, "account deactivated"));
+            }
+            next = receiver.next() => match next {
+                Next::Frame(frame) => {
+                    let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                    let sent = tokio::time::timeout(write_limit, socket.send(Message::Text(text))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break None;
+                    }
+                }
+                // Checked before anything else is written: a kicked
+                // connection gets its 1013 as soon as its socket takes it.
+                Next::Kicked => break Some((close_code::AGAIN, "too slow")),
+                Next::Closed => break None,
+            },
+            message = socket.recv() => {
+                let Some(Ok(message)) = message else { break None };
+                last_seen = Instant::now();
                 match message {
                     // Boxed: the connection task stays small while it waits, whatever
                     // the size of the work a frame starts.
                     Message::Text(text) => Box::pin(session.handle_text(text.as_str())).await,
                     Message::Binary(_) => session.reply(error_frame("bad_request", "frames are JSON text", None)),
-                    Message::Close(_) => break,
+                    Message::Close(_) => break None,
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
-            _ = &mut writer => break,
+            _ = ping.tick() => {
+                if last_seen.elapsed() > idle {
+                    break Some((close_code::AWAY, "idle"));
+                }
+                let sent = tokio::time::timeout(write_limit, socket.send(Message::Ping(Default::default()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break None;
+                }
+            }
         }
+    };
+    if let Some((code, reason)) = ending {
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }));
+        let _ = tokio::time::timeout(write_limit, socket.send(close)).await;
     }
+    drop(socket);
     for channel in session.channels.keys() {
         session
             .state
@@ -285,7 +278,6 @@ async fn connection(state: AppState, user: User, slot: Slot, socket: WebSocket) 
             .unsubscribe(channel, session.conn)
             .await;
     }
-    writer.abort();
     drop(slot);
 }
 
