@@ -275,7 +275,7 @@ pub struct RealtimeArgs {
     /// Socket read buffer per connection, in bytes (tungstenite's default of
     /// 128 KiB would cost a gigabyte at 10,000 sockets; frames are written
     /// out as they come, with no write buffer to speak of).
-    #[arg(long, env = "WS_BUFFER_BYTES", default_value_t = 1024)]
+    #[arg(long, env = "WS_BUFFER_BYTES", default_value_t = 512)]
     pub ws_buffer_bytes: usize,
     /// Share channels, offsets, history and presence with other server
     /// processes through this Redis (`redis://host:port/db`); unset, the

@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use storybook_broadcast::{Frame, Join, Member, Next, outbox};
+use storybook_broadcast::{Frame, Join, Member, Next, OutboxReceiver, outbox};
 use storybook_canvas::{MAX_STROKES, parse_stroke};
 use storybook_store::{StoreError, User};
 use tokio::sync::Notify;
@@ -106,7 +106,12 @@ async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
         // client gets `too_large` rather than a dropped connection.
         .max_message_size(settings.ws_max_data_bytes * 4)
         .max_frame_size(settings.ws_max_data_bytes * 4)
-        .on_upgrade(move |socket| connection(state, user, slot, socket))
+        // One box, so the upgrade's future carries a pointer rather than
+        // the state, the user and the slot.
+        .on_upgrade({
+            let accepted = Box::new((state, user, slot));
+            move |socket| connection(accepted, socket)
+        })
 }
 
 /// A parsed channel name.
@@ -180,12 +185,29 @@ fn error_frame(code: &str, message: &str, channel: Option<&str>) -> Frame {
     frame(value)
 }
 
+/// An open connection: everything its task keeps.
+struct Live {
+    socket: WebSocket,
+    session: Session,
+    receiver: OutboxReceiver,
+    ping: tokio::time::Interval,
+    idle: Duration,
+    slot: Slot,
+}
+
 /// Serves one connection in one task: it reads the client's frames,
 /// writes what the outbox holds, and pings. One task (not a reader and a
-/// writer) and an unsplit socket keep an idle connection's memory small.
-async fn connection(state: AppState, user: User, slot: Slot, mut socket: WebSocket) {
+/// writer) and an unsplit socket keep an idle connection small, and so
+/// does building everything before the future starts: an `async fn` would
+/// keep its arguments and the locals made from them side by side (2.5 KB
+/// instead of about 1 KB a connection).
+fn connection(
+    accepted: Box<(AppState, User, Slot)>,
+    socket: WebSocket,
+) -> impl Future<Output = ()> + Send {
+    let (state, user, slot) = *accepted;
     let settings = &state.realtime.settings;
-    let (outbox, mut receiver) = outbox(settings.ws_queue_frames, settings.ws_queue_bytes);
+    let (outbox, receiver) = outbox(settings.ws_queue_frames, settings.ws_queue_bytes);
     let handle = ConnHandle {
         outbox,
         close: Arc::new(Notify::new()),
@@ -194,91 +216,103 @@ async fn connection(state: AppState, user: User, slot: Slot, mut socket: WebSock
     let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_secs.max(1)));
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let idle = Duration::from_secs(settings.ws_idle_secs.max(1));
-    let publish_rate = f64::from(settings.ws_publish_rate);
-    // A write the client does not take (it stopped reading) is given as
-    // long as silence is; then the connection is dropped.
-    let write_limit = idle;
     let member = Member {
         id: user.id,
         username: user.username.clone(),
         display_name: user.display_name.clone(),
     };
-    let mut session = Session {
-        bucket: Bucket {
-            tokens: f64::from(settings_burst(&state)),
-            rate: publish_rate,
-            burst: f64::from(settings_burst(&state)),
-            at: Instant::now(),
-        },
-        state,
-        user,
-        member,
-        conn: slot.conn,
-        handle,
-        channels: HashMap::new(),
+    let bucket = Bucket {
+        tokens: f64::from(settings_burst(&state)),
+        rate: f64::from(settings.ws_publish_rate),
+        burst: f64::from(settings_burst(&state)),
+        at: Instant::now(),
     };
-    let mut last_seen = Instant::now();
-    ping.tick().await;
+    let mut live = Live {
+        socket,
+        session: Session {
+            conn: slot.conn,
+            state,
+            user,
+            member,
+            handle,
+            channels: HashMap::new(),
+            bucket,
+        },
+        receiver,
+        ping,
+        idle,
+        slot,
+    };
+    async move { live.run().await }
+}
 
-    // Ends with the close frame to send, if any.
-    let ending: Option<(u16, &'static str)> = loop {
-        tokio::select! {
-            () = session.handle.close.notified() => {
-                break Some((close_code::POLICY, "account deactivated"));
-            }
-            next = receiver.next() => match next {
-                Next::Frame(frame) => {
-                    let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-                    let sent = tokio::time::timeout(write_limit, socket.send(Message::Text(text))).await;
+impl Live {
+    async fn run(&mut self) {
+        // A write the client does not take (it stopped reading) is given as
+        // long as silence is; then the connection is dropped.
+        let write_limit = self.idle;
+        let mut last_seen = Instant::now();
+        self.ping.tick().await;
+        // Ends with the close frame to send, if any.
+        let ending: Option<(u16, &'static str)> = loop {
+            tokio::select! {
+                () = self.session.handle.close.notified() => {
+                    break Some((close_code::POLICY, "account deactivated"));
+                }
+                next = self.receiver.next() => match next {
+                    Next::Frame(frame) => {
+                        let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                        let sent = tokio::time::timeout(write_limit, self.socket.send(Message::Text(text))).await;
+                        if !matches!(sent, Ok(Ok(()))) {
+                            break None;
+                        }
+                    }
+                    // A kicked connection gets its 1013 as soon as its
+                    // socket takes it.
+                    Next::Kicked => break Some((close_code::AGAIN, "too slow")),
+                    Next::Closed => break None,
+                },
+                message = self.socket.recv() => {
+                    let Some(Ok(message)) = message else { break None };
+                    last_seen = Instant::now();
+                    match message {
+                        // Boxed: the connection task stays small while it waits, whatever
+                        // the size of the work a frame starts.
+                        Message::Text(text) => Box::pin(self.session.handle_text(text.as_str())).await,
+                        Message::Binary(_) => self.session.reply(error_frame("bad_request", "frames are JSON text", None)),
+                        Message::Close(_) => break None,
+                        Message::Ping(_) | Message::Pong(_) => {}
+                    }
+                }
+                _ = self.ping.tick() => {
+                    if last_seen.elapsed() > self.idle {
+                        break Some((close_code::AWAY, "idle"));
+                    }
+                    let sent = tokio::time::timeout(write_limit, self.socket.send(Message::Ping(Default::default()))).await;
                     if !matches!(sent, Ok(Ok(()))) {
                         break None;
                     }
                 }
-                // Checked before anything else is written: a kicked
-                // connection gets its 1013 as soon as its socket takes it.
-                Next::Kicked => break Some((close_code::AGAIN, "too slow")),
-                Next::Closed => break None,
-            },
-            message = socket.recv() => {
-                let Some(Ok(message)) = message else { break None };
-                last_seen = Instant::now();
-                match message {
-                    // Boxed: the connection task stays small while it waits, whatever
-                    // the size of the work a frame starts.
-                    Message::Text(text) => Box::pin(session.handle_text(text.as_str())).await,
-                    Message::Binary(_) => session.reply(error_frame("bad_request", "frames are JSON text", None)),
-                    Message::Close(_) => break None,
-                    Message::Ping(_) | Message::Pong(_) => {}
-                }
             }
-            _ = ping.tick() => {
-                if last_seen.elapsed() > idle {
-                    break Some((close_code::AWAY, "idle"));
-                }
-                let sent = tokio::time::timeout(write_limit, socket.send(Message::Ping(Default::default()))).await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    break None;
-                }
-            }
+        };
+        if let Some((code, reason)) = ending {
+            let close = Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            }));
+            let _ = tokio::time::timeout(write_limit, self.socket.send(close)).await;
         }
-    };
-    if let Some((code, reason)) = ending {
-        let close = Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        }));
-        let _ = tokio::time::timeout(write_limit, socket.send(close)).await;
+        let session = &self.session;
+        for channel in session.channels.keys() {
+            session
+                .state
+                .realtime
+                .broker
+                .unsubscribe(channel, session.conn)
+                .await;
+        }
+        tracing::trace!(conn = self.slot.conn, "websocket closed");
     }
-    drop(socket);
-    for channel in session.channels.keys() {
-        session
-            .state
-            .realtime
-            .broker
-            .unsubscribe(channel, session.conn)
-            .await;
-    }
-    drop(slot);
 }
 
 fn settings_burst(state: &AppState) -> u32 {
