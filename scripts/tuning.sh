@@ -27,21 +27,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
 fi
 load=target/release/storybook-load
 
-pid=""
-stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=""; }
-trap stop EXIT
-# start BINARY DATABASE_URL [ENV=VALUE...]
-start() {
-    local bin=$1 db=$2
-    shift 2
-    local port=$((20000 + RANDOM % 20000))
-    env "$@" DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 LOG_LEVEL=warn "$bin" serve >/dev/null 2>&1 &
-    pid=$!
-    url=http://127.0.0.1:$port
-    for _ in $(seq 1 200); do curl -sf "$url/healthz" >/dev/null && return; sleep 0.02; done
-    echo "server did not start" >&2
-    exit 1
-}
+. scripts/server-lib.sh
 # http NAME SCENARIO CONCURRENCY [ENV=VALUE...] on the seeded database
 http() {
     local name=$1 scenario=$2 concurrency=$3 bin=$4

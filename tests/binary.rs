@@ -254,41 +254,15 @@ async fn seed_fills_a_varied_library() {
 #[cfg(feature = "realtime")]
 #[tokio::test]
 async fn the_served_binary_frees_idle_channels() {
-    use common::process::read_address;
+    use common::process::start_server_with;
     use futures_util::SinkExt;
     use serde_json::Value;
     use tokio_tungstenite::tungstenite::Message;
 
     let dir = TempDir::new();
     let url = format!("sqlite://{}", dir.0.join("sweep.db").display());
-    let mut child = storybook()
-        .args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--ws-history-secs",
-            "1",
-        ])
-        .env("DATABASE_URL", &url)
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn storybook");
-    let address = read_address(&mut child);
-    let (_, body) = raw_http(
-        address,
-        "POST",
-        "/api/auth/register",
-        Some(r#"{"username":"sweeper","email":"sweep@example.com","password":"password123"}"#),
-    )
-    .await;
-    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (mut child, address) = start_server_with(&url, &["--ws-history-secs", "1"], &[]);
+    let token = common::process::register(address, "sweeper").await;
     let story = r#"{"title":"Swept","pages":[{"text":"x"}],"genre":"funny","age_group":"3-5","status":"published"}"#;
     let (status, body) =
         common::raw_http_as(address, "POST", "/api/stories", Some(&token), Some(story)).await;

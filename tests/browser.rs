@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::start_server;
+use common::process::{register, start_server};
 use common::{TempDir, raw_http, raw_http_as};
 use serde_json::{Value, json};
 
@@ -227,22 +227,6 @@ const PRESENCE: &str =
 const CENTRE_PIXEL: &str = "const c = document.getElementById('canvas'); \
      const d = c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data; \
      return [d[0], d[1], d[2]]";
-
-async fn register(server: SocketAddr, name: &str) -> String {
-    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"});
-    let (status, body) = raw_http(
-        server,
-        "POST",
-        "/api/auth/register",
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    serde_json::from_str::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_draw_together_on_the_demo_page() {

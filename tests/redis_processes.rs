@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{read_address, storybook};
+use common::process::start_server_with;
 use common::ws::{Socket, connect, next, next_op, send, subscribe};
 use common::{TempDir, raw_http, raw_http_as};
 use serde_json::{Value, json};
@@ -62,20 +62,17 @@ struct Server {
 
 impl Server {
     fn start(database_url: &str, redis_url: &str, prefix: &str) -> Self {
-        let mut child = storybook()
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-            .env("DATABASE_URL", database_url)
-            .env("REDIS_URL", redis_url)
-            .env("REDIS_PREFIX", prefix)
-            // Renewed every second: a crashed process's users leave fast.
-            .env("REDIS_PRESENCE_TTL_SECS", "3")
-            .env("REDIS_TIMEOUT_MS", "500")
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn storybook");
-        let address = read_address(&mut child);
+        let (child, address) = start_server_with(
+            database_url,
+            &[],
+            &[
+                ("REDIS_URL", redis_url),
+                ("REDIS_PREFIX", prefix),
+                // Renewed every second: a crashed process's users leave fast.
+                ("REDIS_PRESENCE_TTL_SECS", "3"),
+                ("REDIS_TIMEOUT_MS", "500"),
+            ],
+        );
         Self { child, address }
     }
 
@@ -99,19 +96,7 @@ fn free_port() -> u16 {
 }
 
 async fn register(server: &Server, name: &str) -> String {
-    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"});
-    let (status, body) = raw_http(
-        server.address,
-        "POST",
-        "/api/auth/register",
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    serde_json::from_str::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    common::process::register(server.address, name).await
 }
 
 async fn status_of(server: &Server, path: &str) -> u16 {

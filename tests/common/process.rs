@@ -28,16 +28,44 @@ pub fn storybook() -> Command {
 
 /// Starts `storybook serve` on port 0 and reads the address it logged.
 pub fn start_server(database_url: &str) -> (Child, SocketAddr) {
-    let mut child = storybook()
+    start_server_with(database_url, &[], &[])
+}
+
+/// [`start_server`] with more flags and environment variables.
+pub fn start_server_with(
+    database_url: &str,
+    flags: &[&str],
+    environment: &[(&str, &str)],
+) -> (Child, SocketAddr) {
+    let mut command = storybook();
+    command
         .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .args(flags)
         .env("DATABASE_URL", database_url)
         .env("LOG_FORMAT", "json")
+        .envs(environment.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn storybook");
+        .stderr(Stdio::null());
+    let mut child = command.spawn().expect("spawn storybook");
     let address = read_address(&mut child);
     (child, address)
+}
+
+/// Registers a user over HTTP (password `password123`); returns the token.
+pub async fn register(address: SocketAddr, name: &str) -> String {
+    let body = serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"});
+    let (status, body) = super::raw_http(
+        address,
+        "POST",
+        "/api/auth/register",
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
 }
 
 /// The address a server started with `LOG_FORMAT=json` logged.

@@ -117,6 +117,16 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A script of the broker, with the shared prelude before it.
+macro_rules! script {
+    ($file:literal) => {
+        redis::Script::new(concat!(
+            include_str!("redis_broker/prelude.lua"),
+            include_str!(concat!("redis_broker/", $file))
+        ))
+    };
+}
+
 /// Splits a message at its offset: the frame is composed twice, with 1
 /// and 2, and the one byte where they differ is where the offset goes.
 /// (Whatever the data holds, only the offset changes between the two.)
@@ -180,10 +190,10 @@ impl RedisBroker {
             stats: Stats::default(),
             user_events: OnceLock::new(),
             scripts: Scripts {
-                publish: redis::Script::new(include_str!("redis_broker/publish.lua")),
-                join: redis::Script::new(include_str!("redis_broker/join.lua")),
-                leave: redis::Script::new(include_str!("redis_broker/leave.lua")),
-                heartbeat: redis::Script::new(include_str!("redis_broker/heartbeat.lua")),
+                publish: script!("publish.lua"),
+                join: script!("join.lua"),
+                leave: script!("leave.lua"),
+                heartbeat: script!("heartbeat.lua"),
             },
             settings,
             limits,
@@ -564,6 +574,7 @@ impl Broker for RedisBroker {
                     .key(inner.key(&name, "seq"))
                     .key(inner.key(&name, "epoch"))
                     .key(inner.key(&name, "history"))
+                    .key(inner.key(&name, "bytes"))
                     .key(inner.key(&name, "presence"))
                     .key(inner.key(&name, "members"))
                     .arg(join.member.id)

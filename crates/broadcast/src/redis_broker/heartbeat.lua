@@ -5,8 +5,7 @@
 -- KEYS: seq, epoch, presence, members
 -- ARGV: process id, presence ttl (ms), keep (ms), pub/sub channel,
 --       channel name as JSON, then pairs of user id and member JSON
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local now = now_ms()
 local ttl = tonumber(ARGV[2])
 local keep = tonumber(ARGV[3])
 

@@ -1,23 +1,18 @@
 -- A connection joins a channel: presence is registered for this process,
 -- a join goes out if the user was nowhere on the channel, and the answer
 -- carries the latest offset, the epoch, who is here and the replay.
--- KEYS: seq, epoch, history, presence (zset of "user:process" by expiry),
---       members (hash user -> member JSON)
+-- KEYS: seq, epoch, history, history bytes, presence (zset of
+--       "user:process" by expiry), members (hash user -> member JSON)
 -- ARGV: user id, process id, member JSON, presence ttl (ms), keep (ms),
 --       max age (ms), since ('' for none), pub/sub channel, join frame,
 --       who not to send the join to, a new epoch
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local now = now_ms()
 local user = ARGV[1]
 local ttl = tonumber(ARGV[4])
 local keep = tonumber(ARGV[5])
 local max_age = tonumber(ARGV[6])
 
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('SET', KEYS[1], 0)
-  redis.call('SET', KEYS[2], ARGV[11])
-  redis.call('DEL', KEYS[3])
-end
+start_over_if_lost(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[11])
 redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('PEXPIRE', KEYS[2], keep)
 local latest = tonumber(redis.call('GET', KEYS[1]))
@@ -26,15 +21,15 @@ local epoch = redis.call('GET', KEYS[2])
 -- Was the user here already (through any live connection anywhere)?
 local present = false
 local users = {}
-for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. now, '+inf')) do
+for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. now, '+inf')) do
   local id = string.match(entry, '^(%-?%d+):')
   if id == user then present = true end
   users[id] = true
 end
-redis.call('ZADD', KEYS[4], now + ttl, user .. ':' .. ARGV[2])
-redis.call('HSET', KEYS[5], user, ARGV[3])
-redis.call('PEXPIRE', KEYS[4], keep)
+redis.call('ZADD', KEYS[5], now + ttl, user .. ':' .. ARGV[2])
+redis.call('HSET', KEYS[6], user, ARGV[3])
 redis.call('PEXPIRE', KEYS[5], keep)
+redis.call('PEXPIRE', KEYS[6], keep)
 if not present then
   redis.call('PUBLISH', ARGV[8], '0 ' .. ARGV[10] .. '\n' .. ARGV[9])
 end
@@ -42,7 +37,7 @@ users[user] = true
 
 local presence = {}
 for id, _ in pairs(users) do
-  local member = redis.call('HGET', KEYS[5], id)
+  local member = redis.call('HGET', KEYS[6], id)
   if member then table.insert(presence, member) end
 end
 

@@ -2,8 +2,7 @@
 -- out if the user has no live connection there on any process.
 -- KEYS: presence, members
 -- ARGV: user id, process id, pub/sub channel, leave frame
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local now = now_ms()
 local user = ARGV[1]
 redis.call('ZREM', KEYS[1], user .. ':' .. ARGV[2])
 for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do

@@ -3,19 +3,13 @@
 -- KEYS: seq, epoch, history, history bytes
 -- ARGV: pub/sub channel, frame before the offset, frame after it,
 --       max messages, max bytes, max age (ms), keep (ms), a new epoch
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local now = now_ms()
 local max_messages = tonumber(ARGV[4])
 local max_bytes = tonumber(ARGV[5])
 local max_age = tonumber(ARGV[6])
 local keep = tonumber(ARGV[7])
 
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then
-  -- The channel's past is gone (new, expired, or Redis lost it): a new epoch.
-  redis.call('SET', KEYS[1], 0)
-  redis.call('SET', KEYS[2], ARGV[8])
-  redis.call('DEL', KEYS[3], KEYS[4])
-end
+start_over_if_lost(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[8])
 local offset = redis.call('INCR', KEYS[1])
 local frame = ARGV[2] .. offset .. ARGV[3]
 redis.call('RPUSH', KEYS[3], offset .. ' ' .. now .. ' ' .. frame)
