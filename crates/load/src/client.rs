@@ -9,6 +9,12 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+/// The `host:port` of a server URL (plain `http://` only).
+pub fn host_of(url: &str) -> Result<String, String> {
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    Ok(rest.trim_end_matches('/').to_owned())
+}
+
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
     host: String,

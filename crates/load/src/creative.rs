@@ -10,7 +10,7 @@ use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
 use hyper::Method;
 use serde_json::{Value, json};
 
-use crate::client::Connection;
+use crate::client::{Connection, host_of};
 use crate::report::publish;
 use crate::rss;
 
@@ -122,12 +122,7 @@ fn photo(font_path: &str) -> Result<Vec<u8>, String> {
 }
 
 pub async fn run(args: CreativeArgs) -> Result<(), String> {
-    let host = args
-        .url
-        .strip_prefix("http://")
-        .ok_or("only http:// URLs")?
-        .trim_end_matches('/')
-        .to_owned();
+    let host = host_of(&args.url)?;
     let mut connection = Connection::open(&host).await?;
     let name = format!("creative{}", std::process::id());
     let (_, reply) = connection

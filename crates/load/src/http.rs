@@ -10,7 +10,7 @@ use hyper::Method;
 use serde_json::json;
 use storybook_splitmix::SplitMix64;
 
-use crate::client::Connection;
+use crate::client::{Connection, host_of};
 use crate::report::{latency_summary, publish};
 use crate::rss::{self, Sampler};
 
@@ -85,11 +85,6 @@ const PAIRS: &[&str] = &[
 struct Shared {
     story_ids: Vec<i64>,
     token: Option<String>,
-}
-
-fn host_of(url: &str) -> Result<String, String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
-    Ok(rest.trim_end_matches('/').to_owned())
 }
 
 async fn prepare(host: &str, scenario: Scenario) -> Result<Shared, String> {

@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::client::Connection;
+use crate::client::{Connection, host_of};
 use crate::report::{latency_summary, publish};
 use crate::rss::{self, Sampler};
 
@@ -112,12 +112,7 @@ async fn register(connection: &mut Connection, name: &str) -> Result<String, Str
 }
 
 pub async fn run(args: WsArgs) -> Result<(), String> {
-    let host = args
-        .url
-        .strip_prefix("http://")
-        .ok_or("only http:// URLs")?
-        .trim_end_matches('/')
-        .to_owned();
+    let host = host_of(&args.url)?;
     let server: SocketAddr = tokio::net::lookup_host(&host)
         .await
         .map_err(|e| e.to_string())?
