@@ -192,7 +192,9 @@ struct Live {
     receiver: OutboxReceiver,
     ping: tokio::time::Interval,
     idle: Duration,
-    slot: Slot,
+    /// Held for its drop: the connection's place in the limits is given
+    /// back when the task ends.
+    _slot: Slot,
 }
 
 /// Serves one connection in one task: it reads the client's frames,
@@ -241,7 +243,7 @@ fn connection(
         receiver,
         ping,
         idle,
-        slot,
+        _slot: slot,
     };
     async move { live.run().await }
 }
@@ -311,7 +313,6 @@ impl Live {
                 .unsubscribe(channel, session.conn)
                 .await;
         }
-        tracing::trace!(conn = self.slot.conn, "websocket closed");
     }
 }
 
