@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use storybook_canvas::{Stroke, Tool, decode_points, encode_points};
 
-use crate::{Page, PageRequest, Result, Store, StoreError, Timestamp, UserSummary};
+use crate::{Page, PageRequest, Result, Store, StoreError, Timestamp, UserSummary, touched_a_row};
 
 /// A drawing without its strokes (they can be many; they are read or
 /// streamed separately).
@@ -166,9 +166,7 @@ impl Store {
         .bind(Timestamp::now().millis())
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         self.drawing(id).await
     }
 
@@ -189,9 +187,7 @@ impl Store {
                 .bind(Timestamp::now().millis())
                 .execute(&mut *tx)
                 .await?;
-        if touched.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&touched)?;
         let added = insert_strokes(&mut tx, id, strokes).await?;
         let (count,): (i64,) =
             sqlx::query_as("UPDATE drawings SET stroke_count = stroke_count + $2 WHERE id = $1 RETURNING stroke_count")
@@ -215,9 +211,7 @@ impl Store {
             .bind(stroke_id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         sqlx::query(
             "UPDATE drawings SET stroke_count = stroke_count - 1, version = version + 1, updated_at = $2 WHERE id = $1",
         )
@@ -234,9 +228,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         Ok(())
     }
 
@@ -261,9 +253,7 @@ impl Store {
                 .bind(user_id)
                 .execute(&self.pool)
                 .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         Ok(())
     }
 

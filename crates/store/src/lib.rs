@@ -33,3 +33,11 @@ pub use time::Timestamp;
 pub use users::{NewUser, UserFilter};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// `NotFound` when an update or delete matched no row.
+pub(crate) fn touched_a_row(done: &sqlx::any::AnyQueryResult) -> Result<()> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

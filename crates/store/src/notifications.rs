@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Notification, Page, PageRequest, Result, Store, StoreError, Timestamp};
+use crate::{Notification, Page, PageRequest, Result, Store, Timestamp, touched_a_row};
 
 fn notification_from_row(row: &AnyRow) -> Result<Notification> {
     let data: String = row.try_get("data")?;
@@ -84,9 +84,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         Ok(())
     }
 

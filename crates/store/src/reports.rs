@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use crate::stories::{summary_columns, summary_from_row};
 use crate::{
     Page, PageRequest, Report, ReportStatus, Result, Store, StoreError, Timestamp, Totals,
-    UserSummary,
+    UserSummary, touched_a_row,
 };
 
 fn report_from_row(row: &AnyRow) -> Result<Report> {
@@ -119,9 +119,7 @@ impl Store {
         .bind(Timestamp::now().millis())
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         self.report(id).await
     }
 

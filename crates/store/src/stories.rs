@@ -9,7 +9,7 @@ use crate::sql::Sql;
 use crate::{
     Backend, LikeOutcome, NewStory, Page, PageRequest, Progress, Result, Store, StoreError, Story,
     StoryChanges, StoryFilter, StoryPage, StorySort, StorySource, StoryStatus, StorySummary,
-    Timestamp, UserSummary,
+    Timestamp, UserSummary, touched_a_row,
 };
 
 /// Longest excerpt of page one in a summary, in characters.
@@ -287,9 +287,7 @@ impl Store {
         .bind(i64::from(text_changed))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         self.index_story(
             &mut tx,
             Indexed {
@@ -312,9 +310,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         if self.backend() == Backend::Sqlite {
             sqlx::query("DELETE FROM stories_fts WHERE rowid = $1")
                 .bind(id)

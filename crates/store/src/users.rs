@@ -3,7 +3,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Page, PageRequest, Result, Role, Settings, Store, StoreError, Timestamp, User};
+use crate::{
+    Page, PageRequest, Result, Role, Settings, Store, StoreError, Timestamp, User, touched_a_row,
+};
 
 /// What registration stores; the username is already lowercased and the
 /// password already hashed.
@@ -155,9 +157,7 @@ impl Store {
             .bind(json)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        touched_a_row(&done)?;
         Ok(())
     }
 
