@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::TestApp;
-use common::ws::{connect, next, next_op, send, subscribe};
+use common::ws::{Socket, connect, next, next_op, send, subscribe};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use storybook::config::RealtimeArgs;
@@ -99,6 +99,18 @@ fn generous() -> RealtimeArgs {
     }
 }
 
+/// The channel of a published story of `token`'s.
+async fn story_channel(app: &TestApp, token: &str) -> String {
+    format!("story:{}", published_story(app, token).await)
+}
+
+/// A socket of `token`'s, subscribed to `channel`.
+async fn subscribed(address: SocketAddr, token: &str, channel: &str) -> Socket {
+    let mut socket = connect(address, token).await;
+    subscribe(&mut socket, channel, None).await;
+    socket
+}
+
 async fn published_story(app: &TestApp, token: &str) -> i64 {
     let story = json!({"title": "Live", "pages": [{"text": "one"}], "genre": "funny", "age_group": "3-5", "status": "published"});
     app.post("/api/stories", Some(token), story).await.body["id"]
@@ -139,8 +151,7 @@ async fn presence_in_the_lobby_and_on_channels_counts_users_once(broker: Broker)
         (Some("lobby"), Some("bob"))
     );
 
-    let story = published_story(&app, &alice).await;
-    let channel = format!("story:{story}");
+    let channel = story_channel(&app, &alice).await;
     subscribe(&mut a, &channel, None).await;
     subscribe(&mut b1, &channel, None).await;
     assert_eq!(next_op(&mut a, "join").await["channel"], channel);
@@ -347,10 +358,8 @@ async fn strokes_are_saved_then_broadcast_and_cursors_are_volatile(broker: Broke
 async fn recovery_and_the_history_cap(broker: Broker) {
     let (app, address) = start(&broker, generous()).await;
     let alice = app.register("alice").await;
-    let story = published_story(&app, &alice).await;
-    let channel = format!("story:{story}");
-    let mut a = connect(address, &alice).await;
-    subscribe(&mut a, &channel, None).await;
+    let channel = story_channel(&app, &alice).await;
+    let mut a = subscribed(address, &alice, &channel).await;
     for i in 0..120 {
         send(
             &mut a,
@@ -414,10 +423,8 @@ async fn rate_limit_per_connection(broker: Broker) {
     )
     .await;
     let alice = app.register("alice").await;
-    let story = published_story(&app, &alice).await;
-    let channel = format!("story:{story}");
-    let mut a = connect(address, &alice).await;
-    subscribe(&mut a, &channel, None).await;
+    let channel = story_channel(&app, &alice).await;
+    let mut a = subscribed(address, &alice, &channel).await;
     let started = std::time::Instant::now();
     for i in 0..70 {
         send(
@@ -458,12 +465,9 @@ async fn a_slow_reader_is_closed_with_1013(broker: Broker) {
     )
     .await;
     let alice = app.register("alice").await;
-    let story = published_story(&app, &alice).await;
-    let channel = format!("story:{story}");
-    let mut slow = connect(address, &alice).await;
-    subscribe(&mut slow, &channel, None).await;
-    let mut fast = connect(address, &alice).await;
-    subscribe(&mut fast, &channel, None).await;
+    let channel = story_channel(&app, &alice).await;
+    let mut slow = subscribed(address, &alice, &channel).await;
+    let fast = subscribed(address, &alice, &channel).await;
     let (mut fast_sink, mut fast_stream) = fast.split();
     // The publisher keeps reading; the slow reader reads nothing while
     // 12 MB are published at it.
@@ -552,10 +556,8 @@ async fn channels_are_freed_when_everyone_leaves(broker: Broker) {
     )
     .await;
     let alice = app.register("alice").await;
-    let story = published_story(&app, &alice).await;
-    let channel = format!("story:{story}");
-    let mut a = connect(address, &alice).await;
-    subscribe(&mut a, &channel, None).await;
+    let channel = story_channel(&app, &alice).await;
+    let mut a = subscribed(address, &alice, &channel).await;
     send(
         &mut a,
         json!({"op": "publish", "channel": channel, "data": {"hello": 1}}),
