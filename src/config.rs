@@ -294,6 +294,10 @@ pub struct RealtimeArgs {
     /// Redis as away and serves this process's sockets alone.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2000)]
     pub redis_timeout_ms: u64,
+    /// Channel subscriptions waiting for the Redis pub/sub connection; a
+    /// subscribe beyond them is served by this process alone.
+    #[arg(long, env = "REDIS_PENDING_SUBSCRIPTIONS", default_value_t = 1024)]
+    pub redis_pending_subscriptions: usize,
 }
 
 #[cfg(feature = "realtime")]

@@ -86,6 +86,7 @@ impl Realtime {
                     presence_ttl: Duration::from_secs(settings.redis_presence_ttl_secs.max(1)),
                     timeout: Duration::from_millis(settings.redis_timeout_ms.max(1)),
                     pending_frames: settings.ws_queue_frames,
+                    pending_subscriptions: settings.redis_pending_subscriptions,
                 },
                 limits,
             )?),

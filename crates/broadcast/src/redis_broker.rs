@@ -48,6 +48,10 @@ pub struct RedisSettings {
     pub timeout: Duration,
     /// Frames held for a connection while its subscribe is in flight.
     pub pending_frames: usize,
+    /// Channel subscribe and unsubscribe requests waiting for the pub/sub
+    /// connection; a subscribe that finds the queue full is served by this
+    /// process alone, like during an outage.
+    pub pending_subscriptions: usize,
 }
 
 /// Messages to the task that owns the pub/sub connection.
@@ -98,6 +102,9 @@ struct Inner {
     commands: ConnectionManager,
     channels: DashMap<Arc<str>, Arc<LocalChannel>>,
     control: mpsc::Sender<Control>,
+    /// Where user events (pushes, disconnects) travel between processes;
+    /// made once, as every pub/sub message is compared with it.
+    users_topic: String,
     /// Bumped each time the pub/sub connection is (re)made.
     generation: AtomicU64,
     listening: AtomicBool,
@@ -175,10 +182,11 @@ impl RedisBroker {
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| format!("cannot set up the Redis connection: {e}"))?;
         // Bounded: subscribe requests wait their turn rather than pile up.
-        let (control, control_receiver) = mpsc::channel(1024);
+        let (control, control_receiver) = mpsc::channel(settings.pending_subscriptions.max(1));
         let seed = epoch_seed();
         let inner = Arc::new(Inner {
             process: format!("{seed:x}"),
+            users_topic: format!("{}:users", settings.prefix),
             client,
             commands,
             channels: DashMap::new(),
@@ -211,10 +219,6 @@ impl Inner {
 
     fn topic(&self, channel: &str) -> String {
         format!("{}:c:{channel}", self.settings.prefix)
-    }
-
-    fn users_topic(&self) -> String {
-        format!("{}:users", self.settings.prefix)
     }
 
     fn channel_of_topic<'t>(&self, topic: &'t str) -> Option<&'t str> {
@@ -391,7 +395,7 @@ async fn listen(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
         };
         let (mut sink, mut stream) = pubsub.split();
         let generation = broker.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut topics = vec![broker.users_topic()];
+        let mut topics = vec![broker.users_topic.clone()];
         let names: Vec<Arc<str>> = broker.channels.iter().map(|c| c.key().clone()).collect();
         topics.extend(names.iter().map(|name| broker.topic(name)));
         if !matches!(
@@ -423,7 +427,7 @@ async fn listen(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
                         if let Some((offset, except, frame)) = parse_payload(payload) {
                             broker.deliver(name, offset, except, Frame::copy_from_slice(frame));
                         }
-                    } else if topic == broker.users_topic() {
+                    } else if topic == broker.users_topic {
                         broker.deliver_user_event(payload);
                     }
                 }
@@ -812,7 +816,7 @@ impl Broker for RedisBroker {
                 .call(
                     "publish",
                     redis::cmd("PUBLISH")
-                        .arg(inner.users_topic())
+                        .arg(&inner.users_topic)
                         .arg(payload)
                         .query_async(&mut commands),
                 )
