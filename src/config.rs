@@ -156,6 +156,15 @@ pub struct ToolArgs {
     #[arg(long, env = "OPENAI_MAX_RESPONSE_BYTES", default_value_t = 256 * 1024)]
     pub openai_max_response_bytes: usize,
 
+    /// The curl command that makes the requests to the OpenAI-compatible API.
+    #[arg(long, env = "CURL_COMMAND", default_value = "curl")]
+    pub curl_command: String,
+
+    /// Requests to the OpenAI-compatible API at once (each is a curl process
+    /// of a few MB); more wait within the time-out.
+    #[arg(long, env = "OPENAI_CONCURRENCY", default_value_t = 4)]
+    pub openai_concurrency: usize,
+
     /// The Tesseract command used for photo stories.
     #[arg(long, env = "TESSERACT_COMMAND", default_value = "tesseract")]
     pub tesseract_command: String,
@@ -219,6 +228,8 @@ impl ToolArgs {
                     model: self.openai_model.clone(),
                     timeout: Duration::from_secs(self.openai_timeout_secs.max(1)),
                     max_response_bytes: self.openai_max_response_bytes,
+                    curl_command: self.curl_command.clone().into(),
+                    concurrency: self.openai_concurrency.max(1),
                 })
                 .map_err(|e| e.to_string())?,
             ),

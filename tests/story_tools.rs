@@ -123,6 +123,8 @@ async fn fake_openai() -> (String, Arc<std::sync::Mutex<Vec<Value>>>) {
                     }
                     "error" => (StatusCode::INTERNAL_SERVER_ERROR, "{\"error\": \"boom\"}".to_owned()),
                     "garbage" => (StatusCode::OK, "{\"choices\": [{\"message\": {\"content\": \"Once upon a time...\"}}]}".to_owned()),
+                    // Past the 64 KiB the test's client reads.
+                    "huge" => (StatusCode::OK, content(json!({"title": "Long", "pages": ["word ".repeat(20_000)]}))),
                     "rude" => (StatusCode::OK, content(json!({"title": "Oops", "pages": ["what the fuck"]}))),
                     _ => (StatusCode::OK, content(json!({"title": "The Cloud Kite", "pages": ["A kite flew.", "It found a cloud.", "They played all day."]}))),
                 }
@@ -147,6 +149,8 @@ async fn generate_with_an_openai_compatible_server() {
             model: model.into(),
             timeout: Duration::from_secs(1),
             max_response_bytes: 64 * 1024,
+            curl_command: "curl".into(),
+            concurrency: 2,
         })
         .unwrap();
         app.reconfigure(|state| state.generator = Arc::new(generator));
@@ -160,7 +164,9 @@ async fn generate_with_an_openai_compatible_server() {
         .post(
             "/api/stories/generate",
             Some(&token),
-            json!({"prompt": "a kite", "pages": 3}),
+            // Quotes, a backslash and a line break: the body reaches the
+            // model exactly, whatever carries it.
+            json!({"prompt": "a \"kite\" \\ called\nSky", "pages": 3}),
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
@@ -174,10 +180,10 @@ async fn generate_with_an_openai_compatible_server() {
         request["body"]["messages"][1]["content"]
             .as_str()
             .unwrap()
-            .contains("a kite")
+            .ends_with("about: a \"kite\" \\ called\nSky")
     );
 
-    for model in ["slow", "error", "garbage", "rude"] {
+    for model in ["slow", "error", "garbage", "huge", "rude"] {
         use_model(&mut app, model);
         let started = Instant::now();
         let reply = app

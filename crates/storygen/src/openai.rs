@@ -1,9 +1,21 @@
 //! Any OpenAI-compatible chat-completions endpoint, asked for JSON pages,
 //! with a time-out and a bound on how much of the answer is read.
+//!
+//! The request is made by the `curl` command, not by an HTTP client linked
+//! into the server. A TLS stack (rustls, ring, certificate roots) and an
+//! HTTP client were over 1 MB of the server's binary, and the binary's
+//! pages are most of its idle memory; `curl` is in every Debian image,
+//! uses the system's certificates, and its memory leaves with it. The API
+//! key and the body go through curl's standard input as a config file, so
+//! neither shows in the process list.
 
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
 
 use crate::{GenerateError, GenerateFuture, Generated, Generator, Request};
 
@@ -16,72 +28,176 @@ pub struct OpenAiSettings {
     pub timeout: Duration,
     /// Most bytes of an answer read; more is an error.
     pub max_response_bytes: usize,
+    /// The `curl` command that makes the request.
+    pub curl_command: PathBuf,
+    /// Requests in flight at once; more wait (within the time-out).
+    pub concurrency: usize,
 }
 
 pub struct OpenAi {
     settings: OpenAiSettings,
-    client: reqwest::Client,
+    permits: Semaphore,
 }
 
 impl OpenAi {
     pub fn new(settings: OpenAiSettings) -> Result<Self, GenerateError> {
-        // reqwest is built with rustls but no crypto provider of its own
-        // (aws-lc would double the build); ring is installed once here.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .build()
-            .map_err(|e| GenerateError::Unavailable(e.to_string()))?;
-        Ok(Self { settings, client })
+        if !settings.base_url.starts_with("http://") && !settings.base_url.starts_with("https://") {
+            return Err(GenerateError::Unavailable(format!(
+                "the base URL must start with http:// or https://, not {:?}",
+                settings.base_url
+            )));
+        }
+        // Probed once (~5 ms), so a server without curl says so at start-up
+        // rather than at the first story.
+        let curl_runs = std::process::Command::new(&settings.curl_command)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !curl_runs {
+            return Err(GenerateError::Unavailable(format!(
+                "the openai generator needs the curl command, and {:?} does not run",
+                settings.curl_command
+            )));
+        }
+        let permits = Semaphore::new(settings.concurrency.max(1));
+        Ok(Self { settings, permits })
     }
 
-    async fn call(&self, request: &Request) -> Result<Generated, GenerateError> {
-        let unavailable = |why: String| GenerateError::Unavailable(why);
+    fn body(&self, request: &Request) -> Value {
         let system = "You write short, kind, age-appropriate stories for children. \
             Answer with a JSON object only: {\"title\": string, \"pages\": [string, ...]}.";
         let user = format!(
             "Write a {} story for children aged {} in exactly {} pages (a few sentences each) about: {}",
             request.genre, request.age_group, request.pages, request.prompt
         );
-        let body = json!({
+        json!({
             "model": self.settings.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
             "response_format": {"type": "json_object"},
             "temperature": 0.8,
-        });
+        })
+    }
+
+    /// curl's config, read from its standard input: the URL, the headers
+    /// and the body, each a quoted value.
+    fn curl_config(&self, body: &Value) -> String {
         let url = format!(
             "{}/chat/completions",
             self.settings.base_url.trim_end_matches('/')
         );
-        let mut response = self
-            .client
-            .post(url)
-            .bearer_auth(&self.settings.api_key)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+        let mut config = String::new();
+        for (option, value) in [
+            ("url", url.as_str()),
+            ("header", "content-type: application/json"),
+            (
+                "header",
+                &format!("authorization: Bearer {}", self.settings.api_key),
+            ),
+            ("data-binary", &body.to_string()),
+        ] {
+            config.push_str(option);
+            config.push_str(" = ");
+            config.push_str(&quote(value));
+            config.push('\n');
+        }
+        config
+    }
+
+    async fn call(&self, request: &Request) -> Result<Generated, GenerateError> {
+        let unavailable = |why: String| GenerateError::Unavailable(why);
+        let _permit = self
+            .permits
+            .acquire()
             .await
-            .map_err(|e| unavailable(format!("request failed: {e}")))?;
-        if !response.status().is_success() {
+            .map_err(|e| unavailable(e.to_string()))?;
+        let seconds = self.settings.timeout.as_secs_f64().to_string();
+        let mut child = tokio::process::Command::new(&self.settings.curl_command)
+            // `-q` first: no ~/.curlrc. Only the config from stdin counts.
+            .args(["-q", "--silent", "--show-error", "--config", "-"])
+            .args(["--proto", "=http,https", "--max-redirs", "0"])
+            .args(["--connect-timeout", &seconds, "--max-time", &seconds])
+            .args([
+                "--max-filesize",
+                &self.settings.max_response_bytes.to_string(),
+            ])
+            // The status goes to stderr after any error message, so the
+            // body on stdout is the answer alone.
+            .args(["--write-out", "%{stderr}\n%{http_code}"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                unavailable(format!("cannot run {:?}: {e}", self.settings.curl_command))
+            })?;
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(unavailable("curl's pipes were not made".into()));
+        };
+        let config = self.curl_config(&self.body(request));
+        let send = async move {
+            // A failed write shows as curl's own error below.
+            let _ = stdin.write_all(config.as_bytes()).await;
+        };
+        let limit = self.settings.max_response_bytes;
+        let mut answer = Vec::new();
+        let mut bounded_stdout = stdout.take(limit as u64 + 1);
+        let (_, read_answer) = tokio::join!(send, bounded_stdout.read_to_end(&mut answer));
+        read_answer.map_err(|e| unavailable(e.to_string()))?;
+        if answer.len() > limit {
+            // Returning drops the child, which kills curl mid-answer.
+            return Err(unavailable("the answer was too large".into()));
+        }
+        // Read after the answer: curl writes a line or two here, far less
+        // than a pipe holds, so it never waits on this while writing stdout.
+        let mut report = Vec::new();
+        stderr
+            .take(4096)
+            .read_to_end(&mut report)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = child.wait().await.map_err(|e| unavailable(e.to_string()))?;
+        let report = String::from_utf8_lossy(&report);
+        let (message, http_status) = report.trim_end().rsplit_once('\n').unwrap_or(("", &report));
+        if !status.success() {
             return Err(unavailable(format!(
-                "the model answered {}",
-                response.status()
+                "curl failed ({status}): {}",
+                message.trim()
             )));
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?
-        {
-            if bytes.len() + chunk.len() > self.settings.max_response_bytes {
-                return Err(unavailable("the answer was too large".into()));
-            }
-            bytes.extend_from_slice(&chunk);
+        if !http_status.trim().starts_with('2') {
+            return Err(unavailable(format!(
+                "the model answered HTTP {}",
+                http_status.trim()
+            )));
         }
-        parse_answer(&bytes, request.pages)
+        parse_answer(&answer, request.pages)
     }
+}
+
+/// A value for curl's config file: in double quotes, where a backslash
+/// escapes the next character.
+fn quote(value: &str) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// Reads `choices[0].message.content` as `{"title", "pages": [..]}`.
@@ -123,7 +239,8 @@ impl Generator for OpenAi {
 
     fn generate<'a>(&'a self, request: &'a Request) -> GenerateFuture<'a> {
         Box::pin(async move {
-            // The client's own time-out covers each phase; this bounds the whole.
+            // curl's own time-out covers the request; this bounds the wait
+            // for a permit as well. Dropping the future kills curl.
             match tokio::time::timeout(self.settings.timeout, self.call(request)).await {
                 Ok(result) => result,
                 Err(_) => Err(GenerateError::Unavailable("the model took too long".into())),
@@ -151,6 +268,12 @@ mod tests {
         .unwrap();
         assert_eq!(story.title, "Sky");
         assert_eq!(story.pages, ["One.", "Two."]);
+    }
+
+    #[test]
+    fn quotes_config_values() {
+        assert_eq!(quote(r#"{"a":"b\\c"}"#), r#""{\"a\":\"b\\\\c\"}""#);
+        assert_eq!(quote("x\ny"), r#""x\ny""#);
     }
 
     #[test]
