@@ -179,6 +179,41 @@ impl ReadCache {
         );
     }
 
+    /// Drops the entries that have expired or belong to an older generation,
+    /// and gives back table space the entries no longer need (a table grown
+    /// in a burst is one live block that keeps the allocator from returning
+    /// the memory freed around it).
+    pub fn purge_expired(&self) {
+        let generation = self.generation();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = &mut *inner;
+        if inner.generation != generation {
+            inner.entries.clear();
+            inner.order.clear();
+            inner.bytes = 0;
+            inner.generation = generation;
+        }
+        // `order` is oldest first, so the expired entries are at its front.
+        while let Some(oldest) = inner.order.front() {
+            let expired = inner
+                .entries
+                .get(oldest)
+                .is_none_or(|entry| entry.stored_at.elapsed() >= self.ttl);
+            if !expired {
+                break;
+            }
+            if let Some(key) = inner.order.pop_front()
+                && let Some(entry) = inner.entries.remove(&key)
+            {
+                inner.bytes -= entry.weight;
+            }
+        }
+        if inner.entries.capacity() > 4 * inner.entries.len().max(8) {
+            inner.entries.shrink_to_fit();
+            inner.order.shrink_to_fit();
+        }
+    }
+
     /// `(entries, bytes, hits, misses)` for `/metrics`.
     pub fn stats(&self) -> (usize, usize, u64, u64) {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -243,5 +278,31 @@ mod tests {
         assert!(cache.get(0, &CacheKey::Story(1)).is_none());
         let (_, _, hits, misses) = cache.stats();
         assert_eq!((hits, misses), (0, 1));
+    }
+
+    #[test]
+    fn purging_frees_expired_entries_and_their_table() {
+        let cache = ReadCache::new(1000, 1 << 20, Duration::from_millis(50));
+        for i in 0..500 {
+            cache.put(0, CacheKey::Story(i), page(1));
+        }
+        let grown = cache.inner.lock().unwrap().entries.capacity();
+        cache.purge_expired();
+        assert_eq!(cache.stats().0, 500, "nothing has expired yet");
+        std::thread::sleep(Duration::from_millis(60));
+        cache.put(0, CacheKey::Story(1000), page(1));
+        cache.purge_expired();
+        assert_eq!(cache.stats().0, 1, "only the fresh entry stays");
+        assert!(cache.stats().1 < 1000, "its bytes alone are counted");
+        let inner = cache.inner.lock().unwrap();
+        assert!(inner.entries.capacity() < grown / 4, "the table shrank");
+        assert_eq!(inner.order.len(), 1);
+        drop(inner);
+        assert!(cache.get(0, &CacheKey::Story(1000)).is_some());
+
+        // Entries of an older generation go at once.
+        cache.invalidate_all();
+        cache.purge_expired();
+        assert_eq!(cache.stats().0, 0);
     }
 }

@@ -80,22 +80,23 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Starts the server's periodic housekeeping (realtime: expiring channel
-/// histories and freeing idle channels every few seconds).
+/// Starts the server's periodic housekeeping, every few seconds: expired
+/// read-cache entries are dropped, and (realtime) channel histories expire
+/// and idle channels are freed. Nothing a burst left behind stays resident
+/// until the next request happens to touch it.
 pub fn start_background_tasks(state: &AppState) {
+    let cache = state.cache.clone();
     #[cfg(feature = "realtime")]
-    {
-        let realtime = state.realtime.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                every.tick().await;
-                realtime.broker.sweep();
-            }
-        });
-    }
-    #[cfg(not(feature = "realtime"))]
-    let _ = state;
+    let realtime = state.realtime.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            cache.purge_expired();
+            #[cfg(feature = "realtime")]
+            realtime.sweep();
+        }
+    });
 }
 
 /// A bad token is `401` on every `/api` route, public ones included; a good

@@ -142,6 +142,16 @@ impl Realtime {
         Ok(slot)
     }
 
+    /// Periodic housekeeping: the broker's (expired histories, idle
+    /// channels), then the tables of the connection registry, which keep
+    /// the size a crowd grew them to (and would pin the freed memory around
+    /// them) unless given back.
+    pub fn sweep(&self) {
+        self.broker.sweep();
+        self.users.shrink_to_fit();
+        self.per_ip.shrink_to_fit();
+    }
+
     /// Makes a connection reachable for pushes and closing.
     pub fn register(&self, slot: &Slot, handle: ConnHandle) {
         self.users

@@ -353,6 +353,10 @@ impl Hub {
             state.history.expire(now, &self.limits);
             !(state.subscribers.is_empty() && state.history.is_empty())
         });
+        // A map keeps the table it grew to. A table left from a crowd is
+        // one live block among the crowd's freed memory, and the allocator
+        // can give back nothing above it: give the table back instead.
+        self.channels.shrink_to_fit();
     }
 
     pub fn channel_count(&self) -> usize {

@@ -836,7 +836,9 @@ impl Broker for RedisBroker {
 
     fn sweep(&self) {
         // Redis expires history and presence itself; local channels are
-        // freed as their last subscriber leaves.
+        // freed as their last subscriber leaves, and the table they grew
+        // is given back here (see `Hub::sweep`).
+        self.inner.channels.shrink_to_fit();
     }
 
     fn channel_count(&self) -> usize {

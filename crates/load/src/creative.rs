@@ -187,6 +187,7 @@ pub async fn run(args: CreativeArgs) -> Result<(), String> {
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     rss::reset_peak(args.pid);
     let before = rss::read(args.pid).map(|r| r.0);
+    let children = rss::ChildPeak::start(args.pid);
     let started = Instant::now();
     let (status, reply) = connection
         .send_with_type(
@@ -199,6 +200,7 @@ pub async fn run(args: CreativeArgs) -> Result<(), String> {
         .await?;
     let ocr_ms = started.elapsed().as_secs_f64() * 1000.0;
     let peak = rss::read(args.pid).map(|r| r.1);
+    let child_peak = children.finish().await;
     let story: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let report = json!({
@@ -208,7 +210,7 @@ pub async fn run(args: CreativeArgs) -> Result<(), String> {
         "render_maximal": maximal_render,
         "ocr": {
             "status": status.as_u16(), "ms": ocr_ms, "jpeg_bytes": jpeg.len(), "pixels": 3024 * 4032,
-            "rss_before_kib": before, "peak_rss_kib": peak,
+            "rss_before_kib": before, "peak_rss_kib": peak, "child_peak_rss_kib": child_peak,
             "text": story["pages"][0]["text"],
         },
         "idle_rss_kib_after": rss::read(args.pid).map(|r| r.0),

@@ -16,6 +16,63 @@ pub fn read(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// The processes `pid` started (its children and theirs), from
+/// `/proc/PID/task/*/children`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut pending = vec![pid];
+    while let Some(parent) = pending.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(child);
+                pending.push(child);
+            }
+        }
+    }
+    found
+}
+
+/// Watches the child processes of `pid` (Tesseract, curl) while it works
+/// and keeps the highest peak RSS (`VmHWM`) any one of them reached. A
+/// child's peak is read while it lives, every few milliseconds, so a child
+/// shorter than that may be missed.
+pub struct ChildPeak {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ChildPeak {
+    pub fn start(pid: u32) -> Self {
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (task_peak, task_stop) = (peak.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            while !task_stop.load(Ordering::Relaxed) {
+                for child in descendants(pid) {
+                    if let Some((_, hwm)) = read(child) {
+                        task_peak.fetch_max(hwm, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Self { peak, stop, task }
+    }
+
+    /// The highest child peak seen, in KiB (`None` if no child was seen).
+    pub async fn finish(self) -> Option<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        Some(self.peak.load(Ordering::Relaxed)).filter(|&kib| kib > 0)
+    }
+}
+
 /// Samples RSS in the background; keeps the highest value seen and every
 /// sample (bounded: one per interval).
 pub struct Sampler {
