@@ -32,6 +32,18 @@ pub enum Command {
     CreateAdmin(CreateAdminArgs),
     /// Fill the database with generated users and stories, for measuring.
     Seed(SeedArgs),
+    /// Internal: prepares a photo for text recognition (standard input to
+    /// grey PNG on standard output). The server runs it as a child process
+    /// so that decoding a photo never happens in the server itself.
+    #[command(hide = true)]
+    PhotoPrepare(PhotoPrepareArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PhotoPrepareArgs {
+    /// Largest photo, in pixels (checked from the header before decoding).
+    #[arg(long)]
+    pub max_pixels: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -204,8 +216,11 @@ impl Default for ToolArgs {
 
 impl ToolArgs {
     pub fn ocr_settings(&self) -> storybook_ocr::OcrSettings {
+        // The preparation is this very binary, run as a child.
+        let this_binary = std::env::current_exe().unwrap_or_else(|_| "storybook".into());
         storybook_ocr::OcrSettings {
             command: self.tesseract_command.clone().into(),
+            prepare_command: vec![this_binary.into(), "photo-prepare".into()],
             language: self.ocr_language.clone(),
             max_pixels: self.ocr_max_pixels,
             timeout: Duration::from_secs(self.ocr_timeout_secs.max(1)),

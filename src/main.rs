@@ -28,6 +28,10 @@ fn main() -> ExitCode {
         eprintln!("warning: .env not read: {error}");
     }
     let cli = Cli::parse();
+    // A child of the server, short-lived: no runtime, no logging set-up.
+    if let Some(Command::PhotoPrepare(args)) = &cli.command {
+        return photo_prepare(args.max_pixels);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
             Some(Command::Migrate(args)) => migrate(args).await,
             Some(Command::CreateAdmin(args)) => create_admin(args).await,
             Some(Command::Seed(args)) => seed(args).await,
+            Some(Command::PhotoPrepare(_)) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {
@@ -52,6 +57,36 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `storybook photo-prepare`: a photo on standard input, grey upright PNG
+/// on standard output; a refusal is an exit status the server reads back
+/// (`storybook_ocr::prepare_exit_code`) with the reason on standard error.
+fn photo_prepare(max_pixels: u64) -> ExitCode {
+    use std::io::Write;
+    // The server sends at most OCR_MAX_BYTES; this bounds a stray caller.
+    const MOST_BYTES_READ: u64 = 64 << 20;
+    let mut photo = Vec::new();
+    if let Err(error) = std::io::stdin()
+        .take(MOST_BYTES_READ)
+        .read_to_end(&mut photo)
+    {
+        eprintln!("cannot read the photo: {error}");
+        return ExitCode::FAILURE;
+    }
+    match storybook_ocr::prepare(&photo, max_pixels) {
+        Ok(png) => match std::io::stdout().lock().write_all(&png) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("cannot write the prepared photo: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(storybook_ocr::prepare_exit_code(&error) as u8)
         }
     }
 }

@@ -409,6 +409,22 @@ async fn photo_stories_read_rendered_text(mut app: TestApp) {
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
         "judged by content"
     );
+    // A photo whose header is fine and whose data is cut off: the decoder
+    // fails in the preparation's process, the answer names the field, and
+    // the server carries on.
+    let whole = encode(
+        &image::DynamicImage::ImageLuma8(page.clone()),
+        image::ImageFormat::Png,
+    );
+    let (content_type, body) = multipart(&[("image", "image/png", &whole[..whole.len() / 3])]);
+    let cut = upload(&app, &token, &content_type, body).await;
+    assert_eq!(
+        (cut.status, cut.fields()),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["image".to_owned()]),
+        "{}",
+        cut.body
+    );
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
     let (content_type, body) = multipart(&[("title", "", b"No image")]);
     let missing = upload(&app, &token, &content_type, body).await;
     assert_eq!(
@@ -421,7 +437,7 @@ async fn photo_stories_read_rendered_text(mut app: TestApp) {
     app.reconfigure(|state| {
         state.ocr = Arc::new(storybook_ocr::Ocr::new(storybook_ocr::OcrSettings {
             command: "/nonexistent/tesseract".into(),
-            ..Default::default()
+            ..common::ocr_settings()
         }))
     });
     assert_eq!(app.get("/api/features", None).await.body["ocr"], false);

@@ -168,7 +168,8 @@ impl TestApp {
         let store = Store::connect(&url, &PoolSettings::default())
             .await
             .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-        let state = AppState::new(store, limits, None);
+        let mut state = AppState::new(store, limits, None);
+        state.ocr = std::sync::Arc::new(storybook_ocr::Ocr::new(ocr_settings()));
         Self {
             router: app(state.clone()),
             state,
@@ -400,4 +401,17 @@ fn dechunk(mut body: &str) -> String {
         body = rest[size..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// The server's text recognition settings, with the photo preparation run
+/// by the built `storybook` binary: in a test, the running executable is
+/// the test itself, not the server.
+pub fn ocr_settings() -> storybook_ocr::OcrSettings {
+    storybook_ocr::OcrSettings {
+        prepare_command: vec![
+            env!("CARGO_BIN_EXE_storybook").into(),
+            "photo-prepare".into(),
+        ],
+        ..storybook::config::ToolArgs::default().ocr_settings()
+    }
 }

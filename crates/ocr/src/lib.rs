@@ -1,18 +1,24 @@
 //! Photo pages to text with Tesseract.
 //!
-//! Tesseract runs as a child process (`tesseract FILE stdout`), not as a
-//! linked library: its ~37 MB per run is the child's and leaves with it, a
-//! crash in it cannot take the server down, and a time-out can kill it.
-//! Before anything is decoded the header is read for the pixel count
-//! (decompression bombs), the bytes must be PNG or JPEG by content, and
-//! EXIF orientation is applied so a phone photo reads upright.
+//! Two child processes per photo, piped together: the preparation
+//! ([`prepare`], run by the server binary's hidden `photo-prepare`
+//! command) decodes the photo, applies its EXIF orientation so a phone
+//! photo reads upright, and writes 8-bit grey PNG into Tesseract
+//! (`tesseract stdin stdout`). Neither runs in the server: decoding a
+//! 12 MP photo takes ~50 MB and Tesseract ~37 MB, and both leave with their
+//! process; a decoder or Tesseract that crashes or hangs takes only its
+//! child down, and the time-out kills both. Before anything is decoded the
+//! header is read for the pixel count (decompression bombs), and the bytes
+//! must be PNG or JPEG by content.
 
+use std::ffi::OsString;
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use image::{ImageDecoder, ImageFormat, ImageReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -35,6 +41,9 @@ pub enum OcrError {
 pub struct OcrSettings {
     /// The `tesseract` command.
     pub command: PathBuf,
+    /// The command that runs [`prepare`] (program and leading arguments:
+    /// the server binary and `photo-prepare`); `--max-pixels N` is added.
+    pub prepare_command: Vec<OsString>,
     /// Language(s) for `-l`.
     pub language: String,
     pub max_pixels: u64,
@@ -47,6 +56,7 @@ impl Default for OcrSettings {
     fn default() -> Self {
         Self {
             command: PathBuf::from("tesseract"),
+            prepare_command: vec!["storybook".into(), "photo-prepare".into()],
             language: "eng".into(),
             max_pixels: 25_000_000,
             timeout: Duration::from_secs(30),
@@ -126,7 +136,7 @@ impl Ocr {
     /// The text of a page photo. Call [`check`] first for the size and
     /// format answers; this repeats the checks for safety.
     pub async fn recognize(&self, bytes: Vec<u8>) -> Result<String, OcrError> {
-        let format = check(&bytes, self.settings.max_pixels)?;
+        check(&bytes, self.settings.max_pixels)?;
         if !self.available {
             return Err(OcrError::Unavailable);
         }
@@ -135,53 +145,87 @@ impl Ocr {
             .acquire()
             .await
             .map_err(|e| OcrError::Failed(e.to_string()))?;
-        // Decoding is CPU work and the largest allocation: off the async
-        // threads, and dropped before the child runs.
-        let upright = tokio::task::spawn_blocking(move || upright_grayscale_png(&bytes, format))
-            .await
-            .map_err(|e| OcrError::Failed(e.to_string()))??;
-        let file = TempFile::write(&upright).await?;
-        drop(upright);
-        let mut child = tokio::process::Command::new(&self.settings.command)
-            .arg(&file.0)
-            .arg("stdout")
-            .args(["-l", &self.settings.language])
+        match tokio::time::timeout(self.settings.timeout, self.run_children(bytes)).await {
+            Ok(result) => result,
+            // Dropping the children's handles kills both.
+            Err(_) => Err(OcrError::Failed("text recognition took too long".into())),
+        }
+    }
+
+    /// The preparation's output piped into Tesseract; the photo goes in on
+    /// one side, text comes out of the other.
+    async fn run_children(&self, bytes: Vec<u8>) -> Result<String, OcrError> {
+        let failed = |e: std::io::Error| OcrError::Failed(e.to_string());
+        let Some((program, leading)) = self.settings.prepare_command.split_first() else {
+            return Err(OcrError::Failed("no preparation command".into()));
+        };
+        let mut prepare = tokio::process::Command::new(program)
+            .args(leading)
+            .arg("--max-pixels")
+            .arg(self.settings.max_pixels.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(failed)?;
+        let (Some(mut photo_in), Some(png_out), Some(mut complaint)) = (
+            prepare.stdin.take(),
+            prepare.stdout.take(),
+            prepare.stderr.take(),
+        ) else {
+            return Err(OcrError::Failed(
+                "the preparation's pipes were not made".into(),
+            ));
+        };
+        let mut tesseract = tokio::process::Command::new(&self.settings.command)
+            .args(["stdin", "stdout", "-l", &self.settings.language])
             // Tesseract's OpenMP threads spin on small machines: one is
             // faster here and leaves the other core to the server.
             .env("OMP_THREAD_LIMIT", "1")
-            .stdin(Stdio::null())
+            .stdin(TryInto::<Stdio>::try_into(png_out).map_err(failed)?)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| OcrError::Failed(e.to_string()))?;
-        let mut stdout = child
+            .map_err(failed)?;
+        let mut text_out = tesseract
             .stdout
             .take()
             .ok_or_else(|| OcrError::Failed("no output".into()))?;
-        let run = async {
-            use tokio::io::AsyncReadExt;
-            let mut text = String::new();
-            // Bounded: a page of text is small; anything past 1 MiB is junk.
-            (&mut stdout)
-                .take(1 << 20)
-                .read_to_string(&mut text)
-                .await
-                .map_err(|e| OcrError::Failed(e.to_string()))?;
-            let status = child
-                .wait()
-                .await
-                .map_err(|e| OcrError::Failed(e.to_string()))?;
-            if status.success() {
-                Ok(text)
-            } else {
-                Err(OcrError::Failed(format!("tesseract exited with {status}")))
-            }
+        let feed = async move {
+            // A preparation that stops reading (it refused the photo) shows
+            // as its own exit status below, not as this write's error.
+            let _ = photo_in.write_all(&bytes).await;
         };
-        let text = match tokio::time::timeout(self.settings.timeout, run).await {
-            Ok(result) => result?,
-            Err(_) => return Err(OcrError::Failed("tesseract took too long".into())),
-        };
+        let (mut text, mut why) = (String::new(), Vec::new());
+        // Bounded: a page of text is small; anything past 1 MiB is junk.
+        let mut text_out = (&mut text_out).take(1 << 20);
+        let mut complaint = (&mut complaint).take(4096);
+        let (_, read_text, _) = tokio::join!(
+            feed,
+            text_out.read_to_string(&mut text),
+            complaint.read_to_end(&mut why),
+        );
+        let prepared = prepare.wait().await.map_err(failed)?;
+        if !prepared.success() {
+            let why = String::from_utf8_lossy(&why).trim().to_owned();
+            return Err(match prepared.code() {
+                Some(PREPARE_TOO_MANY_PIXELS) => OcrError::TooManyPixels(self.settings.max_pixels),
+                Some(PREPARE_UNSUPPORTED) => OcrError::UnsupportedFormat,
+                Some(PREPARE_BAD_IMAGE) => OcrError::BadImage(why),
+                _ => OcrError::Failed(format!(
+                    "the photo's preparation ended with {prepared}: {why}"
+                )),
+            });
+        }
+        read_text.map_err(failed)?;
+        let recognized = tesseract.wait().await.map_err(failed)?;
+        if !recognized.success() {
+            return Err(OcrError::Failed(format!(
+                "tesseract exited with {recognized}"
+            )));
+        }
         let text = tidy(&text);
         if text.chars().any(char::is_alphanumeric) {
             Ok(text)
@@ -191,8 +235,30 @@ impl Ocr {
     }
 }
 
-/// Decodes, applies EXIF orientation, and re-encodes as 8-bit grey PNG
-/// (a third of the size of colour for the file Tesseract reads).
+/// Exit statuses of the preparation command, read back by the server.
+pub const PREPARE_BAD_IMAGE: i32 = 2;
+pub const PREPARE_TOO_MANY_PIXELS: i32 = 3;
+pub const PREPARE_UNSUPPORTED: i32 = 4;
+
+/// The preparation, run in its own process: checks the photo again (it is
+/// never trusted), decodes it, turns it upright by its EXIF orientation,
+/// and encodes it as 8-bit grey PNG (a third of colour, which Tesseract
+/// would make grey anyway).
+pub fn prepare(bytes: &[u8], max_pixels: u64) -> Result<Vec<u8>, OcrError> {
+    let format = check(bytes, max_pixels)?;
+    upright_grayscale_png(bytes, format)
+}
+
+/// The exit status [`prepare`]'s command reports an error with.
+pub fn prepare_exit_code(error: &OcrError) -> i32 {
+    match error {
+        OcrError::TooManyPixels(_) => PREPARE_TOO_MANY_PIXELS,
+        OcrError::UnsupportedFormat => PREPARE_UNSUPPORTED,
+        _ => PREPARE_BAD_IMAGE,
+    }
+}
+
+/// Decodes, applies EXIF orientation, and re-encodes as 8-bit grey PNG.
 fn upright_grayscale_png(bytes: &[u8], format: ImageFormat) -> Result<Vec<u8>, OcrError> {
     let bad = |e: image::ImageError| OcrError::BadImage(e.to_string());
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
@@ -221,28 +287,6 @@ fn tidy(text: &str) -> String {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("\n\n")
-}
-
-/// A file removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    async fn write(bytes: &[u8]) -> Result<Self, OcrError> {
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("storybook-ocr-{}-{n}.png", std::process::id()));
-        tokio::fs::write(&path, bytes)
-            .await
-            .map_err(|e| OcrError::Failed(e.to_string()))?;
-        Ok(Self(path))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 #[cfg(test)]
@@ -278,6 +322,27 @@ mod tests {
         assert_eq!(
             tidy("Once up-\non a  time\nthere\n\n\nThe end.\n"),
             "Once upon a time there\n\nThe end."
+        );
+    }
+
+    #[test]
+    fn preparation_checks_then_makes_grey_png() {
+        let prepared = prepare(&png(30, 20), 600).unwrap();
+        let decoded = image::load_from_memory_with_format(&prepared, ImageFormat::Png).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (30, 20));
+        assert_eq!(decoded.color(), image::ColorType::L8);
+        assert_eq!(
+            prepare(&png(30, 20), 599),
+            Err(OcrError::TooManyPixels(599))
+        );
+        assert_eq!(prepare(b"GIF89a", 600), Err(OcrError::UnsupportedFormat));
+        let truncated = &png(30, 20)[..40];
+        let error = prepare(truncated, 600).unwrap_err();
+        assert!(matches!(error, OcrError::BadImage(_)), "{error:?}");
+        assert_eq!(prepare_exit_code(&error), PREPARE_BAD_IMAGE);
+        assert_eq!(
+            prepare_exit_code(&OcrError::TooManyPixels(1)),
+            PREPARE_TOO_MANY_PIXELS
         );
     }
 
