@@ -17,6 +17,7 @@ pub mod realtime;
 pub mod seed;
 pub mod shutdown;
 pub mod state;
+pub mod threads;
 pub mod validate;
 
 use std::future::Future;
@@ -38,6 +39,8 @@ use tower_http::trace::TraceLayer;
 pub use crate::error::ApiError;
 pub use crate::state::AppState;
 
+const OPENAPI_PATH: &str = "/api/openapi.json";
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (router, operations) = http::routes().into_parts();
@@ -45,9 +48,20 @@ pub fn app(state: AppState) -> Router {
     let limits = state.limits.clone();
     #[cfg(feature = "realtime")]
     let router = router.merge(http::realtime::router());
+    #[cfg(feature = "realtime")]
+    let undocumented = http::realtime::PATHS.iter().copied();
+    #[cfg(not(feature = "realtime"))]
+    let undocumented = std::iter::empty();
+    state.metrics.prepare(
+        operations
+            .iter()
+            .map(|operation| operation.path)
+            .chain([OPENAPI_PATH])
+            .chain(undocumented),
+    );
     router
         .route(
-            "/api/openapi.json",
+            OPENAPI_PATH,
             get(move || {
                 let document = document.clone();
                 async move {

@@ -32,7 +32,10 @@ fn main() -> ExitCode {
     if let Some(Command::PhotoPrepare(args)) = &cli.command {
         return photo_prepare(args.max_pixels);
     }
+    let workers = storybook::threads::worker_count();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .on_thread_start(storybook::threads::warm_up_first(workers))
         .enable_all()
         .build()
     {

@@ -22,12 +22,49 @@ const BUCKETS: [f64; 11] = [
 
 /// Counters keyed by route *template* (`/api/stories/{id}`), never by the
 /// raw path, so the maps are bounded by the number of routes.
-#[derive(Default)]
+///
+/// Every route is known when the application is built ([`Metrics::prepare`]),
+/// so its histogram and table room are made then, and the keys are the
+/// routes' own static strings: counting a request allocates nothing. (A key
+/// allocated at its first request could land anywhere in the heap, and one
+/// long-lived block made during a crowd of connections keeps the allocator
+/// from giving back the memory freed around it.)
 pub struct Metrics {
     /// `(method, route, status)` → requests answered.
-    requests: DashMap<(String, String, u16), AtomicU64>,
+    requests: DashMap<(&'static str, &'static str, u16), AtomicU64>,
     /// route → latency histogram.
-    latency: DashMap<String, Histogram>,
+    latency: DashMap<&'static str, Histogram>,
+}
+
+/// Where requests that matched no route are counted.
+const UNMATCHED: &str = "unmatched";
+
+/// Room made up front in the counters' table: about 60 routes, with the
+/// few status codes each answers most (12 KiB).
+const COUNTERS_UP_FRONT: usize = 256;
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: DashMap::with_capacity(COUNTERS_UP_FRONT),
+            latency: DashMap::default(),
+        }
+    }
+}
+
+/// A request's method as a static string (others are counted together).
+fn method_name(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 #[derive(Default)]
@@ -38,13 +75,28 @@ struct Histogram {
 }
 
 impl Metrics {
-    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let key = (method.to_owned(), route.to_owned(), status);
+    /// Makes a histogram for every route.
+    pub fn prepare(&self, routes: impl IntoIterator<Item = &'static str>) {
+        for route in routes.into_iter().chain([UNMATCHED]) {
+            self.latency.entry(route).or_default();
+        }
+    }
+
+    /// Counts one answered request. A route that was not prepared is
+    /// counted as `unmatched` (there is none: every route is prepared).
+    pub fn record(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
+        let Some(histogram) = self
+            .latency
+            .get(route)
+            .or_else(|| self.latency.get(UNMATCHED))
+        else {
+            return;
+        };
+        let route: &'static str = histogram.key();
         self.requests
-            .entry(key)
+            .entry((method, route, status))
             .or_default()
             .fetch_add(1, Ordering::Relaxed);
-        let histogram = self.latency.entry(route.to_owned()).or_default();
         let seconds = elapsed.as_secs_f64();
         for (bound, bucket) in BUCKETS.iter().zip(&histogram.buckets) {
             if seconds <= *bound {
@@ -75,8 +127,11 @@ impl Metrics {
         out.push_str("# HELP http_request_duration_seconds Time to answer a request, by route.\n");
         out.push_str("# TYPE http_request_duration_seconds histogram\n");
         for entry in self.latency.iter() {
-            let route = escape(entry.key());
             let histogram = entry.value();
+            if histogram.count.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let route = escape(entry.key());
             for (bound, bucket) in BUCKETS.iter().zip(&histogram.buckets) {
                 let _ = writeln!(
                     out,
@@ -125,15 +180,13 @@ fn escape(label: &str) -> String {
 /// Middleware: counts every request under its route template.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = method_name(request.method());
+    // The matched path is shared (an `Arc<str>`): cloning it copies nothing.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     state.metrics.record(
-        &method,
-        &route,
+        method,
+        route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
         response.status().as_u16(),
         started.elapsed(),
     );

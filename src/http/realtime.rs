@@ -23,10 +23,14 @@ use crate::extract::user_for_token;
 use crate::realtime::{ConnHandle, Slot};
 use crate::state::AppState;
 
+/// The routes below (outside the OpenAPI document's list, which holds the
+/// REST routes), for the metrics.
+pub const PATHS: [&str; 2] = ["/ws", "/demo"];
+
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/ws", get(upgrade))
-        .route("/demo", get(demo))
+        .route(PATHS[0], get(upgrade))
+        .route(PATHS[1], get(demo))
 }
 
 /// The demo page: plain HTML, CSS and JS inside the binary (no CDN, no
