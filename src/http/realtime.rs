@@ -1,7 +1,6 @@
 //! Contract section "Real time": `GET /ws`, the WebSocket protocol on top
 //! of the broadcast hub. Built only with `--features realtime`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -173,8 +172,46 @@ struct Session {
     conn: u64,
     handle: ConnHandle,
     /// channel name → its kind and, for drawings, the canvas size.
-    channels: HashMap<String, (ChannelKind, (u32, u32))>,
+    channels: Subscriptions,
     bucket: Bucket,
+}
+
+/// The channels a connection is subscribed to, with what a publish needs
+/// to know of each: a short list (at most `WS_MAX_CHANNELS`, usually one),
+/// so a vector searched in order, a third the memory of a hash map's table
+/// on each of thousands of connections.
+#[derive(Default)]
+struct Subscriptions(Vec<(Box<str>, ChannelKind, (u32, u32))>);
+
+impl Subscriptions {
+    fn get(&self, name: &str) -> Option<(ChannelKind, (u32, u32))> {
+        self.0
+            .iter()
+            .find(|(known, _, _)| &**known == name)
+            .map(|&(_, kind, canvas)| (kind, canvas))
+    }
+
+    fn insert(&mut self, name: &str, kind: ChannelKind, canvas: (u32, u32)) {
+        match self.0.iter_mut().find(|(known, _, _)| &**known == name) {
+            Some(entry) => *entry = (name.into(), kind, canvas),
+            None => self.0.push((name.into(), kind, canvas)),
+        }
+    }
+
+    /// Whether it was there.
+    fn remove(&mut self, name: &str) -> bool {
+        let before = self.0.len();
+        self.0.retain(|(known, _, _)| &**known != name);
+        self.0.len() != before
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _, _)| &**name)
+    }
 }
 
 fn frame(value: Value) -> Frame {
@@ -241,7 +278,7 @@ fn connection(
             user,
             member,
             handle,
-            channels: HashMap::new(),
+            channels: Subscriptions::default(),
             bucket,
         },
         receiver,
@@ -309,7 +346,7 @@ impl Live {
             let _ = tokio::time::timeout(write_limit, self.socket.send(close)).await;
         }
         let session = &self.session;
-        for channel in session.channels.keys() {
+        for channel in session.channels.names() {
             session
                 .state
                 .realtime
@@ -351,7 +388,7 @@ impl Session {
         };
         // Known before the broker answers, so a leave on the way out is
         // never missed.
-        self.channels.insert(name.to_owned(), (kind, canvas));
+        self.channels.insert(name, kind, canvas);
         let join = Join {
             channel: name,
             conn: self.conn,
@@ -386,7 +423,7 @@ impl Session {
             },
             Some("unsubscribe") => {
                 if let Some(channel) = channel
-                    && self.channels.remove(channel).is_some()
+                    && self.channels.remove(channel)
                 {
                     self.state
                         .realtime
@@ -414,7 +451,7 @@ impl Session {
                 Some(name),
             ));
         };
-        if self.channels.contains_key(name) {
+        if self.channels.get(name).is_some() {
             // Already here: answer again with the current state.
             self.state
                 .realtime
@@ -451,7 +488,7 @@ impl Session {
     }
 
     async fn publish(&mut self, name: &str, mut data: Value) {
-        let Some(&(kind, (width, height))) = self.channels.get(name) else {
+        let Some((kind, (width, height))) = self.channels.get(name) else {
             return self.reply(error_frame(
                 "forbidden",
                 "subscribe to a channel before publishing to it",
