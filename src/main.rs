@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     if let Some(Command::PhotoPrepare(args)) = &cli.command {
         return photo_prepare(args.max_pixels);
     }
+    storybook::threads::presize_parking_lot();
     let workers = storybook::threads::worker_count();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)

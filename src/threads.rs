@@ -11,8 +11,8 @@
 //! resident after 10,000 sockets had closed. Doing that set-up as each
 //! worker starts puts it at the bottom of the heap, where it pins nothing.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Tokio's worker count: `TOKIO_WORKER_THREADS` if set (as Tokio reads
@@ -40,6 +40,51 @@ pub fn warm_up_first(workers: usize) -> impl Fn() + Send + Sync + 'static {
             warm_up_this_thread();
         }
     }
+}
+
+/// Threads that may wait on parking_lot at once (Tokio's workers, the
+/// threads rendering drawings and hashing passwords, sqlx's) that its table
+/// is sized for at start-up.
+const THREADS_PARKING_AT_ONCE: usize = 11;
+
+/// Grows parking_lot's global table now rather than later. It grows (and
+/// keeps the old one) when more threads than ever before have waited on a
+/// lock, for instance the first time a drawing renders while the workers
+/// are busy: the new table would then be a live block above whatever that
+/// moment allocated. Short-lived threads that each wait once, all alive at
+/// the same time, grow it to its final size here, at the bottom of the heap.
+pub fn presize_parking_lot() {
+    // (registered, released): every thread stays until all have registered.
+    let gate = (Mutex::new((0usize, false)), Condvar::new());
+    std::thread::scope(|scope| {
+        let mut started = 0;
+        for _ in 0..THREADS_PARKING_AT_ONCE {
+            let gate = &gate;
+            let spawned = std::thread::Builder::new()
+                .stack_size(16 * 1024)
+                .spawn_scoped(scope, move || {
+                    warm_up_this_thread();
+                    let mut state = lock(&gate.0);
+                    state.0 += 1;
+                    gate.1.notify_all();
+                    while !state.1 {
+                        state = gate.1.wait(state).unwrap_or_else(|e| e.into_inner());
+                    }
+                });
+            // A thread that cannot start leaves the table to grow later.
+            started += usize::from(spawned.is_ok());
+        }
+        let mut state = lock(&gate.0);
+        while state.0 < started {
+            state = gate.1.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.1 = true;
+        gate.1.notify_all();
+    });
+}
+
+fn lock(gate: &Mutex<(usize, bool)>) -> MutexGuard<'_, (usize, bool)> {
+    gate.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Registers this thread with parking_lot: a wait that times out at once
