@@ -83,6 +83,18 @@ struct Inner {
     generation: u64,
 }
 
+impl Inner {
+    /// Entries of older generations can never be read again: drops them.
+    fn keep_only(&mut self, generation: u64) {
+        if self.generation != generation {
+            self.entries.clear();
+            self.order.clear();
+            self.bytes = 0;
+            self.generation = generation;
+        }
+    }
+}
+
 pub struct ReadCache {
     inner: Mutex<Inner>,
     generation: AtomicU64,
@@ -148,13 +160,7 @@ impl ReadCache {
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *inner;
-        // Entries of older generations can never be read again: drop them.
-        if inner.generation != generation {
-            inner.entries.clear();
-            inner.order.clear();
-            inner.bytes = 0;
-            inner.generation = generation;
-        }
+        inner.keep_only(generation);
         if let Some(old) = inner.entries.remove(&(generation, key.clone())) {
             inner.bytes -= old.weight;
             inner.order.retain(|k| k.1 != key);
@@ -187,12 +193,7 @@ impl ReadCache {
         let generation = self.generation();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *inner;
-        if inner.generation != generation {
-            inner.entries.clear();
-            inner.order.clear();
-            inner.bytes = 0;
-            inner.generation = generation;
-        }
+        inner.keep_only(generation);
         // `order` is oldest first, so the expired entries are at its front.
         while let Some(oldest) = inner.order.front() {
             let expired = inner
