@@ -209,7 +209,8 @@ impl ReadCache {
                 inner.bytes -= entry.weight;
             }
         }
-        if inner.entries.capacity() > 4 * inner.entries.len().max(8) {
+        // An empty cache owns no table at all; a full one keeps what it uses.
+        if inner.entries.is_empty() || inner.entries.capacity() > 4 * inner.entries.len().max(8) {
             inner.entries.shrink_to_fit();
             inner.order.shrink_to_fit();
         }
@@ -305,5 +306,10 @@ mod tests {
         cache.invalidate_all();
         cache.purge_expired();
         assert_eq!(cache.stats().0, 0);
+        assert_eq!(
+            cache.inner.lock().unwrap().entries.capacity(),
+            0,
+            "an empty cache owns no table"
+        );
     }
 }
