@@ -107,6 +107,11 @@ fn init_logging(format: LogFormat, filter: &str) {
         Targets::new().with_default(tracing::Level::INFO)
     });
     let registry = tracing_subscriber::registry().with(targets);
+    // Standard output's buffer is made at its first use; with LOG_LEVEL=warn
+    // that is the first warning, in the middle of whatever caused it, where
+    // a block kept for good stops glibc returning the memory around it
+    // (src/threads.rs). Made now, it sits at the bottom of the heap.
+    drop(std::io::stdout());
     match format {
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json())
