@@ -93,6 +93,17 @@ impl Inner {
             self.generation = generation;
         }
     }
+
+    /// Drops the oldest entry; `false` if there was none.
+    fn evict_oldest(&mut self) -> bool {
+        let Some(oldest) = self.order.pop_front() else {
+            return false;
+        };
+        if let Some(evicted) = self.entries.remove(&oldest) {
+            self.bytes -= evicted.weight;
+        }
+        true
+    }
 }
 
 pub struct ReadCache {
@@ -166,11 +177,8 @@ impl ReadCache {
             inner.order.retain(|k| k.1 != key);
         }
         while inner.entries.len() >= self.max_entries || inner.bytes + weight > self.max_bytes {
-            let Some(oldest) = inner.order.pop_front() else {
+            if !inner.evict_oldest() {
                 break;
-            };
-            if let Some(evicted) = inner.entries.remove(&oldest) {
-                inner.bytes -= evicted.weight;
             }
         }
         inner.bytes += weight;
@@ -203,11 +211,7 @@ impl ReadCache {
             if !expired {
                 break;
             }
-            if let Some(key) = inner.order.pop_front()
-                && let Some(entry) = inner.entries.remove(&key)
-            {
-                inner.bytes -= entry.weight;
-            }
+            inner.evict_oldest();
         }
         // An empty cache owns no table at all; a full one keeps what it uses.
         if inner.entries.is_empty() || inner.entries.capacity() > 4 * inner.entries.len().max(8) {
