@@ -187,7 +187,7 @@ pub async fn run(args: CreativeArgs) -> Result<(), String> {
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     rss::reset_peak(args.pid);
     let before = rss::read(args.pid).map(|r| r.0);
-    let children = rss::ChildPeak::start(args.pid);
+    let children = rss::Sampler::children_peak(args.pid);
     let started = Instant::now();
     let (status, reply) = connection
         .send_with_type(
@@ -200,7 +200,7 @@ pub async fn run(args: CreativeArgs) -> Result<(), String> {
         .await?;
     let ocr_ms = started.elapsed().as_secs_f64() * 1000.0;
     let peak = rss::read(args.pid).map(|r| r.1);
-    let child_peak = children.finish().await;
+    let child_peak = Some(children.finish().await.0).filter(|&kib| kib > 0);
     let story: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let report = json!({

@@ -37,44 +37,8 @@ fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
-/// Watches the child processes of `pid` (Tesseract, curl) while it works
-/// and keeps the highest peak RSS (`VmHWM`) any one of them reached. A
-/// child's peak is read while it lives, every few milliseconds, so a child
-/// shorter than that may be missed.
-pub struct ChildPeak {
-    peak: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl ChildPeak {
-    pub fn start(pid: u32) -> Self {
-        let peak = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (task_peak, task_stop) = (peak.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            while !task_stop.load(Ordering::Relaxed) {
-                for child in descendants(pid) {
-                    if let Some((_, hwm)) = read(child) {
-                        task_peak.fetch_max(hwm, Ordering::Relaxed);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        });
-        Self { peak, stop, task }
-    }
-
-    /// The highest child peak seen, in KiB (`None` if no child was seen).
-    pub async fn finish(self) -> Option<u64> {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-        Some(self.peak.load(Ordering::Relaxed)).filter(|&kib| kib > 0)
-    }
-}
-
-/// Samples RSS in the background; keeps the highest value seen and every
-/// sample (bounded: one per interval).
+/// Samples a figure in the background; keeps the highest value seen and
+/// every sample (bounded: one per interval, at most 100,000).
 pub struct Sampler {
     peak: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -82,17 +46,34 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// A process's RSS.
     pub fn start(pid: u32, every: Duration) -> Self {
+        Self::watch(every, move || read(pid).map(|(rss, _)| rss))
+    }
+
+    /// The highest peak RSS (`VmHWM`) any child process of `pid` (Tesseract,
+    /// curl, the photo preparation) has reached, read while the children
+    /// live, every 5 ms: a child shorter than that may be missed.
+    pub fn children_peak(pid: u32) -> Self {
+        Self::watch(Duration::from_millis(5), move || {
+            descendants(pid)
+                .into_iter()
+                .filter_map(|child| read(child).map(|(_, hwm)| hwm))
+                .max()
+        })
+    }
+
+    fn watch(every: Duration, probe: impl Fn() -> Option<u64> + Send + 'static) -> Self {
         let peak = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (task_peak, task_stop) = (peak.clone(), stop.clone());
         let task = tokio::spawn(async move {
             let mut samples = Vec::new();
             while !task_stop.load(Ordering::Relaxed) {
-                if let Some((rss, _)) = read(pid) {
-                    task_peak.fetch_max(rss, Ordering::Relaxed);
+                if let Some(value) = probe() {
+                    task_peak.fetch_max(value, Ordering::Relaxed);
                     if samples.len() < 100_000 {
-                        samples.push(rss);
+                        samples.push(value);
                     }
                 }
                 tokio::time::sleep(every).await;
@@ -102,6 +83,7 @@ impl Sampler {
         Self { peak, stop, task }
     }
 
+    /// The highest value seen (0 if none) and the samples.
     pub async fn finish(self) -> (u64, Vec<u64>) {
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.task.await.unwrap_or_default();
