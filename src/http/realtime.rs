@@ -193,7 +193,7 @@ impl Subscriptions {
 
     fn insert(&mut self, name: &str, kind: ChannelKind, canvas: (u32, u32)) {
         match self.0.iter_mut().find(|(known, _, _)| &**known == name) {
-            Some(entry) => *entry = (name.into(), kind, canvas),
+            Some((_, known_kind, known_canvas)) => (*known_kind, *known_canvas) = (kind, canvas),
             None => self.0.push((name.into(), kind, canvas)),
         }
     }
@@ -290,10 +290,17 @@ fn connection(
 }
 
 impl Live {
+    /// Sends one message, waiting no longer than the idle time: a write
+    /// the client does not take (it stopped reading) is given as long as
+    /// silence is, then the connection is dropped.
+    async fn send(&mut self, message: Message) -> bool {
+        matches!(
+            tokio::time::timeout(self.idle, self.socket.send(message)).await,
+            Ok(Ok(()))
+        )
+    }
+
     async fn run(&mut self) {
-        // A write the client does not take (it stopped reading) is given as
-        // long as silence is; then the connection is dropped.
-        let write_limit = self.idle;
         let mut last_seen = Instant::now();
         self.ping.tick().await;
         // Ends with the close frame to send, if any.
@@ -305,8 +312,7 @@ impl Live {
                 next = self.receiver.next() => match next {
                     Next::Frame(frame) => {
                         let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-                        let sent = tokio::time::timeout(write_limit, self.socket.send(Message::Text(text))).await;
-                        if !matches!(sent, Ok(Ok(()))) {
+                        if !self.send(Message::Text(text)).await {
                             break None;
                         }
                     }
@@ -331,8 +337,7 @@ impl Live {
                     if last_seen.elapsed() > self.idle {
                         break Some((close_code::AWAY, "idle"));
                     }
-                    let sent = tokio::time::timeout(write_limit, self.socket.send(Message::Ping(Default::default()))).await;
-                    if !matches!(sent, Ok(Ok(()))) {
+                    if !self.send(Message::Ping(Default::default())).await {
                         break None;
                     }
                 }
@@ -343,7 +348,7 @@ impl Live {
                 code,
                 reason: Utf8Bytes::from_static(reason),
             }));
-            let _ = tokio::time::timeout(write_limit, self.socket.send(close)).await;
+            self.send(close).await;
         }
         let session = &self.session;
         for channel in session.channels.names() {
