@@ -210,14 +210,7 @@ impl Ocr {
         let prepared = prepare.wait().await.map_err(failed)?;
         if !prepared.success() {
             let why = String::from_utf8_lossy(&why).trim().to_owned();
-            return Err(match prepared.code() {
-                Some(PREPARE_TOO_MANY_PIXELS) => OcrError::TooManyPixels(self.settings.max_pixels),
-                Some(PREPARE_UNSUPPORTED) => OcrError::UnsupportedFormat,
-                Some(PREPARE_BAD_IMAGE) => OcrError::BadImage(why),
-                _ => OcrError::Failed(format!(
-                    "the photo's preparation ended with {prepared}: {why}"
-                )),
-            });
+            return Err(prepare_error(prepared, why, self.settings.max_pixels));
         }
         read_text.map_err(failed)?;
         let recognized = tesseract.wait().await.map_err(failed)?;
@@ -255,6 +248,19 @@ pub fn prepare_exit_code(error: &OcrError) -> i32 {
         OcrError::TooManyPixels(_) => PREPARE_TOO_MANY_PIXELS,
         OcrError::UnsupportedFormat => PREPARE_UNSUPPORTED,
         _ => PREPARE_BAD_IMAGE,
+    }
+}
+
+/// The error a failed preparation reported, read back from its exit
+/// status ([`prepare_exit_code`] the other way) and what it wrote.
+fn prepare_error(status: std::process::ExitStatus, why: String, max_pixels: u64) -> OcrError {
+    match status.code() {
+        Some(PREPARE_TOO_MANY_PIXELS) => OcrError::TooManyPixels(max_pixels),
+        Some(PREPARE_UNSUPPORTED) => OcrError::UnsupportedFormat,
+        Some(PREPARE_BAD_IMAGE) => OcrError::BadImage(why),
+        _ => OcrError::Failed(format!(
+            "the photo's preparation ended with {status}: {why}"
+        )),
     }
 }
 
@@ -344,6 +350,16 @@ mod tests {
             prepare_exit_code(&OcrError::TooManyPixels(1)),
             PREPARE_TOO_MANY_PIXELS
         );
+        // Read back, each status is the error it was made from.
+        use std::os::unix::process::ExitStatusExt;
+        for error in [
+            OcrError::TooManyPixels(600),
+            OcrError::UnsupportedFormat,
+            OcrError::BadImage("cut off".into()),
+        ] {
+            let status = std::process::ExitStatus::from_raw(prepare_exit_code(&error) << 8);
+            assert_eq!(prepare_error(status, "cut off".into(), 600), error);
+        }
     }
 
     #[tokio::test]
