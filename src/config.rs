@@ -44,6 +44,9 @@ pub struct PhotoPrepareArgs {
     /// Largest photo, in pixels (checked from the header before decoding).
     #[arg(long)]
     pub max_pixels: u64,
+    /// Largest photo, in bytes: more on standard input is refused.
+    #[arg(long)]
+    pub max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -223,6 +226,7 @@ impl ToolArgs {
             prepare_command: vec![this_binary.into(), "photo-prepare".into()],
             language: self.ocr_language.clone(),
             max_pixels: self.ocr_max_pixels,
+            max_bytes: self.ocr_max_bytes,
             timeout: Duration::from_secs(self.ocr_timeout_secs.max(1)),
             concurrency: self.ocr_concurrency.max(1),
         }

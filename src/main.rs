@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use storybook::config::{
-    Cli, Command, CreateAdminArgs, DatabaseArgs, LogFormat, SeedArgs, ServeArgs,
+    Cli, Command, CreateAdminArgs, DatabaseArgs, LogFormat, PhotoPrepareArgs, SeedArgs, ServeArgs,
 };
 use storybook::{AppState, app, serve, shutdown};
 use storybook_store::Store;
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A child of the server, short-lived: no runtime, no logging set-up.
     if let Some(Command::PhotoPrepare(args)) = &cli.command {
-        return photo_prepare(args.max_pixels);
+        return photo_prepare(args);
     }
     storybook::threads::presize_parking_lot();
     let workers = storybook::threads::worker_count();
@@ -68,19 +68,25 @@ fn main() -> ExitCode {
 /// `storybook photo-prepare`: a photo on standard input, grey upright PNG
 /// on standard output; a refusal is an exit status the server reads back
 /// (`storybook_ocr::prepare_exit_code`) with the reason on standard error.
-fn photo_prepare(max_pixels: u64) -> ExitCode {
+fn photo_prepare(args: &PhotoPrepareArgs) -> ExitCode {
     use std::io::Write;
-    // The server sends at most OCR_MAX_BYTES; this bounds a stray caller.
-    const MOST_BYTES_READ: u64 = 64 << 20;
     let mut photo = Vec::new();
     if let Err(error) = std::io::stdin()
-        .take(MOST_BYTES_READ)
+        .take(args.max_bytes as u64 + 1)
         .read_to_end(&mut photo)
     {
         eprintln!("cannot read the photo: {error}");
         return ExitCode::FAILURE;
     }
-    match storybook_ocr::prepare(&photo, max_pixels) {
+    let prepared = if photo.len() > args.max_bytes {
+        Err(storybook_ocr::OcrError::BadImage(format!(
+            "larger than {} bytes",
+            args.max_bytes
+        )))
+    } else {
+        storybook_ocr::prepare(&photo, args.max_pixels)
+    };
+    match prepared {
         Ok(png) => match std::io::stdout().lock().write_all(&png) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

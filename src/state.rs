@@ -37,7 +37,6 @@ pub struct AppState {
     /// Text recognition for photo stories.
     pub ocr: Arc<storybook_ocr::Ocr>,
     /// Largest photo upload, in bytes.
-    pub photo_max_bytes: usize,
     /// Channels, presence and open connections (`--features realtime`).
     #[cfg(feature = "realtime")]
     pub realtime: Arc<crate::realtime::Realtime>,
@@ -105,7 +104,6 @@ impl AppState {
             metrics_token: metrics_token.map(Arc::new),
             generator,
             ocr: Arc::new(storybook_ocr::Ocr::new(tools.ocr_settings())),
-            photo_max_bytes: tools.ocr_max_bytes,
             #[cfg(feature = "realtime")]
             realtime,
             started_at: Instant::now(),

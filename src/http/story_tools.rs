@@ -157,7 +157,7 @@ async fn read_form(
             Some("image") => {
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(too_large)? {
-                    if bytes.len() + chunk.len() > state.photo_max_bytes {
+                    if bytes.len() + chunk.len() > state.ocr.max_bytes() {
                         return Err(ApiError::PayloadTooLarge);
                     }
                     bytes.extend_from_slice(&chunk);

@@ -47,6 +47,8 @@ pub struct OcrSettings {
     /// Language(s) for `-l`.
     pub language: String,
     pub max_pixels: u64,
+    /// Largest photo, in bytes (the upload and what the preparation reads).
+    pub max_bytes: usize,
     pub timeout: Duration,
     /// Recognitions at once.
     pub concurrency: usize,
@@ -59,6 +61,7 @@ impl Default for OcrSettings {
             prepare_command: vec!["storybook".into(), "photo-prepare".into()],
             language: "eng".into(),
             max_pixels: 25_000_000,
+            max_bytes: 5 * 1024 * 1024,
             timeout: Duration::from_secs(30),
             concurrency: 1,
         }
@@ -133,6 +136,10 @@ impl Ocr {
         self.settings.max_pixels
     }
 
+    pub fn max_bytes(&self) -> usize {
+        self.settings.max_bytes
+    }
+
     /// The text of a page photo. Call [`check`] first for the size and
     /// format answers; this repeats the checks for safety.
     pub async fn recognize(&self, bytes: Vec<u8>) -> Result<String, OcrError> {
@@ -163,6 +170,8 @@ impl Ocr {
             .args(leading)
             .arg("--max-pixels")
             .arg(self.settings.max_pixels.to_string())
+            .arg("--max-bytes")
+            .arg(self.settings.max_bytes.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
