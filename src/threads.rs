@@ -54,8 +54,8 @@ const THREADS_PARKING_AT_ONCE: usize = 11;
 /// moment allocated. Short-lived threads that each wait once, all alive at
 /// the same time, grow it to its final size here, at the bottom of the heap.
 pub fn presize_parking_lot() {
-    // (registered, released): every thread stays until all have registered.
-    let gate = (Mutex::new((0usize, false)), Condvar::new());
+    // Every thread stays until all that started have registered.
+    let gate = Gate::default();
     std::thread::scope(|scope| {
         let mut started = 0;
         for _ in 0..THREADS_PARKING_AT_ONCE {
@@ -64,27 +64,46 @@ pub fn presize_parking_lot() {
                 .stack_size(16 * 1024)
                 .spawn_scoped(scope, move || {
                     warm_up_this_thread();
-                    let mut state = lock(&gate.0);
-                    state.0 += 1;
-                    gate.1.notify_all();
-                    while !state.1 {
-                        state = gate.1.wait(state).unwrap_or_else(|e| e.into_inner());
-                    }
+                    gate.update(|count| count.registered += 1);
+                    gate.wait_until(|count| count.released);
                 });
             // A thread that cannot start leaves the table to grow later.
             started += usize::from(spawned.is_ok());
         }
-        let mut state = lock(&gate.0);
-        while state.0 < started {
-            state = gate.1.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        state.1 = true;
-        gate.1.notify_all();
+        gate.wait_until(|count| count.registered >= started);
+        gate.update(|count| count.released = true);
     });
 }
 
-fn lock(gate: &Mutex<(usize, bool)>) -> MutexGuard<'_, (usize, bool)> {
-    gate.lock().unwrap_or_else(|e| e.into_inner())
+#[derive(Default)]
+struct Count {
+    registered: usize,
+    released: bool,
+}
+
+/// A count threads change and wait on.
+#[derive(Default)]
+struct Gate {
+    count: Mutex<Count>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn lock(&self) -> MutexGuard<'_, Count> {
+        self.count.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Count)) {
+        change(&mut self.lock());
+        self.changed.notify_all();
+    }
+
+    fn wait_until(&self, done: impl Fn(&Count) -> bool) {
+        let mut count = self.lock();
+        while !done(&count) {
+            count = self.changed.wait(count).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 /// Registers this thread with parking_lot: a wait that times out at once
