@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, RawQuery, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, MatchedPath, Path, RawQuery, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -96,15 +96,39 @@ where
                     &key,
                     &format!("must be {}", describe_type(expected_type)),
                 )),
-                ErrorKind::ParseError { expected_type, .. } => Err(ApiError::field(
-                    "id",
+                // A route with several parameters reports the position of
+                // the bad one; the route's template names it.
+                ErrorKind::ParseErrorAtIndex {
+                    index,
+                    expected_type,
+                    ..
+                } => Err(ApiError::field(
+                    parameter_name(parts, index).unwrap_or("id"),
                     &format!("must be {}", describe_type(expected_type)),
                 )),
+                ErrorKind::ParseError { expected_type, .. } => Err(ApiError::field(
+                    parameter_name(parts, 0).unwrap_or("id"),
+                    &format!("must be {}", describe_type(expected_type)),
+                )),
+                ErrorKind::InvalidUtf8InPathParam { key } => {
+                    Err(ApiError::field(&key, "must be valid UTF-8"))
+                }
                 other => Err(ApiError::BadRequest(other.to_string())),
             },
             Err(other) => Err(ApiError::internal(other.body_text())),
         }
     }
+}
+
+/// The name of the `index`-th `{parameter}` of the route that matched.
+fn parameter_name(parts: &Parts, index: usize) -> Option<&str> {
+    parts
+        .extensions
+        .get::<MatchedPath>()?
+        .as_str()
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .nth(index)
 }
 
 fn describe_type(rust_type: &str) -> &'static str {

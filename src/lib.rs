@@ -39,8 +39,6 @@ use tower_http::trace::TraceLayer;
 pub use crate::error::ApiError;
 pub use crate::state::AppState;
 
-const OPENAPI_PATH: &str = "/api/openapi.json";
-
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (router, operations) = http::routes().into_parts();
@@ -56,12 +54,12 @@ pub fn app(state: AppState) -> Router {
         operations
             .iter()
             .map(|operation| operation.path)
-            .chain([OPENAPI_PATH])
+            .chain([openapi::DOCUMENT_PATH])
             .chain(undocumented),
     );
     router
         .route(
-            OPENAPI_PATH,
+            openapi::DOCUMENT_PATH,
             get(move || {
                 let document = document.clone();
                 async move {

@@ -154,6 +154,13 @@ pub fn check_profanity<'a>(
     }
 }
 
+/// The largest `?page=` (page numbers are 32-bit in the store).
+pub const MAX_PAGE: i64 = u32::MAX as i64;
+/// The largest `?page_size=`, as the contract says.
+pub const MAX_PAGE_SIZE: i64 = 100;
+/// `?page_size=` when it is not given.
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+
 /// Query parameters read one by one, collecting every bad value.
 #[derive(Debug, Default)]
 pub struct Params {
@@ -219,8 +226,10 @@ impl Params {
 
     /// `?page=` (≥ 1, default 1) and `?page_size=` (1..100, default 20).
     pub fn page(&mut self) -> PageRequest {
-        let page = self.integer("page", 1, i64::from(u32::MAX)).unwrap_or(1);
-        let page_size = self.integer("page_size", 1, 100).unwrap_or(20);
+        let page = self.integer("page", 1, MAX_PAGE).unwrap_or(1);
+        let page_size = self
+            .integer("page_size", 1, MAX_PAGE_SIZE)
+            .unwrap_or(DEFAULT_PAGE_SIZE);
         PageRequest {
             page: page as u32,
             page_size: page_size as u32,

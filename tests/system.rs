@@ -141,6 +141,94 @@ async fn openapi_documents_the_contract_routes(app: TestApp) {
     assert!(register["responses"]["409"].is_object());
     assert!(register["requestBody"].is_object());
     assert!(paths["/api/me"]["get"]["security"].is_array());
+    assert!(paths["/api/openapi.json"]["get"].is_object());
+
+    // Query parameters carry their types, ranges and enums.
+    let query_schema = |path: &str, name: &str| {
+        paths[path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name && p["in"] == "query")
+            .unwrap_or_else(|| panic!("{path} documents ?{name}"))["schema"]
+            .clone()
+    };
+    let page_size = query_schema("/api/stories", "page_size");
+    assert_eq!(
+        (
+            &page_size["type"],
+            &page_size["minimum"],
+            &page_size["maximum"]
+        ),
+        (&json!("integer"), &json!(1), &json!(100))
+    );
+    let width = query_schema("/api/drawings/{id}/image.png", "width");
+    assert_eq!(
+        (&width["minimum"], &width["maximum"]),
+        (&json!(16), &json!(1024))
+    );
+    assert_eq!(
+        query_schema("/api/stories", "sort")["enum"],
+        json!(["newest", "popular", "title", "relevance"])
+    );
+    assert_eq!(
+        query_schema("/api/notifications", "unread")["type"],
+        "boolean"
+    );
+    assert_eq!(
+        query_schema("/api/admin/reports", "status")["enum"],
+        json!(["open", "resolved", "dismissed"])
+    );
+    let kind = paths["/api/stories/{id}/games/{kind}"]["get"]["parameters"][1].clone();
+    assert_eq!(
+        kind["schema"]["enum"],
+        json!(["quiz", "scramble", "fill_blank", "order"])
+    );
+
+    // Bodies: the photo upload is multipart; a PNG and the metrics are not JSON.
+    let photo = &paths["/api/stories/from-photo"]["post"]["requestBody"]["content"];
+    assert!(photo["multipart/form-data"]["schema"]["$ref"].is_string());
+    let image = &paths["/api/drawings/{id}/image.png"]["get"]["responses"];
+    assert!(image["200"]["content"]["image/png"].is_object());
+    assert!(image["304"].get("content").is_none(), "304 has no body");
+    assert!(image["200"]["headers"]["ETag"].is_object());
+    assert!(paths["/metrics"]["get"]["responses"]["200"]["content"]["text/plain"].is_object());
+    let login_429 = &paths["/api/auth/login"]["post"]["responses"]["429"];
+    assert!(login_429["headers"]["Retry-After"].is_object());
+    let schemas = &reply.body["components"]["schemas"];
+    assert_eq!(
+        schemas["Register"]["properties"]["email"]["format"],
+        "email"
+    );
+    assert!(schemas["Settings"]["properties"]["language"]["pattern"].is_string());
+    assert_eq!(
+        schemas["StoryInput"]["required"],
+        json!(["title", "pages", "genre", "age_group"])
+    );
+    assert!(schemas["StoryUpdate"].get("required").is_none());
+
+    // One request and one response example for every operation with bodies.
+    for (path, operations) in paths.as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            if let Some(content) = operation["requestBody"]["content"].as_object() {
+                assert!(
+                    content.values().all(|media| media["example"].is_object()),
+                    "{method} {path} has a request example"
+                );
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let Some(json_body) = response["content"].get("application/json") else {
+                    continue;
+                };
+                if status.starts_with('2') && json_body["schema"]["$ref"].is_string() {
+                    assert!(
+                        json_body["example"].is_object(),
+                        "{method} {path} {status} example"
+                    );
+                }
+            }
+        }
+    }
 }
 
 async fn metrics_report_requests_and_memory(app: TestApp) {
@@ -277,6 +365,29 @@ async fn every_rejection_has_the_error_shape(app: TestApp) {
         )
         .await;
     assert_eq!(not_utf8.status, StatusCode::BAD_REQUEST);
+    // Routes with two path parameters name the bad one, like those with one.
+    let token = app.register("paths").await;
+    for (delete, path, parameter) in [
+        (false, "/api/stories/abc/games/quiz/leaderboard", "id"),
+        (false, "/api/stories/9223372036854775808/games/quiz", "id"),
+        (true, "/api/drawings/abc/collaborators/someone", "id"),
+        (true, "/api/drawings/1.5/strokes/s1", "id"),
+    ] {
+        let reply = if delete {
+            app.delete(path, Some(&token)).await
+        } else {
+            app.get(path, None).await
+        };
+        assert_eq!(
+            (reply.status, reply.code(), reply.fields()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                vec![parameter.to_owned()]
+            ),
+            "{path}"
+        );
+    }
     for reply in [&unknown, &method, &malformed, &xml, &too_large] {
         assert!(reply.body["error"]["message"].is_string());
     }

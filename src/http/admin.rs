@@ -7,11 +7,20 @@ use serde_json::{Value, json};
 use storybook_store::{ReportStatus, Role, UserFilter};
 
 use super::accounts::user_json;
-use super::{ApiRouter, Doc, page_json};
+use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminUser, ApiPath, JsonFields, Query};
 use crate::process::rss_bytes;
 use crate::state::AppState;
+
+const REPORT_STATUSES: &[&str] = &["open", "resolved", "dismissed"];
+const USER_SEARCH: QueryParam =
+    QueryParam::new("q", ParamKind::Text, "part of a username or email");
+const REPORT_STATUS: QueryParam = QueryParam::new(
+    "status",
+    ParamKind::OneOf(REPORT_STATUSES),
+    "only reports in this state",
+);
 
 pub fn router() -> ApiRouter {
     ApiRouter::new("admin")
@@ -20,7 +29,7 @@ pub fn router() -> ApiRouter {
             users,
             Doc::new("Users, searched by username or email")
                 .admin()
-                .query(&["q", "page", "page_size"])
+                .query(&[USER_SEARCH, PAGE, PAGE_SIZE])
                 .returns(200, Some("UserPage")),
         )
         .patch(
@@ -37,7 +46,7 @@ pub fn router() -> ApiRouter {
             reports,
             Doc::new("The report queue, each with its story summary")
                 .admin()
-                .query(&["status", "page", "page_size"])
+                .query(&[REPORT_STATUS, PAGE, PAGE_SIZE])
                 .returns(200, Some("ReportPage")),
         )
         .patch(
@@ -111,7 +120,7 @@ async fn update_user(
 
 fn parse_report_status(params: &mut crate::validate::Params) -> Option<ReportStatus> {
     params
-        .choice("status", &["open", "resolved", "dismissed"])
+        .choice(REPORT_STATUS.name, REPORT_STATUSES)
         .and_then(ReportStatus::parse)
 }
 

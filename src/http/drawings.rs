@@ -13,13 +13,24 @@ use storybook_canvas::{
 };
 use storybook_store::{Drawing, DrawingChanges, StoreError, User};
 
-use super::{ApiRouter, Doc, page_json};
+use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
 use crate::state::AppState;
 use crate::validate::{Fields, char_len, check_profanity};
 
 const MAX_TITLE_CHARS: usize = 120;
+/// `?width=` of a rendered image, in pixels.
+const MIN_IMAGE_WIDTH: i64 = 16;
+const MAX_IMAGE_WIDTH: i64 = 1024;
+const WIDTH: QueryParam = QueryParam::new(
+    "width",
+    ParamKind::Integer {
+        minimum: MIN_IMAGE_WIDTH,
+        maximum: MAX_IMAGE_WIDTH,
+    },
+    "width of the image in pixels (default the canvas width); the aspect ratio is kept and neither side exceeds 1024",
+);
 /// Strokes sent per chunk of a streamed drawing.
 const STROKES_PER_CHUNK: usize = 64;
 
@@ -72,7 +83,8 @@ pub fn router() -> ApiRouter {
             "/api/drawings/{id}/image.png",
             image,
             Doc::new("The drawing rendered to PNG; ?width= 16–1024 keeps the aspect, neither side over 1024; ETag and 304")
-                .query(&["width"])
+                .query(&[WIDTH])
+                .answers_media("image/png")
                 .returns(200, None)
                 .errors(&[304, 404]),
         )
@@ -95,7 +107,7 @@ pub fn router() -> ApiRouter {
             mine,
             Doc::new("Drawings you own or collaborate on, newest first (without strokes; with stroke_count)")
                 .user()
-                .query(&["page", "page_size"])
+                .query(&[PAGE, PAGE_SIZE])
                 .returns(200, Some("DrawingPage")),
         )
 }
@@ -395,7 +407,9 @@ async fn image(
     Query(mut params): Query,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let requested = params.integer("width", 16, 1024).map(|w| w as u32);
+    let requested = params
+        .integer(WIDTH.name, MIN_IMAGE_WIDTH, MAX_IMAGE_WIDTH)
+        .map(|w| w as u32);
     params.finish()?;
     let drawing = visible_drawing(&state, id, viewer.as_ref()).await?;
     let (width, height) = (drawing.width as u32, drawing.height as u32);

@@ -43,11 +43,75 @@ pub struct Doc {
     /// Success status and the schema name of its body (`None`: no body).
     pub status: u16,
     pub response: Option<&'static str>,
+    /// How the request body is sent, when it takes one.
+    pub request_media: RequestMedia,
+    /// The media type of the success body (`application/json` unless said).
+    pub response_media: &'static str,
     /// Query parameters it reads.
-    pub query: &'static [&'static str],
+    pub query: &'static [QueryParam],
     /// Error statuses beyond those implied by access and input.
     pub errors: &'static [u16],
 }
+
+/// How an operation's request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestMedia {
+    Json,
+    /// `multipart/form-data`, its parts described by the body's schema.
+    Multipart,
+}
+
+/// A query parameter an operation reads, typed as the handler parses it
+/// (a value the handler refuses is `422` naming the parameter).
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub description: &'static str,
+}
+
+/// The type of a query parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum ParamKind {
+    /// Free text.
+    Text,
+    /// A whole number within `minimum..=maximum`.
+    Integer { minimum: i64, maximum: i64 },
+    /// `true` or `false`.
+    Boolean,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+}
+
+impl QueryParam {
+    pub const fn new(name: &'static str, kind: ParamKind, description: &'static str) -> Self {
+        Self {
+            name,
+            kind,
+            description,
+        }
+    }
+}
+
+/// `?page=`: 1-based; a page past the end has no items.
+pub const PAGE: QueryParam = QueryParam::new(
+    "page",
+    ParamKind::Integer {
+        minimum: 1,
+        maximum: crate::validate::MAX_PAGE,
+    },
+    "1-based page number (default 1); a page past the end is 200 with no items",
+);
+
+/// `?page_size=`: 1..100.
+pub const PAGE_SIZE: QueryParam = QueryParam::new(
+    "page_size",
+    ParamKind::Integer {
+        minimum: 1,
+        maximum: crate::validate::MAX_PAGE_SIZE,
+    },
+    "items per page (default 20)",
+);
 
 impl Doc {
     pub const fn new(summary: &'static str) -> Self {
@@ -55,6 +119,8 @@ impl Doc {
             summary,
             access: Access::Public,
             request: None,
+            request_media: RequestMedia::Json,
+            response_media: "application/json",
             status: 200,
             response: None,
             query: &[],
@@ -77,14 +143,27 @@ impl Doc {
         self
     }
 
+    /// A `multipart/form-data` body whose parts `schema` describes.
+    pub const fn multipart(mut self, schema: &'static str) -> Self {
+        self.request = Some(schema);
+        self.request_media = RequestMedia::Multipart;
+        self
+    }
+
+    /// The success body is of this media type instead of JSON.
+    pub const fn answers_media(mut self, media_type: &'static str) -> Self {
+        self.response_media = media_type;
+        self
+    }
+
     pub const fn returns(mut self, status: u16, schema: Option<&'static str>) -> Self {
         self.status = status;
         self.response = schema;
         self
     }
 
-    pub const fn query(mut self, names: &'static [&'static str]) -> Self {
-        self.query = names;
+    pub const fn query(mut self, params: &'static [QueryParam]) -> Self {
+        self.query = params;
         self
     }
 

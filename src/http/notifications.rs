@@ -5,10 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{ApiRouter, Doc, page_json};
+use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, AuthUser, Query};
 use crate::state::AppState;
+
+const UNREAD: QueryParam = QueryParam::new(
+    "unread",
+    ParamKind::Boolean,
+    "true: only unread ones; false: only read ones",
+);
 
 pub fn router() -> ApiRouter {
     ApiRouter::new("notifications")
@@ -17,7 +23,7 @@ pub fn router() -> ApiRouter {
             list,
             Doc::new("Your notifications, newest first, with unread_count")
                 .user()
-                .query(&["unread", "page", "page_size"])
+                .query(&[UNREAD, PAGE, PAGE_SIZE])
                 .returns(200, Some("NotificationPage")),
         )
         .post(

@@ -14,7 +14,7 @@ use storybook_store::{
     StorySort, StorySource, StoryStatus, StorySummary, User,
 };
 
-use super::{ApiRouter, Doc, page_json};
+use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::cache::{CacheKey, Cached};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
@@ -30,13 +30,35 @@ const MAX_REASON_CHARS: usize = 500;
 /// Library pages up to this number are cached (the hot ones).
 const CACHED_LIBRARY_PAGES: u32 = 3;
 
+/// The library's orders; `relevance` needs `q` (without it, `newest`).
+const SORTS: &[&str] = &["newest", "popular", "title", "relevance"];
+const SEARCH: QueryParam = QueryParam::new(
+    "q",
+    ParamKind::Text,
+    "full-text search over title, pages and tags, ranked; the last word matches as a prefix",
+);
+const GENRE: QueryParam = QueryParam::new("genre", ParamKind::OneOf(GENRES), "only this genre");
+const AGE_GROUP: QueryParam = QueryParam::new(
+    "age_group",
+    ParamKind::OneOf(AGE_GROUPS),
+    "only this age group",
+);
+const TAG: QueryParam = QueryParam::new("tag", ParamKind::Text, "only stories with this tag");
+const AUTHOR: QueryParam =
+    QueryParam::new("author", ParamKind::Text, "only this author's (username)");
+const SORT: QueryParam = QueryParam::new(
+    "sort",
+    ParamKind::OneOf(SORTS),
+    "newest (default), popular (likes), title (A to Z), relevance (default with q)",
+);
+
 pub fn router() -> ApiRouter {
     ApiRouter::new("stories")
         .get(
             "/api/stories",
             library,
             Doc::new("The library: published stories, filtered, searched, sorted, paginated")
-                .query(&["q", "genre", "age_group", "tag", "author", "sort", "page", "page_size"])
+                .query(&[SEARCH, GENRE, AGE_GROUP, TAG, AUTHOR, SORT, PAGE, PAGE_SIZE])
                 .returns(200, Some("StoryPage")),
         )
         .post(
@@ -57,9 +79,9 @@ pub fn router() -> ApiRouter {
         .patch(
             "/api/stories/{id}",
             update,
-            Doc::new("Change a story (author or admin)")
+            Doc::new("Change a story (author or admin); only the fields sent change")
                 .user()
-                .body("StoryInput")
+                .body("StoryUpdate")
                 .returns(200, Some("Story"))
                 .errors(&[403, 404]),
         )
@@ -104,7 +126,7 @@ pub fn router() -> ApiRouter {
             own_stories,
             Doc::new("Your stories, every status, newest first")
                 .user()
-                .query(&["page", "page_size"])
+                .query(&[PAGE, PAGE_SIZE])
                 .returns(200, Some("StoryPage")),
         )
         .get(
@@ -112,7 +134,7 @@ pub fn router() -> ApiRouter {
             reading,
             Doc::new("Your reading progress, newest first")
                 .user()
-                .query(&["page", "page_size"])
+                .query(&[PAGE, PAGE_SIZE])
                 .returns(200, Some("ReadingPage")),
         )
 }
@@ -209,7 +231,7 @@ async fn library(
     let age_group = params.choice("age_group", AGE_GROUPS);
     let tag = params.text("tag");
     let author = params.text("author").map(|a| a.to_lowercase());
-    let sort = params.choice("sort", &["newest", "popular", "title", "relevance"]);
+    let sort = params.choice(SORT.name, SORTS);
     let page = params.page();
     params.finish()?;
     let sort = match sort {

@@ -47,6 +47,7 @@ pub fn router() -> ApiRouter {
                  recognised text (source photo). 413 too large, 415 not PNG/JPEG, 503 ocr_unavailable, 422 no_text",
             )
             .user()
+            .multipart("PhotoInput")
             .returns(201, Some("Story"))
             .errors(&[413, 415, 422, 503]),
         )
@@ -168,7 +169,15 @@ async fn read_form(
                 let text = field.text().await.map_err(too_large)?;
                 title = Some(text.trim().to_owned());
             }
-            _ => {}
+            // Like an unknown JSON field elsewhere, an unknown part is
+            // refused rather than silently dropped.
+            other => {
+                let name = other.unwrap_or_default();
+                return Err(ApiError::field(
+                    if name.is_empty() { "part" } else { name },
+                    "is not a known part (expected image and title)",
+                ));
+            }
         }
     }
     Ok((image, title))

@@ -36,6 +36,7 @@ pub fn router() -> ApiRouter {
             "/metrics",
             metrics,
             Doc::new("Prometheus metrics (needs METRICS_TOKEN as bearer when set)")
+                .answers_media("text/plain")
                 .returns(200, None)
                 .errors(&[401]),
         )

@@ -1,138 +1,37 @@
-//! The OpenAPI 3 document, generated at start-up from the operations the
-//! routers registered, plus the schemas of the contract's objects.
+//! The schemas of the contract's objects, by the names operations use.
 
-use std::collections::BTreeMap;
+use serde_json::{Value, json};
 
-use serde_json::{Map, Value, json};
+use super::reference;
 
-use crate::http::{Access, Operation};
+/// Text with at least one character that is not white space (the server
+/// trims these fields; the class is Rust's `White_Space`, which `trim` uses).
+const NOT_BLANK: &str = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 
-/// Builds the whole document.
-pub fn document(operations: &[Operation]) -> Value {
-    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
-    for operation in operations {
-        paths
-            .entry(operation.path)
-            .or_default()
-            .insert(operation.method.to_owned(), describe(operation));
-    }
-    json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Storybook API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "The storybook server's REST API. Every error has the shape \
-                `{\"error\": {\"code\", \"message\", \"fields\"?}}`. Malformed JSON or a non-JSON \
-                Content-Type is 400 `bad_request`; XML and form bodies are 415; a JSON body over \
-                the body limit is 413; a request that takes longer than the request time-out \
-                is 503 `timeout`. Lists take `page` (>= 1) and `page_size` (1..100).",
-        },
-        "paths": paths,
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": schemas(),
-        },
-    })
+/// Trimmed text of `min..=max` characters.
+fn trimmed_text(max: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": NOT_BLANK })
 }
 
-fn reference(schema: &str) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{schema}") })
-}
-
-fn describe(operation: &Operation) -> Value {
-    let doc = &operation.doc;
-    let mut parameters: Vec<Value> = operation
-        .path
-        .split('/')
-        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| {
-            let schema = if name == "username" || name.ends_with("kind") || name == "stroke_id" {
-                json!({ "type": "string" })
-            } else {
-                json!({ "type": "integer", "format": "int64" })
-            };
-            json!({ "name": name, "in": "path", "required": true, "schema": schema })
-        })
-        .collect();
-    parameters.extend(doc.query.iter().map(|name| {
-        json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string" } })
-    }));
-
-    let mut responses = Map::new();
-    let success = match doc.response {
-        Some(schema) => json!({
-            "description": "Success",
-            "content": { "application/json": { "schema": reference(schema) } },
-        }),
-        None => json!({ "description": "Success" }),
-    };
-    responses.insert(doc.status.to_string(), success);
-    let mut errors: Vec<u16> = doc.errors.to_vec();
-    match doc.access {
-        Access::Public => {}
-        Access::User => errors.push(401),
-        Access::Admin => errors.extend([401, 403]),
+/// A story body: on create the four story fields are required; a PATCH
+/// sends any of them and changes only those.
+fn story_input(story_page: &Value, create: bool) -> Value {
+    let mut input = json!({ "type": "object", "properties": {
+        "title": trimmed_text(120),
+        "pages": { "type": "array", "minItems": 1, "maxItems": 50, "items": story_page },
+        "genre": { "type": "string", "enum": storybook_store::GENRES },
+        "age_group": { "type": "string", "enum": storybook_store::AGE_GROUPS },
+        "tags": { "type": "array", "maxItems": 10, "items": trimmed_text(30) },
+        "status": { "type": "string", "enum": ["draft", "published"], "default": "draft" },
+    } });
+    if create {
+        input["required"] = json!(["title", "pages", "genre", "age_group"]);
     }
-    if doc.request.is_some() {
-        errors.extend([400, 413, 415, 422]);
-    }
-    if !parameters.is_empty() {
-        errors.push(422);
-    }
-    if operation.path.starts_with("/api") {
-        // A bad token is refused on every /api route, public ones included.
-        errors.push(401);
-    }
-    errors.sort_unstable();
-    errors.dedup();
-    for status in errors {
-        responses.insert(
-            status.to_string(),
-            json!({
-                "description": reason(status),
-                "content": { "application/json": { "schema": reference("Error") } },
-            }),
-        );
-    }
-
-    let mut described = json!({
-        "summary": doc.summary,
-        "tags": [operation.tag],
-        "responses": responses,
-    });
-    if !parameters.is_empty() {
-        described["parameters"] = json!(parameters);
-    }
-    if let Some(schema) = doc.request {
-        described["requestBody"] = json!({
-            "required": true,
-            "content": { "application/json": { "schema": reference(schema) } },
-        });
-    }
-    if doc.access != Access::Public {
-        described["security"] = json!([{ "bearer": [] }]);
-    }
-    described
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        400 => "Malformed body (bad_request)",
-        401 => "Missing or bad token (unauthorized)",
-        403 => "Not allowed (forbidden)",
-        404 => "Not found, or not visible to you (not_found)",
-        409 => "Conflict",
-        413 => "Body too large (payload_too_large)",
-        415 => "Unsupported media type",
-        422 => "Invalid fields or parameters (validation, profanity)",
-        429 => "Too many attempts (rate_limited, with Retry-After)",
-        503 => "A dependency is unavailable",
-        _ => "Error",
-    }
+    input
 }
 
 /// Schemas of the contract's objects.
-fn schemas() -> Value {
+pub fn all() -> Value {
     let mut all = account_and_library_schemas();
     if let (Some(all), Value::Object(more)) = (all.as_object_mut(), creative_schemas()) {
         all.extend(more);
@@ -172,14 +71,14 @@ fn creative_schemas() -> Value {
             "total": integer, "page": integer, "page_size": integer,
         } },
         "DrawingInput": { "type": "object", "required": ["title", "width", "height"], "properties": {
-            "title": { "type": "string", "minLength": 1, "maxLength": 120 },
+            "title": trimmed_text(120),
             "width": { "type": "integer", "minimum": 16, "maximum": 4096 },
             "height": { "type": "integer", "minimum": 16, "maximum": 4096 },
             "background": { "type": "string", "pattern": "^#[0-9a-fA-F]{6}$", "default": "#ffffff" },
             "strokes": strokes,
         } },
         "DrawingUpdate": { "type": "object", "properties": {
-            "title": { "type": "string", "minLength": 1, "maxLength": 120 },
+            "title": trimmed_text(120),
             "background": { "type": "string", "pattern": "^#[0-9a-fA-F]{6}$" },
         } },
         "StrokesInput": { "type": "object", "required": ["strokes"], "properties": { "strokes": strokes } },
@@ -196,7 +95,14 @@ fn creative_schemas() -> Value {
         } },
         "GameAnswers": { "type": "object", "required": ["version", "answers"], "properties": {
             "version": integer,
-            "answers": { "type": "object", "description": "question id to answer: a string, or for order the choices as an array in story order" },
+            "answers": {
+                "type": "object",
+                "description": "question id to answer: a string, or for order the question's choices as an array in story order",
+                "additionalProperties": { "oneOf": [
+                    { "type": "string" },
+                    { "type": "array", "items": { "type": "string" } },
+                ] },
+            },
         } },
         "GameScore": { "type": "object", "properties": {
             "score": integer, "total": integer,
@@ -208,14 +114,14 @@ fn creative_schemas() -> Value {
             "user": reference("UserSummary"), "score": integer, "total": integer, "at": time,
         } } } } },
         "GenerateInput": { "type": "object", "required": ["prompt"], "properties": {
-            "prompt": { "type": "string", "minLength": 1, "maxLength": 500 },
+            "prompt": trimmed_text(500),
             "genre": { "type": "string", "enum": storybook_store::GENRES, "default": "adventure" },
             "age_group": { "type": "string", "enum": storybook_store::AGE_GROUPS, "default": "6-8" },
             "pages": { "type": "integer", "minimum": 1, "maximum": 12, "default": 5 },
         } },
-        "PhotoInput": { "type": "object", "required": ["image"], "properties": {
+        "PhotoInput": { "type": "object", "required": ["image"], "additionalProperties": false, "properties": {
             "image": { "type": "string", "format": "binary", "description": "PNG or JPEG, at most 5 MiB and 25 megapixels" },
-            "title": string,
+            "title": { "type": "string", "maxLength": 120, "description": "default: My photo story" },
         } },
     })
 }
@@ -235,7 +141,11 @@ fn account_and_library_schemas() -> Value {
         "properties": {
             "theme": { "type": "string", "enum": ["light", "dark", "system"] },
             "font_size": { "type": "string", "enum": ["small", "medium", "large"] },
-            "language": { "type": "string", "description": "BCP 47 tag" },
+            "language": {
+                "type": "string",
+                "description": "BCP 47 tag: en, en-GB, pt-BR, zh-Hant",
+                "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$|^[A-Za-z]{5,8}(-[A-Za-z0-9]{1,8})*$",
+            },
             "notifications": { "type": "boolean" },
         },
     });
@@ -288,14 +198,8 @@ fn account_and_library_schemas() -> Value {
             "likes": integer, "reads": integer, "liked": { "type": "boolean" },
             "created_at": time, "updated_at": time,
         } },
-        "StoryInput": { "type": "object", "description": "title, pages, genre and age_group are required on create; any subset on PATCH", "properties": {
-            "title": { "type": "string", "minLength": 1, "maxLength": 120 },
-            "pages": { "type": "array", "minItems": 1, "maxItems": 50, "items": story_page },
-            "genre": { "type": "string", "enum": storybook_store::GENRES },
-            "age_group": { "type": "string", "enum": storybook_store::AGE_GROUPS },
-            "tags": { "type": "array", "maxItems": 10, "items": { "type": "string", "minLength": 1, "maxLength": 30 } },
-            "status": { "type": "string", "enum": ["draft", "published"], "default": "draft" },
-        } },
+        "StoryInput": story_input(&story_page, true),
+        "StoryUpdate": story_input(&story_page, false),
         "StoryPage": page_of(reference("StorySummary")),
         "Like": { "type": "object", "properties": { "likes": integer, "liked": { "type": "boolean" } } },
         "ProgressInput": { "type": "object", "required": ["page"], "properties": { "page": { "type": "integer", "minimum": 0 } } },
@@ -303,7 +207,7 @@ fn account_and_library_schemas() -> Value {
         "ReadingPage": page_of(json!({ "type": "object", "properties": {
             "story": reference("StorySummary"), "page": integer, "completed": { "type": "boolean" }, "updated_at": time,
         } })),
-        "ReportInput": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string", "minLength": 1, "maxLength": 500 } } },
+        "ReportInput": { "type": "object", "required": ["reason"], "properties": { "reason": trimmed_text(500) } },
         "ReportCreated": { "type": "object", "properties": { "id": integer, "status": string, "created_at": time } },
         "Report": report,
         "ReportPage": page_of(reference("Report")),
@@ -355,10 +259,10 @@ fn account_and_library_schemas() -> Value {
             "type": "object",
             "required": ["username", "email", "password"],
             "properties": {
-                "username": { "type": "string", "pattern": "^[a-z0-9_]{3,30}$", "description": "lowercased before checking" },
-                "email": string,
+                "username": { "type": "string", "pattern": "^[A-Za-z0-9_]{3,30}$", "description": "lowercased, then 3-30 of [a-z0-9_]" },
+                "email": { "type": "string", "format": "email", "maxLength": 254 },
                 "password": { "type": "string", "minLength": 8, "maxLength": 1024 },
-                "display_name": { "type": "string", "minLength": 1, "maxLength": 50 },
+                "display_name": trimmed_text(50),
             },
         },
         "Login": {
@@ -373,7 +277,7 @@ fn account_and_library_schemas() -> Value {
         "ProfileUpdate": {
             "type": "object",
             "properties": {
-                "display_name": { "type": "string", "minLength": 1, "maxLength": 50 },
+                "display_name": trimmed_text(50),
                 "bio": { "type": "string", "maxLength": 500 },
             },
         },
