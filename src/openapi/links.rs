@@ -46,7 +46,8 @@ const DRAWING_LINKS: &[Link] = &[
     ("delete", "/api/drawings/{id}", "id", "/id"),
     ("post", "/api/drawings/{id}/strokes", "id", "/id"),
     ("get", "/api/drawings/{id}/image.png", "id", "/id"),
-    ("post", "/api/drawings/{id}/collaborators", "id", "/id"),
+    // Not to the collaborators: an unknown username is 404 there too, and
+    // a follower could not tell it from a missing drawing.
 ];
 
 const REPORT_LINKS: &[Link] = &[("patch", "/api/admin/reports/{id}", "id", "/id")];
