@@ -37,8 +37,8 @@ export PYTHONPATH="$PWD/scripts/schemathesis" SCHEMATHESIS_HOOKS=hooks
 "$venv/bin/schemathesis" --config-file scripts/schemathesis/schemathesis.toml run "$url/api/openapi.json" \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \
-    --seed 1 \
+    --seed "${SCHEMATHESIS_SEED:-1}" \
     --workers 1 \
-    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
     --output-truncate false \
     "$@"
