@@ -86,9 +86,12 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Failed logins per account. After `max_failures` within `window`, every
-/// attempt is refused until `window` after the failure that locked it;
-/// attempts during the lock do not extend it.
+/// Login attempts per account. An attempt counts from the moment it
+/// starts ([`LoginThrottle::begin`]), so however many arrive at once, at
+/// most `max_failures` passwords of one account are checked in a window;
+/// the attempt that reaches the count locks the account for `window`
+/// (attempts during the lock do not extend it), and a correct password
+/// clears it ([`LoginThrottle::succeeded`]).
 pub struct LoginThrottle {
     accounts: DashMap<String, Attempts>,
     max_failures: usize,
@@ -98,9 +101,17 @@ pub struct LoginThrottle {
 
 #[derive(Debug, Default)]
 struct Attempts {
-    /// The most recent failures inside the window (at most `max_failures`).
-    failures: Vec<Instant>,
+    /// When the attempts inside the window started (fewer than `max_failures`).
+    started: Vec<Instant>,
     locked_until: Option<Instant>,
+}
+
+impl Attempts {
+    /// Whether anything is left to remember at `now`.
+    fn is_live(&self, now: Instant, window: Duration) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+            || self.started.iter().any(|at| now.duration_since(*at) < window)
+    }
 }
 
 impl LoginThrottle {
@@ -113,40 +124,45 @@ impl LoginThrottle {
         }
     }
 
-    /// `RateLimited` while the account is locked.
-    pub fn check(&self, account: &str) -> Result<(), ApiError> {
-        let now = Instant::now();
-        if let Some(attempts) = self.accounts.get(account)
-            && let Some(until) = attempts.locked_until
-            && until > now
-        {
-            let left = until - now;
-            return Err(ApiError::RateLimited {
-                retry_after_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
-            });
-        }
-        Ok(())
-    }
-
-    pub fn record_failure(&self, account: &str) {
+    /// Reserves an attempt on `account`: `RateLimited` while it is locked,
+    /// else the attempt is counted now, before its password is checked.
+    pub fn begin(&self, account: &str) -> Result<(), ApiError> {
         let now = Instant::now();
         if !self.accounts.contains_key(account) && self.accounts.len() >= self.max_tracked {
             self.forget_stale(now);
         }
         let mut attempts = self.accounts.entry(account.to_owned()).or_default();
-        let window = self.window;
-        attempts
-            .failures
-            .retain(|at| now.duration_since(*at) < window);
-        attempts.failures.push(now);
-        if attempts.failures.len() >= self.max_failures {
-            attempts.locked_until = Some(now + window);
-            attempts.failures.clear();
+        if let Some(until) = attempts.locked_until {
+            if until > now {
+                let left = until - now;
+                return Err(ApiError::RateLimited {
+                    retry_after_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+                });
+            }
+            attempts.locked_until = None;
         }
+        let window = self.window;
+        attempts.started.retain(|at| now.duration_since(*at) < window);
+        attempts.started.push(now);
+        if attempts.started.len() >= self.max_failures {
+            attempts.locked_until = Some(now + window);
+            attempts.started.clear();
+        }
+        Ok(())
     }
 
-    pub fn record_success(&self, account: &str) {
+    /// The password was right: the account's count and lock are cleared.
+    pub fn succeeded(&self, account: &str) {
         self.accounts.remove(account);
+    }
+
+    /// Drops what has expired (run by the housekeeping, so a burst of
+    /// names does not stay until the map fills) and gives back the table.
+    pub fn purge_expired(&self) {
+        let now = Instant::now();
+        let window = self.window;
+        self.accounts.retain(|_, a| a.is_live(now, window));
+        self.accounts.shrink_to_fit();
     }
 
     /// Drops entries with nothing left to remember; if the map is still
@@ -154,10 +170,7 @@ impl LoginThrottle {
     /// first and then anything, so memory stays bounded.
     fn forget_stale(&self, now: Instant) {
         let window = self.window;
-        self.accounts.retain(|_, a| {
-            a.locked_until.is_some_and(|until| until > now)
-                || a.failures.iter().any(|at| now.duration_since(*at) < window)
-        });
+        self.accounts.retain(|_, a| a.is_live(now, window));
         if self.accounts.len() >= self.max_tracked {
             self.accounts
                 .retain(|_, a| a.locked_until.is_some_and(|until| until > now));
@@ -187,25 +200,48 @@ mod tests {
     }
 
     #[test]
-    fn five_failures_lock_and_the_lock_is_not_extended() {
+    fn the_fifth_attempt_locks_and_the_lock_is_not_extended() {
+        let throttle = throttle(100);
+        for _ in 0..5 {
+            assert!(throttle.begin("alice").is_ok());
+        }
+        for _ in 0..3 {
+            let Err(ApiError::RateLimited { retry_after_secs }) = throttle.begin("alice") else {
+                panic!("expected a lock");
+            };
+            assert!((59..=60).contains(&retry_after_secs));
+        }
+        assert!(throttle.begin("bob").is_ok());
+    }
+
+    #[test]
+    fn a_right_password_clears_the_count() {
         let throttle = throttle(100);
         for _ in 0..4 {
-            throttle.record_failure("alice");
-            assert!(throttle.check("alice").is_ok());
+            throttle.begin("alice").unwrap();
         }
-        throttle.record_failure("alice");
-        let Err(ApiError::RateLimited { retry_after_secs }) = throttle.check("alice") else {
-            panic!("expected a lock");
-        };
-        assert!((59..=60).contains(&retry_after_secs));
-        assert!(throttle.check("bob").is_ok());
+        throttle.succeeded("alice");
+        for _ in 0..4 {
+            assert!(throttle.begin("alice").is_ok());
+        }
+    }
+
+    #[test]
+    fn expired_entries_are_purged() {
+        let throttle = LoginThrottle::new(&Limits {
+            login_lock_secs: 0,
+            ..Limits::default()
+        });
+        throttle.begin("alice").unwrap();
+        throttle.purge_expired();
+        assert_eq!(throttle.tracked(), 0);
     }
 
     #[test]
     fn tracked_accounts_stay_bounded() {
         let throttle = throttle(10);
         for i in 0..100 {
-            throttle.record_failure(&format!("user{i}"));
+            throttle.begin(&format!("user{i}")).unwrap();
         }
         assert!(throttle.tracked() <= 10);
     }

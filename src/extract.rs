@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, MatchedPath, Path, RawQuery, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use storybook_store::{StoreError, User};
@@ -193,8 +193,10 @@ fn hex_digit(byte: u8) -> Option<u8> {
 
 /// The bearer token of a request: `Ok(None)` when there is no
 /// `Authorization` header, `Err(Unauthorized)` when it is not a bearer.
-pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+/// The one parser of the header: the scheme is case-insensitive, as HTTP
+/// says, for the API, `/metrics` and `/ws` alike.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
@@ -235,7 +237,7 @@ where
         if let Some(user) = parts.extensions.get::<CachedUser>() {
             return Ok(Self(Some(user.0.clone())));
         }
-        let Some(token) = bearer_token(parts)? else {
+        let Some(token) = bearer_token(&parts.headers)? else {
             return Ok(Self(None));
         };
         let user = user_for_token(&AppState::from_ref(state), token).await?;

@@ -93,11 +93,12 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Starts the server's periodic housekeeping, every few seconds: expired
-/// read-cache entries are dropped, and (realtime) channel histories expire
+/// read-cache entries and login-throttle entries are dropped, and (realtime) channel histories expire
 /// and idle channels are freed. Nothing a burst left behind stays resident
 /// until the next request happens to touch it.
 pub fn start_background_tasks(state: &AppState) {
     let cache = state.cache.clone();
+    let login_throttle = state.login_throttle.clone();
     #[cfg(feature = "realtime")]
     let realtime = state.realtime.clone();
     tokio::spawn(async move {
@@ -105,6 +106,7 @@ pub fn start_background_tasks(state: &AppState) {
         loop {
             every.tick().await;
             cache.purge_expired();
+            login_throttle.purge_expired();
             #[cfg(feature = "realtime")]
             realtime.sweep();
         }
@@ -120,7 +122,7 @@ async fn check_token(State(state): State<AppState>, request: Request, next: Next
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let user = match extract::bearer_token(&parts) {
+    let user = match extract::bearer_token(&parts.headers) {
         Ok(Some(token)) => extract::user_for_token(&state, token).await,
         Ok(None) | Err(_) => Err(ApiError::Unauthorized),
     };

@@ -14,6 +14,8 @@ backend_tests!(
     registration_refuses_profanity,
     login_refuses_bad_pairs_and_deactivated_accounts,
     login_locks_after_five_failures,
+    concurrent_guesses_check_at_most_five_passwords,
+    over_long_logins_are_refused_unremembered,
     profile_updates,
     settings_read_and_patch,
     public_profiles_hide_email,
@@ -245,6 +247,46 @@ async fn login_locks_after_five_failures(app: TestApp) {
         StatusCode::OK,
         "another account is not locked"
     );
+}
+
+/// However many guesses arrive at once, at most five passwords of one
+/// account are checked in a lock window (contract v1.3, login lock).
+async fn concurrent_guesses_check_at_most_five_passwords(app: TestApp) {
+    app.register("frank").await;
+    let guesses = (0..40).map(|_| {
+        app.post(
+            "/api/auth/login",
+            None,
+            json!({"username": "frank", "password": "wrong password"}),
+        )
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    let checked = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 35));
+}
+
+/// A login name longer than any account's is 401 at once and leaves
+/// nothing behind in the throttle.
+async fn over_long_logins_are_refused_unremembered(app: TestApp) {
+    let before = app.state.login_throttle.tracked();
+    for n in 0..20 {
+        let reply = app
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": format!("{n}{}", "x".repeat(300)), "password": "x"}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.state.login_throttle.tracked(), before);
 }
 
 async fn profile_updates(app: TestApp) {

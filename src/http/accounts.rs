@@ -20,6 +20,9 @@ const MAX_DISPLAY_NAME_CHARS: usize = 50;
 const MIN_PASSWORD_CHARS: usize = 8;
 /// Longer passwords are refused rather than hashed: bounded work per request.
 const MAX_PASSWORD_CHARS: usize = 1024;
+/// The longest login worth looking up: an email address is at most 254
+/// bytes (RFC 5321), a username 30.
+const MAX_LOGIN_BYTES: usize = 254;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new("accounts")
@@ -237,17 +240,24 @@ async fn login(
     let (Some(login), Some(password)) = (login, password) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let login = login.trim().to_lowercase();
+    // No account has a longer name or address: refused before anything is
+    // looked up or remembered, so a long name costs nothing to keep.
+    let login = login.trim();
+    if login.len() > MAX_LOGIN_BYTES {
+        return Err(ApiError::Unauthorized);
+    }
+    let login = login.to_lowercase();
     let user = match state.store.user_by_login(&login).await {
         Ok(user) => Some(user),
         Err(StoreError::NotFound) => None,
         Err(other) => return Err(other.into()),
     };
-    // One lock per account, whichever name it was reached by.
+    // One lock per account, whichever name it was reached by; unknown names
+    // are throttled the same way, so a lock tells nothing about existence.
     let throttle_key = user
         .as_ref()
         .map_or_else(|| format!("login:{login}"), |u| format!("user:{}", u.id));
-    state.login_throttle.check(&throttle_key)?;
+    state.login_throttle.begin(&throttle_key)?;
     let verified = match &user {
         Some(user) if user.active && char_len(&password) <= MAX_PASSWORD_CHARS => {
             state
@@ -259,16 +269,13 @@ async fn login(
     };
     match user {
         Some(user) if verified => {
-            state.login_throttle.record_success(&throttle_key);
+            state.login_throttle.succeeded(&throttle_key);
             let token = issue_token(&state, &user).await?;
             Ok(Json(
                 json!({ "token": token, "user": user_json(&user, true) }),
             ))
         }
-        _ => {
-            state.login_throttle.record_failure(&throttle_key);
-            Err(ApiError::Unauthorized)
-        }
+        _ => Err(ApiError::Unauthorized),
     }
 }
 
@@ -278,7 +285,7 @@ async fn logout(
     AuthUser(_user): AuthUser,
     parts: Parts,
 ) -> ApiResult<StatusCode> {
-    if let Some(token) = bearer_token(&parts)? {
+    if let Some(token) = bearer_token(&parts.headers)? {
         state.store.delete_token(&hash_token(token)).await?;
     }
     Ok(StatusCode::NO_CONTENT)

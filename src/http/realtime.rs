@@ -54,15 +54,10 @@ fn token_of(request: &Request) -> Option<String> {
             .map(|(_, value)| value.to_owned())
     });
     from_query.or_else(|| {
-        request
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|t| t.trim().to_owned())
+        crate::extract::bearer_token(request.headers())
+            .ok()
+            .flatten()
+            .map(str::to_owned)
     })
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{ApiRouter, Doc};
 use crate::error::ApiError;
+use crate::extract::bearer_token;
 use crate::metrics::{counter, gauge};
 use crate::process::rss_bytes;
 use crate::state::AppState;
@@ -94,10 +95,7 @@ async fn features(State(state): State<AppState>) -> Json<Value> {
 /// System: `GET /metrics`, Prometheus text.
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(expected) = &state.metrics_token {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let sent = bearer_token(&headers).ok().flatten();
         if sent != Some(expected.expose()) {
             return Err(ApiError::Unauthorized);
         }
