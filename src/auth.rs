@@ -110,7 +110,10 @@ impl Attempts {
     /// Whether anything is left to remember at `now`.
     fn is_live(&self, now: Instant, window: Duration) -> bool {
         self.locked_until.is_some_and(|until| until > now)
-            || self.started.iter().any(|at| now.duration_since(*at) < window)
+            || self
+                .started
+                .iter()
+                .any(|at| now.duration_since(*at) < window)
     }
 }
 
@@ -142,7 +145,9 @@ impl LoginThrottle {
             attempts.locked_until = None;
         }
         let window = self.window;
-        attempts.started.retain(|at| now.duration_since(*at) < window);
+        attempts
+            .started
+            .retain(|at| now.duration_since(*at) < window);
         attempts.started.push(now);
         if attempts.started.len() >= self.max_failures {
             attempts.locked_until = Some(now + window);

@@ -109,17 +109,62 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The most fields a validation error names (contract v1.3).
+pub const MAX_ERROR_FIELDS: usize = 50;
+/// The largest error body, in bytes (contract v1.3).
+pub const MAX_ERROR_BYTES: usize = 16 * 1024;
+/// Longer field names (an unknown key can be as long as the body) and
+/// reasons are cut to this many characters.
+const MAX_FIELD_TEXT_CHARS: usize = 100;
+
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(MAX_FIELD_TEXT_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The error object for a validation error: at most [`MAX_ERROR_FIELDS`]
+/// fields, fewer if that is what keeps the body under [`MAX_ERROR_BYTES`],
+/// and a message that says how many were left out.
+fn fields_error(code: &str, message: &str, fields: &FieldErrors) -> serde_json::Value {
+    let mut kept: Vec<(String, String)> = fields
+        .iter()
+        .take(MAX_ERROR_FIELDS)
+        .map(|(field, why)| (cut(field), cut(why)))
+        .collect();
+    loop {
+        let left_out = fields.len() - kept.len();
+        let message = match left_out {
+            0 => message.to_owned(),
+            n => format!("{message} ({n} more not listed)"),
+        };
+        let listed: serde_json::Map<String, serde_json::Value> = kept
+            .iter()
+            .map(|(field, why)| (field.clone(), json!(why)))
+            .collect();
+        let error = json!({ "code": code, "message": message, "fields": listed });
+        // Room for the `{"error": …}` around it.
+        if kept.is_empty() || error.to_string().len() + 16 <= MAX_ERROR_BYTES {
+            return error;
+        }
+        kept.pop();
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut error = json!({ "code": self.code(), "message": self.to_string() });
-        match &self {
+        let error = match &self {
             Self::Validation(fields) | Self::Profanity(fields) => {
-                error["fields"] = json!(fields);
+                fields_error(self.code(), &self.to_string(), fields)
             }
-            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
-            _ => {}
-        }
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                json!({ "code": self.code(), "message": self.to_string() })
+            }
+            _ => json!({ "code": self.code(), "message": self.to_string() }),
+        };
         let mut response = (status, Json(json!({ "error": error }))).into_response();
         if let Self::RateLimited { retry_after_secs } = self {
             response.headers_mut().insert(
@@ -132,3 +177,52 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(error: ApiError) -> (usize, serde_json::Value) {
+        let response = error.into_response();
+        let bytes = bytes_of(response);
+        (bytes.len(), serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn bytes_of(response: Response) -> Vec<u8> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec()
+        })
+    }
+
+    #[test]
+    fn validation_errors_name_at_most_fifty_fields() {
+        let fields: FieldErrors = (0..10_000)
+            .map(|i| (format!("strokes.{i:05}"), "must be an object".to_owned()))
+            .collect();
+        let (_, body) = body_of(ApiError::Validation(fields));
+        assert_eq!(body["error"]["fields"].as_object().unwrap().len(), 50);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("9950 more")
+        );
+    }
+
+    #[test]
+    fn error_bodies_stay_under_sixteen_kib() {
+        // Long unknown keys full of characters JSON escapes six-fold.
+        let fields: FieldErrors = (0..50)
+            .map(|i| (format!("{i}{}", "\u{1}".repeat(5000)), "\u{2}".repeat(5000)))
+            .collect();
+        let (bytes, body) = body_of(ApiError::Validation(fields));
+        assert!(bytes <= MAX_ERROR_BYTES, "{bytes} bytes");
+        assert!(!body["error"]["fields"].as_object().unwrap().is_empty());
+    }
+}

@@ -388,6 +388,24 @@ async fn every_rejection_has_the_error_shape(app: TestApp) {
             "{path}"
         );
     }
+    // 10,000 bad strokes in a 30 KB body: 50 fields named, the body small.
+    let strokes = vec![json!({}); 10_000];
+    let many_bad = app
+        .post(
+            "/api/drawings",
+            Some(&token),
+            json!({"title": "t", "width": 100, "height": 100, "strokes": strokes}),
+        )
+        .await;
+    assert_eq!(many_bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(many_bad.fields().len(), 50);
+    assert!(many_bad.body.to_string().len() <= 16 * 1024);
+    assert!(
+        many_bad.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more not listed")
+    );
     for reply in [&unknown, &method, &malformed, &xml, &too_large] {
         assert!(reply.body["error"]["message"].is_string());
     }
