@@ -16,6 +16,7 @@ backend_tests!(
     png_renders_strokes_with_etags,
     drawings_on_published_stories_are_public,
     games_are_made_checked_and_ranked,
+    deleting_a_drawing_detaches_it_from_pages,
 );
 
 fn stroke(id: &str, color: &str, points: Value) -> Value {
@@ -624,4 +625,61 @@ async fn games_are_made_checked_and_ranked(app: TestApp) {
         .status,
         StatusCode::OK
     );
+}
+
+/// Contract v1.3: deleting a drawing sets `drawing_id` to null on every
+/// page that attached it, so later writes of the story (and an admin's
+/// unpublish) keep working.
+async fn deleting_a_drawing_detaches_it_from_pages(app: TestApp) {
+    let author = app.register("painter").await;
+    let admin = app.register_admin("warden").await;
+    let drawing = new_drawing(&app, &author).await;
+    let story = app
+        .post(
+            "/api/stories",
+            Some(&author),
+            json!({"title": "The castle", "genre": "fantasy", "age_group": "6-8", "status": "published",
+                   "pages": [{"text": "A castle on a hill.", "drawing_id": drawing}, {"text": "The end."}]}),
+        )
+        .await;
+    assert_eq!(story.status, StatusCode::CREATED, "{}", story.body);
+    let story_id = story.body["id"].as_i64().unwrap();
+    let report = app
+        .post(
+            &format!("/api/stories/{story_id}/report"),
+            Some(&admin),
+            json!({"reason": "check"}),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::CREATED);
+
+    let deleted = app
+        .delete(&format!("/api/drawings/{drawing}"), Some(&author))
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let read = app
+        .get(&format!("/api/stories/{story_id}"), Some(&author))
+        .await;
+    assert_eq!(read.body["pages"][0]["drawing_id"], Value::Null);
+
+    let patched = app
+        .patch(
+            &format!("/api/stories/{story_id}"),
+            Some(&author),
+            json!({"title": "The old castle"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let resolved = app
+        .patch(
+            &format!("/api/admin/reports/{}", report.body["id"]),
+            Some(&admin),
+            json!({"status": "resolved", "action": "unpublish"}),
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
+    let draft = app
+        .get(&format!("/api/stories/{story_id}"), Some(&author))
+        .await;
+    assert_eq!(draft.body["status"], "draft");
 }

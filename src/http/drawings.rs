@@ -367,7 +367,11 @@ async fn remove(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     managed(&state, id, &user).await?;
-    state.store.delete_drawing(id).await?;
+    let stories_changed = state.store.delete_drawing(id).await?;
+    if !stories_changed.is_empty() {
+        // Their pages no longer attach it; cached copies are stale.
+        state.cache.invalidate_all();
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -223,13 +223,39 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_drawing(&self, id: i64) -> Result<()> {
+    /// Deletes a drawing. Every story page that attached it gets
+    /// `drawing_id: null` in the same transaction (a page left pointing at
+    /// a missing drawing made every later write of its story fail). Returns
+    /// the ids of the stories whose pages changed.
+    pub async fn delete_drawing(&self, id: i64) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let attached = sqlx::query(
+            "SELECT s.id, s.pages FROM stories s JOIN story_drawings sd ON sd.story_id = s.id
+             WHERE sd.drawing_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut changed = Vec::with_capacity(attached.len());
+        for row in attached {
+            let story_id: i64 = row.try_get("id")?;
+            let pages_json: String = row.try_get("pages")?;
+            let pages = detach_drawing(&pages_json, id)?;
+            sqlx::query("UPDATE stories SET pages = $1 WHERE id = $2")
+                .bind(pages)
+                .bind(story_id)
+                .execute(&mut *tx)
+                .await?;
+            changed.push(story_id);
+        }
+        // Strokes, collaborators and the story links go with it (cascade).
         let done = sqlx::query("DELETE FROM drawings WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         touched_a_row(&done)?;
-        Ok(())
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Adds a collaborator; returns whether they were new.
@@ -336,4 +362,43 @@ async fn insert_strokes(
         added += done.rows_affected() as i64;
     }
     Ok(added)
+}
+
+/// A story's pages (as stored, JSON) with every `drawing_id` equal to
+/// `drawing_id` set to null.
+fn detach_drawing(pages_json: &str, drawing_id: i64) -> Result<String> {
+    let mut pages: Vec<crate::StoryPage> = serde_json::from_str(pages_json)
+        .map_err(|e| StoreError::Database(sqlx::Error::Decode(e.into())))?;
+    for page in &mut pages {
+        if page.drawing_id == Some(drawing_id) {
+            page.drawing_id = None;
+        }
+    }
+    serde_json::to_string(&pages).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))
+}
+
+#[cfg(test)]
+mod detach_tests {
+    use super::detach_drawing;
+
+    #[test]
+    fn only_the_deleted_drawing_is_detached() {
+        let pages = r#"[{"text":"a","drawing_id":7},{"text":"b","drawing_id":8},{"text":"c","drawing_id":null}]"#;
+        let detached: serde_json::Value =
+            serde_json::from_str(&detach_drawing(pages, 7).unwrap()).unwrap();
+        let ids: Vec<_> = detached
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["drawing_id"].clone())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                serde_json::Value::Null,
+                serde_json::json!(8),
+                serde_json::Value::Null
+            ]
+        );
+    }
 }
