@@ -62,6 +62,14 @@ impl Passwords {
     }
 }
 
+/// The oldest issue time of a token that still works: tokens expire
+/// `ttl_days` after they were issued.
+pub fn tokens_issued_after(ttl_days: u32) -> storybook_store::Timestamp {
+    const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+    let now = storybook_store::Timestamp::now().millis();
+    storybook_store::Timestamp(now.saturating_sub(i64::from(ttl_days) * DAY_MILLIS))
+}
+
 /// A new bearer token: 256 random bits, hex-encoded.
 pub fn new_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];

@@ -378,6 +378,11 @@ pub struct Limits {
     #[arg(long, env = "LOGIN_TRACKED_ACCOUNTS", default_value_t = 10_000)]
     pub login_tracked_accounts: usize,
 
+    /// Days a token works after it was issued; an expired token is `401`
+    /// like a revoked one, and the housekeeping deletes it.
+    #[arg(long, env = "TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub token_ttl_days: u32,
+
     /// Most entries in the read cache (story details, first library pages).
     #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 500)]
     pub cache_max_entries: usize,

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use storybook_store::{StoreError, User};
 
-use crate::auth::hash_token;
+use crate::auth::{hash_token, tokens_issued_after};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::validate::{Fields, Params};
@@ -219,7 +219,12 @@ pub struct AdminUser(pub User);
 
 /// The user a token belongs to, looked up once per request.
 pub(crate) async fn user_for_token(state: &AppState, token: &str) -> Result<User, ApiError> {
-    match state.store.user_by_token(&hash_token(token)).await {
+    let issued_after = tokens_issued_after(state.limits.token_ttl_days);
+    match state
+        .store
+        .user_by_token(&hash_token(token), issued_after)
+        .await
+    {
         Ok(user) => Ok(user),
         Err(StoreError::NotFound) => Err(ApiError::Unauthorized),
         Err(other) => Err(other.into()),

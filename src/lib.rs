@@ -92,21 +92,38 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Seconds between two rounds of housekeeping.
+const HOUSEKEEPING_SECS: u64 = 5;
+/// Expired tokens are deleted every this many rounds (10 minutes): they
+/// already stop working at their expiry; this only keeps the table small.
+const EXPIRED_TOKENS_EVERY_TICKS: u64 = 120;
+
 /// Starts the server's periodic housekeeping, every few seconds: expired
-/// read-cache entries and login-throttle entries are dropped, and (realtime) channel histories expire
+/// read-cache entries and login-throttle entries are dropped, expired tokens
+/// deleted (every 10 minutes), and (realtime) channel histories expire
 /// and idle channels are freed. Nothing a burst left behind stays resident
 /// until the next request happens to touch it.
 pub fn start_background_tasks(state: &AppState) {
     let cache = state.cache.clone();
     let login_throttle = state.login_throttle.clone();
+    let store = state.store.clone();
+    let token_ttl_days = state.limits.token_ttl_days;
     #[cfg(feature = "realtime")]
     let realtime = state.realtime.clone();
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(5));
+        let mut every = tokio::time::interval(Duration::from_secs(HOUSEKEEPING_SECS));
+        let mut ticks: u64 = 0;
         loop {
             every.tick().await;
             cache.purge_expired();
             login_throttle.purge_expired();
+            if ticks.is_multiple_of(EXPIRED_TOKENS_EVERY_TICKS) {
+                let cutoff = auth::tokens_issued_after(token_ttl_days);
+                if let Err(error) = store.delete_tokens_issued_before(cutoff).await {
+                    tracing::warn!(%error, "could not delete expired tokens");
+                }
+            }
+            ticks += 1;
             #[cfg(feature = "realtime")]
             realtime.sweep();
         }

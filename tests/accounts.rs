@@ -16,6 +16,9 @@ backend_tests!(
     login_locks_after_five_failures,
     concurrent_guesses_check_at_most_five_passwords,
     over_long_logins_are_refused_unremembered,
+    password_change_signs_out_the_other_tokens,
+    logout_all_revokes_every_token,
+    expired_tokens_are_refused_and_deleted,
     profile_updates,
     settings_read_and_patch,
     public_profiles_hide_email,
@@ -287,6 +290,121 @@ async fn over_long_logins_are_refused_unremembered(app: TestApp) {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(app.state.login_throttle.tracked(), before);
+}
+
+async fn login(app: &TestApp, username: &str, password: &str) -> (StatusCode, Option<String>) {
+    let reply = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .await;
+    let token = reply.body["token"].as_str().map(str::to_owned);
+    (reply.status, token)
+}
+
+/// Contract v1.3: `POST /api/me/password`.
+async fn password_change_signs_out_the_other_tokens(app: TestApp) {
+    let here = app.register("grace").await;
+    let (_, elsewhere) = login(&app, "grace", "password123").await;
+    let elsewhere = elsewhere.expect("signed in elsewhere");
+
+    let wrong = app
+        .post(
+            "/api/me/password",
+            Some(&here),
+            json!({"current_password": "not it at all", "new_password": "a new password"}),
+        )
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.fields()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["current_password".to_owned()]
+        )
+    );
+    let short = app
+        .post(
+            "/api/me/password",
+            Some(&here),
+            json!({"current_password": "password123", "new_password": "short"}),
+        )
+        .await;
+    assert_eq!(short.fields(), ["new_password"]);
+
+    let changed = app
+        .post(
+            "/api/me/password",
+            Some(&here),
+            json!({"current_password": "password123", "new_password": "a new password"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+    assert_eq!(app.get("/api/me", Some(&here)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/me", Some(&elsewhere)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, "grace", "password123").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, "grace", "a new password").await.0,
+        StatusCode::OK
+    );
+}
+
+/// Contract v1.3: `POST /api/auth/logout-all`.
+async fn logout_all_revokes_every_token(app: TestApp) {
+    let first = app.register("heidi").await;
+    let (_, second) = login(&app, "heidi", "password123").await;
+    let second = second.unwrap();
+    let bystander = app.register("ivan").await;
+    let reply = app
+        .post("/api/auth/logout-all", Some(&first), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    for token in [&first, &second] {
+        assert_eq!(
+            app.get("/api/me", Some(token)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.get("/api/me", Some(&bystander)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(login(&app, "heidi", "password123").await.0, StatusCode::OK);
+}
+
+/// Contract v1.3: tokens expire `TOKEN_TTL_DAYS` after they were issued.
+async fn expired_tokens_are_refused_and_deleted(mut app: TestApp) {
+    let token = app.register("judy").await;
+    assert_eq!(
+        app.get("/api/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    app.reconfigure(|state| {
+        let mut limits = (*state.limits).clone();
+        limits.token_ttl_days = 0;
+        state.limits = std::sync::Arc::new(limits);
+    });
+    let expired = app.get("/api/me", Some(&token)).await;
+    assert_eq!(
+        (expired.status, expired.code()),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let cutoff = storybook::auth::tokens_issued_after(0);
+    assert!(
+        app.state
+            .store
+            .delete_tokens_issued_before(cutoff)
+            .await
+            .unwrap()
+            >= 1
+    );
 }
 
 async fn profile_updates(app: TestApp) {

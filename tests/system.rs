@@ -78,6 +78,8 @@ async fn openapi_documents_the_contract_routes(app: TestApp) {
         ("/api/auth/register", "post"),
         ("/api/auth/login", "post"),
         ("/api/auth/logout", "post"),
+        ("/api/auth/logout-all", "post"),
+        ("/api/me/password", "post"),
         ("/api/me", "get"),
         ("/api/me", "patch"),
         ("/api/me/settings", "get"),

@@ -51,6 +51,27 @@ pub fn router() -> ApiRouter {
                 .user()
                 .returns(204, None),
         )
+        .post(
+            "/api/auth/logout-all",
+            logout_all,
+            Doc::new(
+                "Sign out everywhere: every token of the user, this one included, stops working",
+            )
+            .user()
+            .returns(204, None),
+        )
+        .post(
+            "/api/me/password",
+            change_password,
+            Doc::new(
+                "Change the password; every other token stops working, this one stays. A wrong \
+                 current_password is 422; wrong ones count against the login lock (429)",
+            )
+            .user()
+            .body("PasswordChange")
+            .returns(204, None)
+            .errors(&[429]),
+        )
         .get(
             "/api/me",
             me,
@@ -288,6 +309,69 @@ async fn logout(
     if let Some(token) = bearer_token(&parts.headers)? {
         state.store.delete_token(&hash_token(token)).await?;
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Contract v1.3: `POST /api/auth/logout-all`: every token of the user,
+/// this one included, stops working at once.
+async fn logout_all(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<StatusCode> {
+    state.store.delete_user_tokens(user.id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Contract v1.3: `POST /api/me/password`: a new password; every other
+/// token of the user stops working at once, this one stays. Wrong current
+/// passwords count against the account's login lock, so a stolen token
+/// cannot be used to guess the password faster than a login could.
+async fn change_password(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    parts: Parts,
+    JsonFields(mut body): JsonFields,
+) -> ApiResult<StatusCode> {
+    let current = body.required_string("current_password");
+    let new = body.required_string("new_password");
+    if let Some(new) = &new {
+        let length = char_len(new);
+        if length < MIN_PASSWORD_CHARS {
+            body.reject(
+                "new_password",
+                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+            );
+        } else if length > MAX_PASSWORD_CHARS {
+            body.reject(
+                "new_password",
+                format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+            );
+        }
+    }
+    body.finish()?;
+    let (Some(current), Some(new), Some(token)) = (current, new, bearer_token(&parts.headers)?)
+    else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let throttle_key = format!("user:{}", user.id);
+    state.login_throttle.begin(&throttle_key)?;
+    let current_is_right = char_len(&current) <= MAX_PASSWORD_CHARS
+        && state
+            .passwords
+            .verify(current, user.password_hash.clone())
+            .await?;
+    if !current_is_right {
+        return Err(ApiError::field(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    state.login_throttle.succeeded(&throttle_key);
+    let password_hash = state.passwords.hash(new).await?;
+    state
+        .store
+        .change_password(user.id, &password_hash, &hash_token(token))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

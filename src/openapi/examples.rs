@@ -113,6 +113,9 @@ pub fn of(schema: &str) -> Option<Value> {
             profile["stories"] = json!(1);
             profile
         }
+        "PasswordChange" => json!({
+            "current_password": "correct horse battery", "new_password": "staple battery horse",
+        }),
         "ProfileUpdate" => json!({ "display_name": "Alice", "bio": "I like dragons." }),
         "Settings" => settings(),
         "ProfanityCheck" => json!({ "text": "what the sh1t" }),

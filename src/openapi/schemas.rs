@@ -274,6 +274,14 @@ fn account_and_library_schemas() -> Value {
             "type": "object",
             "properties": { "token": string, "user": reference("User") },
         },
+        "PasswordChange": {
+            "type": "object",
+            "required": ["current_password", "new_password"],
+            "properties": {
+                "current_password": { "type": "string", "maxLength": 1024 },
+                "new_password": { "type": "string", "minLength": 8, "maxLength": 1024 },
+            },
+        },
         "ProfileUpdate": {
             "type": "object",
             "properties": {

@@ -16,19 +16,67 @@ impl Store {
         Ok(())
     }
 
-    /// The active user a token hash belongs to; `NotFound` for an unknown
-    /// or revoked token and for a deactivated user.
-    pub async fn user_by_token(&self, token_hash: &str) -> Result<User> {
-        let row = sqlx::query("SELECT user_id FROM tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+    /// The active user a token hash belongs to; `NotFound` for an unknown,
+    /// revoked or expired token (issued before `issued_after`) and for a
+    /// deactivated user.
+    pub async fn user_by_token(&self, token_hash: &str, issued_after: Timestamp) -> Result<User> {
+        let row =
+            sqlx::query("SELECT user_id FROM tokens WHERE token_hash = $1 AND created_at > $2")
+                .bind(token_hash)
+                .bind(issued_after.millis())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
         let user = self.user_by_id(row.try_get("user_id")?).await?;
         if !user.active {
             return Err(StoreError::NotFound);
         }
         Ok(user)
+    }
+
+    /// Revokes every token of a user but `keep` (the one a request came
+    /// with, when it is to stay).
+    pub async fn delete_user_tokens(&self, user_id: i64, keep: Option<&str>) -> Result<()> {
+        sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep.unwrap_or_default())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a new password hash and revokes every other token of the user,
+    /// in one transaction: the change and the sign-out happen together.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        crate::touched_a_row(&done)?;
+        sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the tokens issued at or before `cutoff` (they no longer
+    /// work); returns how many.
+    pub async fn delete_tokens_issued_before(&self, cutoff: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM tokens WHERE created_at <= $1")
+            .bind(cutoff.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn delete_token(&self, token_hash: &str) -> Result<()> {
