@@ -21,6 +21,7 @@ backend_tests!(
     reports_and_moderation,
     admin_users_and_stats,
     no_stale_reads_after_writes,
+    patches_change_only_the_fields_they_send,
 );
 
 fn story_body(title: &str, status: &str) -> Value {
@@ -1016,4 +1017,45 @@ async fn no_stale_reads_after_writes(app: TestApp) {
     );
     assert!(value("cache_misses_total") >= 1);
     assert!(text.contains("cache_entries "));
+}
+
+/// Contract v1.3: a PATCH changes only the fields it sends, so concurrent
+/// PATCHes of different fields both take effect, and an author's PATCH
+/// without `status` does not re-publish what an admin unpublished.
+async fn patches_change_only_the_fields_they_send(app: TestApp) {
+    let author = app.register("patcher").await;
+    let admin = app.register_admin("patchadmin").await;
+    let story = create_story(&app, &author, story_body("Round 0", "published")).await;
+    let path = format!("/api/stories/{}", story["id"]);
+    for round in 1..=5 {
+        let title = format!("Round {round}");
+        let tag = format!("tag{round}");
+        let (by_title, by_tags) = tokio::join!(
+            app.patch(&path, Some(&author), json!({"title": title})),
+            app.patch(&path, Some(&author), json!({"tags": [tag]})),
+        );
+        assert_eq!(
+            (by_title.status, by_tags.status),
+            (StatusCode::OK, StatusCode::OK)
+        );
+        let now = app.get(&path, Some(&author)).await.body;
+        assert_eq!(
+            (&now["title"], &now["tags"]),
+            (&json!(title), &json!([tag])),
+            "round {round}"
+        );
+    }
+    let (unpublished, edited) = tokio::join!(
+        app.patch(&path, Some(&admin), json!({"status": "draft"})),
+        app.patch(&path, Some(&author), json!({"genre": "funny"})),
+    );
+    assert_eq!(
+        (unpublished.status, edited.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let now = app.get(&path, Some(&author)).await.body;
+    assert_eq!(
+        (&now["status"], &now["genre"]),
+        (&json!("draft"), &json!("funny"))
+    );
 }

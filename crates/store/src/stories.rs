@@ -256,44 +256,67 @@ impl Store {
     }
 
     /// Applies changes; title or page changes bump the version (games).
+    /// Changes only the fields `changes` carries, in one transaction: the
+    /// row is written first (taking the write lock, or the row lock on
+    /// PostgreSQL) with each absent field left as it is in the database,
+    /// then read back for the index. Two concurrent PATCHes of different
+    /// fields both take effect, and one that does not send `status` never
+    /// writes an old status back over an admin's unpublish.
     pub async fn update_story(&self, id: i64, changes: &StoryChanges) -> Result<Story> {
-        let current = self.story(id).await?;
-        let title = changes.title.clone().unwrap_or(current.title.clone());
-        let pages = changes.pages.clone().unwrap_or(current.pages.clone());
-        let tags = changes.tags.clone().unwrap_or(current.tags.clone());
-        let text_changed = title != current.title || pages != current.pages;
-        let derived = derive(&pages, &tags)?;
-        let status = changes.status.unwrap_or(current.status);
+        let encode = |e: serde_json::Error| StoreError::Database(sqlx::Error::Encode(e.into()));
+        let page_columns = match &changes.pages {
+            Some(pages) => Some(derive(pages, &[])?),
+            None => None,
+        };
+        let tags_json = match &changes.tags {
+            Some(tags) => Some(serde_json::to_string(tags).map_err(encode)?),
+            None => None,
+        };
         let now = Timestamp::now().millis();
         let mut tx = self.pool.begin().await?;
+        // In SET, every column on the right is the row's old value.
         let done = sqlx::query(
-            "UPDATE stories SET title = $2, pages = $3, body = $4, excerpt = $5, page_count = $6, genre = $7,
-                    age_group = $8, tags = $9, status = $10, updated_at = $11,
-                    version = version + $12,
-                    published_at = CASE WHEN $10 = 'published' THEN COALESCE(published_at, $11) ELSE published_at END
+            "UPDATE stories SET
+                version = version + CASE WHEN COALESCE($2, title) <> title
+                                          OR COALESCE($3, pages) <> pages THEN 1 ELSE 0 END,
+                title = COALESCE($2, title), pages = COALESCE($3, pages),
+                body = COALESCE($4, body), excerpt = COALESCE($5, excerpt),
+                page_count = COALESCE($6, page_count), genre = COALESCE($7, genre),
+                age_group = COALESCE($8, age_group), tags = COALESCE($9, tags),
+                status = COALESCE($10, status), updated_at = $11,
+                published_at = CASE WHEN COALESCE($10, status) = 'published'
+                                    THEN COALESCE(published_at, $11) ELSE published_at END
              WHERE id = $1",
         )
         .bind(id)
-        .bind(&title)
-        .bind(&derived.pages_json)
-        .bind(&derived.body)
-        .bind(&derived.excerpt)
-        .bind(pages.len() as i64)
-        .bind(changes.genre.as_deref().unwrap_or(&current.genre))
-        .bind(changes.age_group.as_deref().unwrap_or(&current.age_group))
-        .bind(&derived.tags_json)
-        .bind(status.as_str())
+        .bind(changes.title.as_deref())
+        .bind(page_columns.as_ref().map(|d| d.pages_json.as_str()))
+        .bind(page_columns.as_ref().map(|d| d.body.as_str()))
+        .bind(page_columns.as_ref().map(|d| d.excerpt.as_str()))
+        .bind(changes.pages.as_ref().map(|pages| pages.len() as i64))
+        .bind(changes.genre.as_deref())
+        .bind(changes.age_group.as_deref())
+        .bind(tags_json.as_deref())
+        .bind(changes.status.map(StoryStatus::as_str))
         .bind(now)
-        .bind(i64::from(text_changed))
         .execute(&mut *tx)
         .await?;
         touched_a_row(&done)?;
+        let row = sqlx::query("SELECT title, pages, body, tags, status FROM stories WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let title: String = row.try_get("title")?;
+        let pages: Vec<StoryPage> = decode_json(&row.try_get::<String, _>("pages")?)?;
+        let body: String = row.try_get("body")?;
+        let tags: Vec<String> = decode_json(&row.try_get::<String, _>("tags")?)?;
+        let status = status_from(&row.try_get::<String, _>("status")?)?;
         self.index_story(
             &mut tx,
             Indexed {
                 id,
                 title: &title,
-                body: &derived.body,
+                body: &body,
                 tags: &tags,
                 status,
                 pages: &pages,
