@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
-use storybook_store::{ReportStatus, Role, UserFilter};
+use storybook_store::{ReportAction, ReportStatus, Role, UserFilter};
 
 use super::accounts::user_json;
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
@@ -153,35 +153,30 @@ async fn close_report(
         }
         None => None,
     };
-    let action = body
-        .optional_string("action")
-        .unwrap_or_else(|| "none".to_owned());
-    if !body.has_error("action") && !["none", "unpublish", "delete"].contains(&action.as_str()) {
-        body.reject("action", "must be none, unpublish or delete");
-    }
-    body.finish()?;
-    let status = status.ok_or_else(|| ApiError::internal("validated status missing"))?;
-    let report = state.store.report(id).await?;
-    if let Some(story_id) = report.story_id {
-        match action.as_str() {
-            "unpublish" => {
-                let changes = storybook_store::StoryChanges {
-                    status: Some(storybook_store::StoryStatus::Draft),
-                    ..Default::default()
-                };
-                state.store.update_story(story_id, &changes).await?;
+    let action = match body.optional_string("action") {
+        None => Some(ReportAction::None),
+        Some(text) => {
+            let parsed = ReportAction::parse(&text);
+            if parsed.is_none() && !body.has_error("action") {
+                body.reject("action", "must be none, unpublish or delete");
             }
-            "delete" => state.store.delete_story(story_id).await?,
-            _ => {}
+            parsed
         }
+    };
+    body.finish()?;
+    let (Some(status), Some(action)) = (status, action) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let story_id = state.store.report(id).await?.story_id;
+    let closed = state.store.close_report(id, status, action).await?;
+    if action != ReportAction::None {
         state.cache.invalidate_all();
     }
-    let closed = state.store.close_report(id, status, &action).await?;
     state
         .notify(
             closed.reporter.id,
             "report_resolved",
-            json!({ "report_id": closed.id, "story_id": report.story_id, "status": closed.status }),
+            json!({ "report_id": closed.id, "story_id": story_id, "status": closed.status }),
         )
         .await;
     Ok(Json(json!(closed)))

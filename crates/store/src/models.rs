@@ -300,6 +300,36 @@ pub struct Notification {
     pub created_at: Timestamp,
 }
 
+/// What a report's resolution does to its story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportAction {
+    None,
+    /// The story goes back to draft.
+    Unpublish,
+    Delete,
+}
+
+impl ReportAction {
+    pub const ALL: [&'static str; 3] = ["none", "unpublish", "delete"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Unpublish => "unpublish",
+            Self::Delete => "delete",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "none" => Some(Self::None),
+            "unpublish" => Some(Self::Unpublish),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportStatus {

@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 
 use crate::stories::{summary_columns, summary_from_row};
 use crate::{
-    Page, PageRequest, Report, ReportStatus, Result, Store, StoreError, Timestamp, Totals,
-    UserSummary, touched_a_row,
+    Page, PageRequest, Report, ReportAction, ReportStatus, Result, Store, StoreError, StoryChanges,
+    StoryStatus, Timestamp, Totals, UserSummary, touched_a_row,
 };
 
 fn report_from_row(row: &AnyRow) -> Result<Report> {
@@ -104,22 +104,46 @@ impl Store {
     }
 
     /// Closes a report with a status and the action taken.
+    /// Resolves or dismisses a report and applies its action to the story,
+    /// together or not at all (one transaction). The story is the one the
+    /// report names when the transaction runs; if it is already gone, the
+    /// action has nothing left to do.
     pub async fn close_report(
         &self,
         id: i64,
         status: ReportStatus,
-        action: &str,
+        action: ReportAction,
     ) -> Result<Report> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE reports SET status = $2, action = $3, resolved_at = $4 WHERE id = $1",
         )
         .bind(id)
         .bind(status.as_str())
-        .bind(action)
+        .bind(action.as_str())
         .bind(Timestamp::now().millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         touched_a_row(&done)?;
+        let story_id: Option<i64> = sqlx::query("SELECT story_id FROM reports WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("story_id")?;
+        if let Some(story_id) = story_id {
+            match action {
+                ReportAction::None => {}
+                ReportAction::Unpublish => {
+                    let to_draft = StoryChanges {
+                        status: Some(StoryStatus::Draft),
+                        ..Default::default()
+                    };
+                    self.update_story_in(&mut tx, story_id, &to_draft).await?;
+                }
+                ReportAction::Delete => self.delete_story_in(&mut tx, story_id).await?,
+            }
+        }
+        tx.commit().await?;
         self.report(id).await
     }
 

@@ -263,6 +263,20 @@ impl Store {
     /// fields both take effect, and one that does not send `status` never
     /// writes an old status back over an admin's unpublish.
     pub async fn update_story(&self, id: i64, changes: &StoryChanges) -> Result<Story> {
+        let mut tx = self.pool.begin().await?;
+        self.update_story_in(&mut tx, id, changes).await?;
+        tx.commit().await?;
+        self.story(id).await
+    }
+
+    /// [`Store::update_story`]'s writes, inside the caller's transaction
+    /// (a report's resolution unpublishes its story in the same one).
+    pub(crate) async fn update_story_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        id: i64,
+        changes: &StoryChanges,
+    ) -> Result<()> {
         let encode = |e: serde_json::Error| StoreError::Database(sqlx::Error::Encode(e.into()));
         let page_columns = match &changes.pages {
             Some(pages) => Some(derive(pages, &[])?),
@@ -273,7 +287,6 @@ impl Store {
             None => None,
         };
         let now = Timestamp::now().millis();
-        let mut tx = self.pool.begin().await?;
         // In SET, every column on the right is the row's old value.
         let done = sqlx::query(
             "UPDATE stories SET
@@ -299,12 +312,12 @@ impl Store {
         .bind(tags_json.as_deref())
         .bind(changes.status.map(StoryStatus::as_str))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         touched_a_row(&done)?;
         let row = sqlx::query("SELECT title, pages, body, tags, status FROM stories WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         let title: String = row.try_get("title")?;
         let pages: Vec<StoryPage> = decode_json(&row.try_get::<String, _>("pages")?)?;
@@ -312,7 +325,7 @@ impl Store {
         let tags: Vec<String> = decode_json(&row.try_get::<String, _>("tags")?)?;
         let status = status_from(&row.try_get::<String, _>("status")?)?;
         self.index_story(
-            &mut tx,
+            tx,
             Indexed {
                 id,
                 title: &title,
@@ -322,25 +335,33 @@ impl Store {
                 pages: &pages,
             },
         )
-        .await?;
-        tx.commit().await?;
-        self.story(id).await
+        .await
     }
 
     pub async fn delete_story(&self, id: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        self.delete_story_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Store::delete_story`] inside the caller's transaction.
+    pub(crate) async fn delete_story_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        id: i64,
+    ) -> Result<()> {
         let done = sqlx::query("DELETE FROM stories WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         touched_a_row(&done)?;
         if self.backend() == Backend::Sqlite {
             sqlx::query("DELETE FROM stories_fts WHERE rowid = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
