@@ -7,16 +7,17 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use dashmap::DashMap;
-use tokio::sync::Semaphore;
 
 use crate::config::Limits;
 use crate::error::ApiError;
+use crate::slots::Slots;
 
-/// Argon2id hashing, run off the async threads, a bounded number at once:
-/// each hash takes `argon2_memory_kib` of memory and tens of milliseconds.
+/// Argon2id hashing, run off the async threads, a bounded number at once
+/// with a bounded queue (`503 busy` past it): each hash takes
+/// `argon2_memory_kib` of memory and tens of milliseconds.
 pub struct Passwords {
     params: Params,
-    permits: Semaphore,
+    slots: Slots,
 }
 
 impl Passwords {
@@ -25,7 +26,11 @@ impl Passwords {
             .unwrap_or_default();
         Self {
             params,
-            permits: Semaphore::new(limits.password_hash_concurrency.max(1)),
+            slots: Slots::new(
+                "password checks",
+                limits.password_hash_concurrency,
+                limits.password_hash_queue,
+            ),
         }
     }
 
@@ -35,9 +40,11 @@ impl Passwords {
 
     /// A PHC string (`$argon2id$v=19$…`) with a fresh random salt.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let slot = self.slots.acquire().await?;
         let params = self.params.clone();
+        // The slot goes with the work: it is free only once the hash is done.
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             Self::hasher(params)
                 .hash_password(password.as_bytes())
                 .map(|hash| hash.to_string())
@@ -49,9 +56,10 @@ impl Passwords {
 
     /// Whether `password` matches the stored PHC string.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let slot = self.slots.acquire().await?;
         let params = self.params.clone();
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             // The stored string carries its own parameters; ours are unused.
             Self::hasher(params)
                 .verify_password(password.as_bytes(), hash.as_str())

@@ -30,6 +30,17 @@ pub enum CacheKey {
     LibraryBody(String),
 }
 
+impl CacheKey {
+    /// Bytes the key holds; it is kept twice (the map and the age order),
+    /// and a search's key carries the query text, so it counts.
+    fn weight(&self) -> usize {
+        match self {
+            Self::Story(_) | Self::StoryBody(_) => 0,
+            Self::Library(text) | Self::LibraryBody(text) => 2 * text.len(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Cached {
     Story(Arc<Story>),
@@ -165,7 +176,7 @@ impl ReadCache {
         if self.max_entries == 0 || generation != self.generation() {
             return;
         }
-        let weight = value.weight();
+        let weight = value.weight() + key.weight();
         if weight > self.max_bytes {
             return;
         }

@@ -356,6 +356,11 @@ pub struct Limits {
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 1)]
     pub password_hash_concurrency: usize,
 
+    /// Registrations, logins and password changes that may wait for a
+    /// hash; more are answered `503 busy` at once.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 32)]
+    pub password_hash_queue: usize,
+
     /// Argon2id memory cost in KiB (OWASP: 7168 KiB with 5 passes is
     /// equivalent to 19 MiB with 2).
     #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 7168)]
@@ -399,6 +404,19 @@ pub struct Limits {
     /// most 4 MiB); more wait their turn.
     #[arg(long, env = "RENDER_CONCURRENCY", default_value_t = 2)]
     pub render_concurrency: usize,
+
+    /// Renders that may wait for one of those; more are `503 busy` at once.
+    #[arg(long, env = "RENDER_QUEUE", default_value_t = 8)]
+    pub render_queue: usize,
+
+    /// Full-text searches run at once, so that search queues behind
+    /// itself and not in front of every other request.
+    #[arg(long, env = "SEARCH_CONCURRENCY", default_value_t = 2)]
+    pub search_concurrency: usize,
+
+    /// Searches that may wait for one of those; more are `503 busy` at once.
+    #[arg(long, env = "SEARCH_QUEUE", default_value_t = 16)]
+    pub search_queue: usize,
 
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]

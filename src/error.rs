@@ -42,6 +42,13 @@ pub enum ApiError {
     /// Well-formed but unusable input with its own code (`no_text`).
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// A bounded resource is full (`503 busy` with `Retry-After`): answered
+    /// at once rather than queued without limit.
+    #[error("the server is busy with other {what}; try again shortly")]
+    Busy {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
     /// A dependency is down (`code` says which: `database`, `timeout`, …).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
@@ -74,7 +81,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +99,7 @@ impl ApiError {
             Self::Validation(_) => "validation",
             Self::Profanity(_) => "profanity",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Busy { .. } => "busy",
             Self::Unavailable { code, .. } | Self::Unprocessable { code, .. } => code,
             Self::Internal(_) => "internal",
         }
@@ -166,7 +174,11 @@ impl IntoResponse for ApiError {
             _ => json!({ "code": self.code(), "message": self.to_string() }),
         };
         let mut response = (status, Json(json!({ "error": error }))).into_response();
-        if let Self::RateLimited { retry_after_secs } = self {
+        if let Self::RateLimited { retry_after_secs }
+        | Self::Busy {
+            retry_after_secs, ..
+        } = self
+        {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after_secs.max(1)),

@@ -16,6 +16,7 @@ pub mod process;
 pub mod realtime;
 pub mod seed;
 pub mod shutdown;
+pub mod slots;
 pub mod state;
 pub mod threads;
 pub mod validate;

@@ -6,6 +6,8 @@ use std::time::Instant;
 use storybook_profanity::Filter;
 use storybook_store::Store;
 
+use crate::slots::Slots;
+
 use crate::auth::{LoginThrottle, Passwords};
 use crate::cache::ReadCache;
 use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
@@ -24,8 +26,11 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Hot reads (story details, first library pages), bounded.
     pub cache: Arc<ReadCache>,
-    /// PNG renders allowed at once (they run off the async threads).
-    pub renders: Arc<tokio::sync::Semaphore>,
+    /// PNG renders allowed at once (they run off the async threads), and
+    /// how many may wait.
+    pub renders: Arc<Slots>,
+    /// Full-text searches allowed at once, and how many may wait.
+    pub searches: Arc<Slots>,
     /// Request counters and latency histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The bounds the server keeps.
@@ -96,8 +101,15 @@ impl AppState {
                 limits.cache_max_bytes,
                 std::time::Duration::from_secs(limits.cache_ttl_secs),
             )),
-            renders: Arc::new(tokio::sync::Semaphore::new(
-                limits.render_concurrency.max(1),
+            renders: Arc::new(Slots::new(
+                "renders",
+                limits.render_concurrency,
+                limits.render_queue,
+            )),
+            searches: Arc::new(Slots::new(
+                "searches",
+                limits.search_concurrency,
+                limits.search_queue,
             )),
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),

@@ -19,6 +19,63 @@ backend_tests!(
     deleting_a_drawing_detaches_it_from_pages,
 );
 
+/// A render stops when its request ends (here, at the request time-out),
+/// and keeps its slot until it has really stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_stops_when_its_request_ends() {
+    let app = TestApp::sqlite_with(storybook::config::Limits {
+        request_timeout_secs: 1,
+        ..Default::default()
+    })
+    .await;
+    let token = app.register("zigzag").await;
+    let reply = app
+        .post(
+            "/api/drawings",
+            Some(&token),
+            json!({"title": "Zigzags", "width": 1024, "height": 1024}),
+        )
+        .await;
+    let id = reply.body["id"].as_i64().unwrap();
+    // Thin 2,000-point zigzags at full size: seconds of drawing each batch.
+    for batch in 0..45 {
+        let strokes: Vec<Value> = (0..10)
+            .map(|n| {
+                let points: Vec<Value> = (0..2000)
+                    .map(|i| json!([if i % 2 == 0 { 0 } else { 1024 }, (i * 37 + n) % 1024]))
+                    .collect();
+                stroke(&format!("z{batch}-{n}"), "#000000", json!(points))
+            })
+            .collect();
+        let appended = app
+            .post(
+                &format!("/api/drawings/{id}/strokes"),
+                Some(&token),
+                json!({"strokes": strokes}),
+            )
+            .await;
+        assert_eq!(appended.status, StatusCode::OK, "{}", appended.body);
+    }
+    let started = std::time::Instant::now();
+    let timed_out = app
+        .get(&format!("/api/drawings/{id}/image.png"), Some(&token))
+        .await;
+    assert_eq!(
+        (timed_out.status, timed_out.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "timeout")
+    );
+    // The render held its slot while it ran; it lets go soon after the
+    // request ended (1 s), not after the whole drawing (about 7 s here).
+    while app.state.renders.admitted() > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "the render is still running {:?} after its request started",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 fn stroke(id: &str, color: &str, points: Value) -> Value {
     json!({"id": id, "tool": "pen", "color": color, "width": 8, "points": points})
 }

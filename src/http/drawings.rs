@@ -1,6 +1,9 @@
 //! Contract section "Drawings (canvas)": drawings, strokes, collaborators,
 //! and the server-rendered PNG.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -433,26 +436,46 @@ async fn image(
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
     }
-    let _permit = state.renders.acquire().await.map_err(ApiError::internal)?;
+    let slot = state.renders.acquire().await?;
     let store = state.store.clone();
     let background = drawing.background.clone();
-    // Drawing is CPU work: off the async threads, strokes streamed in.
+    // When this request ends (answered, timed out, or the client left), the
+    // render stops at its next stroke; its slot goes with the blocking task,
+    // so it is free only once the drawing has really stopped.
+    let request_ended = RequestEnded::new();
+    let stop = request_ended.flag();
+    // Drawing is CPU work: off the async threads, strokes read a page at a
+    // time, with no database connection held while drawing.
     let png = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let handle = tokio::runtime::Handle::current();
         let mut canvas =
             Canvas::new(width, height, &background, requested).ok_or("empty canvas")?;
-        handle.block_on(async {
-            let mut strokes = std::pin::pin!(store.stroke_stream(id));
-            while let Some(stroke) = strokes.try_next().await.map_err(|e| e.to_string())? {
-                canvas.draw(&stroke);
+        let mut after = 0;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err("the request ended".to_owned());
             }
-            Ok::<(), String>(())
-        })?;
+            let page = handle
+                .block_on(store.strokes_page(id, after, STROKES_PER_CHUNK as i64))
+                .map_err(|e| e.to_string())?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = *last;
+            for (_, stroke) in &page {
+                if stop.load(Ordering::Relaxed) {
+                    return Err("the request ended".to_owned());
+                }
+                canvas.draw(stroke);
+            }
+        }
         canvas.encode_png()
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
+    drop(request_ended);
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
@@ -462,6 +485,26 @@ async fn image(
         png,
     )
         .into_response())
+}
+
+/// Raises its flag when dropped: the end of a request, however it ends,
+/// seen by work that runs outside it.
+struct RequestEnded(Arc<AtomicBool>);
+
+impl RequestEnded {
+    fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(false)))
+    }
+
+    fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
+
+impl Drop for RequestEnded {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Drawings: `POST /api/drawings/{id}/collaborators`.

@@ -261,8 +261,8 @@ async fn library(
         published_only: true,
         sort: Some(sort),
     };
-    // The first pages of browsing (not searching) are the hot reads.
-    let cacheable = query.is_none() && page.page <= CACHED_LIBRARY_PAGES;
+    // The first pages of browsing and of each search are the hot reads.
+    let cacheable = page.page <= CACHED_LIBRARY_PAGES;
     let described = format!("{filter:?}/{}/{}", page.page, page.page_size);
     let key = CacheKey::Library(described.clone());
     let generation = state.cache.generation();
@@ -284,6 +284,12 @@ async fn library(
     let found = match found {
         Some(found) => found,
         None => {
+            // Search has slots of its own: it queues behind other searches
+            // (503 busy past its queue), not in front of everything else.
+            let _search_slot = match &query {
+                Some(_) => Some(state.searches.acquire().await?),
+                None => None,
+            };
             let found = Arc::new(state.store.list_stories(&filter, page).await?);
             if cacheable {
                 state

@@ -106,9 +106,9 @@ fn error_response(status: u16) -> Value {
         "description": reason(status),
         "content": { "application/json": { "schema": reference("Error") } },
     });
-    if status == 429 {
+    if status == 429 || status == 503 {
         response["headers"] = json!({ "Retry-After": {
-            "description": "seconds until the next attempt may succeed",
+            "description": "seconds until the next attempt may succeed (429, and 503 busy)",
             "schema": { "type": "integer", "minimum": 1 },
         } });
     }
@@ -222,7 +222,10 @@ fn reason(status: u16) -> &'static str {
         415 => "Unsupported media type",
         422 => "Invalid fields or parameters (validation, profanity)",
         429 => "Too many attempts (rate_limited, with Retry-After)",
-        503 => "The request time-out passed (timeout), or a dependency is unavailable",
+        503 => {
+            "A bounded resource is full (busy, with Retry-After: password checks, renders, \
+                searches), the request time-out passed (timeout), or a dependency is unavailable"
+        }
         _ => "Error",
     }
 }

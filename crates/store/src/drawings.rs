@@ -155,6 +155,30 @@ impl Store {
             .and_then(|row| futures_util::future::ready(stroke_from_row(&row)))
     }
 
+    /// Up to `limit` strokes in drawing order after the stroke at position
+    /// `after` (0: from the start), each with its position. A connection is
+    /// held only while the page is read: a caller that works between pages
+    /// (a render) does not keep one from everyone else.
+    pub async fn strokes_page(
+        &self,
+        drawing_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Stroke)>> {
+        let rows = sqlx::query(
+            "SELECT id, stroke_id, tool, color, width, points FROM strokes
+             WHERE drawing_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(drawing_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, stroke_from_row(row)?)))
+            .collect()
+    }
+
     pub async fn update_drawing(&self, id: i64, changes: &DrawingChanges) -> Result<Drawing> {
         let done = sqlx::query(
             "UPDATE drawings SET title = COALESCE($2, title), background = COALESCE($3, background),
