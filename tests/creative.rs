@@ -137,6 +137,15 @@ async fn drawings_collaborators_and_access(app: TestApp) {
         StatusCode::CREATED,
         "adding twice is the same 201"
     );
+    // Removed and invited again: still one notification (no spam by toggling).
+    let removed = app
+        .delete(&format!("{collaborators}/friend"), Some(&owner))
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let re_added = app
+        .post(&collaborators, Some(&owner), json!({"username": "friend"}))
+        .await;
+    assert_eq!(re_added.status, StatusCode::CREATED);
     let invites = app.get("/api/notifications", Some(&friend)).await;
     assert_eq!(invites.body["total"], 1, "only the first add notifies");
     assert_eq!(invites.body["items"][0]["kind"], "collab_invite");

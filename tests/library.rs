@@ -999,6 +999,21 @@ async fn no_stale_reads_after_writes(app: TestApp) {
         .await;
     assert_eq!(app.get(&path, None).await.body["title"], "Renamed");
     assert_eq!(titles(&app.get("/api/stories", None).await), ["Renamed"]);
+    // The author's new display name shows at once in what embeds it.
+    app.patch(
+        "/api/me",
+        Some(&token),
+        json!({"display_name": "Cache Writer"}),
+    )
+    .await;
+    assert_eq!(
+        app.get(&path, None).await.body["author"]["display_name"],
+        "Cache Writer"
+    );
+    assert_eq!(
+        app.get("/api/stories", None).await.body["items"][0]["author"]["display_name"],
+        "Cache Writer"
+    );
     app.patch(&path, Some(&token), json!({"status": "draft"}))
         .await;
     assert_eq!(app.get(&path, None).await.status, StatusCode::NOT_FOUND);

@@ -407,6 +407,10 @@ async fn update_me(
         .store
         .update_profile(user.id, display_name.as_deref(), bio.as_deref())
         .await?;
+    if updated.display_name != user.display_name {
+        // Cached stories and library pages show the author's display name.
+        state.cache.invalidate_all();
+    }
     Ok(Json(me_json(&updated)))
 }
 

@@ -282,18 +282,30 @@ impl Store {
         Ok(changed)
     }
 
-    /// Adds a collaborator; returns whether they were new.
+    /// Adds a collaborator; returns whether this is the first time they
+    /// were ever invited to this drawing (removing them and adding them
+    /// again is not a new invitation).
     pub async fn add_collaborator(&self, id: i64, user_id: i64) -> Result<bool> {
-        let done = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
             "INSERT INTO drawing_collaborators (drawing_id, user_id, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (drawing_id, user_id) DO NOTHING",
         )
         .bind(id)
         .bind(user_id)
         .bind(Timestamp::now().millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let invited = sqlx::query(
+            "INSERT INTO drawing_invitations (drawing_id, user_id) VALUES ($1, $2)
+             ON CONFLICT (drawing_id, user_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(invited.rows_affected() == 1)
     }
 
     pub async fn remove_collaborator(&self, id: i64, user_id: i64) -> Result<()> {

@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_accounts"),
     migration!(2, "0002_library"),
     migration!(3, "0003_creative"),
+    migration!(4, "0004_invitations"),
 ];
 
 impl Store {
