@@ -1,12 +1,16 @@
 //! Passwords, tokens and login throttling: the security parts of accounts,
 //! kept apart from the handlers that use them.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::Limits;
 use crate::error::ApiError;
@@ -209,6 +213,85 @@ impl LoginThrottle {
     }
 }
 
+/// Which address-throttled route an attempt is on (each has its count).
+#[derive(Debug, Clone, Copy)]
+pub enum AuthRoute {
+    Register,
+    Login,
+}
+
+/// Registrations and logins per client address (contract v1.3), one
+/// `governor` limiter each. IPv6 clients are counted by their /64, the
+/// block one subscriber usually gets, so a single household cannot
+/// dodge the count by walking its own addresses.
+pub struct AddressThrottles {
+    register: DefaultKeyedRateLimiter<IpAddr>,
+    login: DefaultKeyedRateLimiter<IpAddr>,
+    max_tracked: usize,
+}
+
+impl AddressThrottles {
+    pub fn new(limits: &Limits) -> Self {
+        let per_minute =
+            NonZeroU32::new(limits.auth_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(per_minute);
+        Self {
+            register: RateLimiter::keyed(quota),
+            login: RateLimiter::keyed(quota),
+            max_tracked: limits.auth_tracked_addresses.max(1),
+        }
+    }
+
+    /// Counts an attempt from `client`; `RateLimited` past the quota.
+    pub fn check(&self, route: AuthRoute, client: IpAddr) -> Result<(), ApiError> {
+        let limiter = match route {
+            AuthRoute::Register => &self.register,
+            AuthRoute::Login => &self.login,
+        };
+        let key = subscriber(client);
+        if limiter.len() >= self.max_tracked {
+            limiter.retain_recent();
+            if limiter.len() >= self.max_tracked {
+                // Every remembered address is still counting: new ones wait
+                // rather than grow the table (memory stays bounded).
+                return Err(ApiError::RateLimited {
+                    retry_after_secs: 60,
+                });
+            }
+        }
+        limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    /// Forgets addresses whose counts are back to full and gives back the
+    /// tables (run by the housekeeping).
+    pub fn purge_expired(&self) {
+        for limiter in [&self.register, &self.login] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.register.len() + self.login.len()
+    }
+}
+
+/// The key an address is counted under: itself, or its /64 for IPv6.
+fn subscriber(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +348,47 @@ mod tests {
             throttle.begin(&format!("user{i}")).unwrap();
         }
         assert!(throttle.tracked() <= 10);
+    }
+
+    #[test]
+    fn addresses_are_throttled_per_route_and_ipv6_per_64() {
+        let throttles = AddressThrottles::new(&Limits {
+            auth_attempts_per_minute: 3,
+            ..Limits::default()
+        });
+        let home: IpAddr = "2001:db8:1:2::10".parse().unwrap();
+        let same_home: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        let elsewhere: IpAddr = "198.51.100.4".parse().unwrap();
+        for _ in 0..3 {
+            throttles.check(AuthRoute::Login, home).unwrap();
+        }
+        let Err(ApiError::RateLimited { retry_after_secs }) =
+            throttles.check(AuthRoute::Login, same_home)
+        else {
+            panic!("the /64 shares one count");
+        };
+        assert!((1..=60).contains(&retry_after_secs));
+        assert!(
+            throttles.check(AuthRoute::Register, home).is_ok(),
+            "routes count apart"
+        );
+        assert!(throttles.check(AuthRoute::Login, elsewhere).is_ok());
+    }
+
+    #[test]
+    fn tracked_addresses_stay_bounded() {
+        let throttles = AddressThrottles::new(&Limits {
+            auth_tracked_addresses: 10,
+            ..Limits::default()
+        });
+        let refused = (0..100u32)
+            .filter(|n| {
+                let client = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+                throttles.check(AuthRoute::Register, client).is_err()
+            })
+            .count();
+        assert_eq!(refused, 90);
+        assert!(throttles.tracked() <= 10);
     }
 
     #[test]

@@ -383,6 +383,24 @@ pub struct Limits {
     #[arg(long, env = "LOGIN_TRACKED_ACCOUNTS", default_value_t = 10_000)]
     pub login_tracked_accounts: usize,
 
+    /// Proxies whose `X-Forwarded-For` is believed (comma-separated CIDRs);
+    /// the client is then the right-most forwarded address that is not one
+    /// of them. Empty: the TCP peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
+
+    /// Registrations, and logins, each client address may attempt a
+    /// minute (each its own count; a family behind one address never
+    /// meets it).
+    #[arg(long, env = "AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 20)]
+    pub auth_attempts_per_minute: u32,
+
+    /// Client addresses whose attempts are remembered at once; when that
+    /// many are remembered and none has expired, new addresses are told
+    /// to wait (429) until some do.
+    #[arg(long, env = "AUTH_TRACKED_ADDRESSES", default_value_t = 10_000)]
+    pub auth_tracked_addresses: usize,
+
     /// Days a token works after it was issued; an expired token is `401`
     /// like a revoked one, and the housekeeping deletes it.
     #[arg(long, env = "TOKEN_TTL_DAYS", default_value_t = 30)]

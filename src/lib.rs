@@ -5,6 +5,7 @@
 pub mod allocator;
 pub mod auth;
 pub mod cache;
+pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -78,6 +79,10 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), check_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_addr::remember,
+        ))
         .layer(GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent_requests.max(1),
         ))
@@ -100,13 +105,14 @@ const HOUSEKEEPING_SECS: u64 = 5;
 const EXPIRED_TOKENS_EVERY_TICKS: u64 = 120;
 
 /// Starts the server's periodic housekeeping, every few seconds: expired
-/// read-cache entries and login-throttle entries are dropped, expired tokens
+/// read-cache entries, login-throttle and per-address entries are dropped, expired tokens
 /// deleted (every 10 minutes), and (realtime) channel histories expire
 /// and idle channels are freed. Nothing a burst left behind stays resident
 /// until the next request happens to touch it.
 pub fn start_background_tasks(state: &AppState) {
     let cache = state.cache.clone();
     let login_throttle = state.login_throttle.clone();
+    let address_throttles = state.address_throttles.clone();
     let store = state.store.clone();
     let token_ttl_days = state.limits.token_ttl_days;
     #[cfg(feature = "realtime")]
@@ -118,6 +124,7 @@ pub fn start_background_tasks(state: &AppState) {
             every.tick().await;
             cache.purge_expired();
             login_throttle.purge_expired();
+            address_throttles.purge_expired();
             if ticks.is_multiple_of(EXPIRED_TOKENS_EVERY_TICKS) {
                 let cutoff = auth::tokens_issued_after(token_ttl_days);
                 if let Err(error) = store.delete_tokens_issued_before(cutoff).await {

@@ -8,7 +8,7 @@ use storybook_store::Store;
 
 use crate::slots::Slots;
 
-use crate::auth::{LoginThrottle, Passwords};
+use crate::auth::{AddressThrottles, LoginThrottle, Passwords};
 use crate::cache::ReadCache;
 use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
 use crate::metrics::Metrics;
@@ -24,6 +24,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     /// Failed-login counts per account (bounded).
     pub login_throttle: Arc<LoginThrottle>,
+    /// Registrations and logins per client address (bounded).
+    pub address_throttles: Arc<AddressThrottles>,
     /// Hot reads (story details, first library pages), bounded.
     pub cache: Arc<ReadCache>,
     /// PNG renders allowed at once (they run off the async threads), and
@@ -41,7 +43,6 @@ pub struct AppState {
     pub generator: Arc<dyn storybook_storygen::Generator>,
     /// Text recognition for photo stories.
     pub ocr: Arc<storybook_ocr::Ocr>,
-    /// Largest photo upload, in bytes.
     /// Channels, presence and open connections (`--features realtime`).
     #[cfg(feature = "realtime")]
     pub realtime: Arc<crate::realtime::Realtime>,
@@ -96,6 +97,7 @@ impl AppState {
             profanity: Arc::new(Filter::new()),
             passwords: Arc::new(Passwords::new(&limits)),
             login_throttle: Arc::new(LoginThrottle::new(&limits)),
+            address_throttles: Arc::new(AddressThrottles::new(&limits)),
             cache: Arc::new(ReadCache::new(
                 limits.cache_max_entries,
                 limits.cache_max_bytes,

@@ -3,7 +3,8 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use common::TestApp;
 use serde_json::json;
 
@@ -530,4 +531,48 @@ async fn bad_tokens_are_refused_everywhere_under_api(app: TestApp) {
         let reply = app.get(path, Some("not-a-real-token")).await;
         assert_eq!(reply.status, StatusCode::OK, "{path} ignores Authorization");
     }
+}
+
+/// Contract v1.3: registrations are throttled per client address, and
+/// behind a trusted proxy the client is the forwarded address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_throttled_per_client_address() {
+    let app = TestApp::sqlite_with(storybook::config::Limits {
+        auth_attempts_per_minute: 2,
+        // Requests through `oneshot` have no TCP peer: 0.0.0.0 plays the proxy.
+        trusted_proxies: "0.0.0.0/32".parse().unwrap(),
+        ..Default::default()
+    })
+    .await;
+    let register = |n: u32, forwarded_for: &str| {
+        let request = Request::post("/api/auth/register")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-forwarded-for", forwarded_for)
+            .body(Body::from(
+                json!({"username": format!("kid{n}"), "email": format!("kid{n}@example.com"), "password": "password123"})
+                    .to_string(),
+            ))
+            .unwrap();
+        app.send(request)
+    };
+    // A client that forwards a made-up address left of the real one is
+    // still counted under the real one.
+    assert_eq!(
+        register(1, "198.51.100.1").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        register(2, "6.6.6.6, 198.51.100.1").await.status,
+        StatusCode::CREATED
+    );
+    let third = register(3, "7.7.7.7, 198.51.100.1").await;
+    assert_eq!(
+        (third.status, third.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert!(third.headers.contains_key("retry-after"));
+    assert_eq!(
+        register(4, "198.51.100.2").await.status,
+        StatusCode::CREATED
+    );
 }

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use storybook_store::{NewUser, Role, Settings, StoreError, User};
 
 use super::{ApiRouter, Doc};
+use crate::auth::AuthRoute;
 use crate::auth::{hash_token, new_token};
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, AuthUser, JsonFields, bearer_token};
 use crate::state::AppState;
@@ -29,10 +31,10 @@ pub fn router() -> ApiRouter {
         .post(
             "/api/auth/register",
             register,
-            Doc::new("Create an account; answers a token and the user")
+            Doc::new("Create an account; answers a token and the user. Throttled per client address (429)")
                 .body("Register")
                 .returns(201, Some("Auth"))
-                .errors(&[409]),
+                .errors(&[409, 429]),
         )
         .post(
             "/api/auth/login",
@@ -173,8 +175,10 @@ fn display_name_field(body: &mut Fields) -> Option<String> {
 /// Accounts: `POST /api/auth/register`.
 async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    state.address_throttles.check(AuthRoute::Register, client)?;
     let username = body.required_string("username").map(|u| u.to_lowercase());
     let email = body.required_string("email").map(|e| e.trim().to_owned());
     let password = body.required_string("password");
@@ -253,8 +257,10 @@ async fn issue_token(state: &AppState, user: &User) -> ApiResult<String> {
 /// Accounts: `POST /api/auth/login`.
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
+    state.address_throttles.check(AuthRoute::Login, client)?;
     let login = body.required_string("username");
     let password = body.required_string("password");
     body.finish()?;

@@ -1,14 +1,13 @@
 //! Contract section "Real time": `GET /ws`, the WebSocket protocol on top
 //! of the broadcast hub. Built only with `--features realtime`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -17,6 +16,7 @@ use storybook_canvas::{MAX_STROKES, parse_stroke};
 use storybook_store::{StoreError, User};
 use tokio::sync::Notify;
 
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::extract::user_for_token;
 use crate::realtime::{ConnHandle, Slot};
@@ -71,10 +71,11 @@ async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
         Ok(user) => user,
         Err(error) => return error.into_response(),
     };
+    // The real client, not Render's proxy: the same rule as the REST limits.
     let ip = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ClientAddr>()
+        .map(|client| client.0);
     let slot = match state.realtime.reserve(user.id, ip) {
         Ok(slot) => slot,
         Err(refused) => {
