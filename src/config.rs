@@ -344,6 +344,12 @@ pub struct Limits {
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
 
+    /// Bytes of memory all requests in flight may reserve for their bodies
+    /// (a JSON body is weighed at 48 times its length, what its parsed tree
+    /// may take); a request that does not fit is `503 busy` at once.
+    #[arg(long, env = "REQUEST_MEMORY_BUDGET", default_value_t = 96 * 1024 * 1024)]
+    pub request_memory_budget: usize,
+
     /// Seconds a request may take before it is answered `503 timeout`.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,

@@ -2,6 +2,7 @@
 //! The storybook server as a library: `app(state)` builds the router and
 //! `serve` runs it, so `main.rs` stays thin and tests reuse both.
 
+pub mod admission;
 pub mod allocator;
 pub mod auth;
 pub mod cache;
@@ -78,6 +79,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NoSuchRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), check_token))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -6,6 +6,7 @@ use std::time::Instant;
 use storybook_profanity::Filter;
 use storybook_store::Store;
 
+use crate::admission::MemoryBudget;
 use crate::slots::Slots;
 
 use crate::auth::{AddressThrottles, LoginThrottle, Passwords};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub renders: Arc<Slots>,
     /// Full-text searches allowed at once, and how many may wait.
     pub searches: Arc<Slots>,
+    /// Memory the requests in flight have reserved for their bodies.
+    pub memory: Arc<MemoryBudget>,
     /// Request counters and latency histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The bounds the server keeps.
@@ -108,6 +111,7 @@ impl AppState {
                 limits.render_concurrency,
                 limits.render_queue,
             )),
+            memory: Arc::new(MemoryBudget::new(limits.request_memory_budget)),
             searches: Arc::new(Slots::new(
                 "searches",
                 limits.search_concurrency,

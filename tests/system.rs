@@ -459,3 +459,37 @@ async fn profanity_check_reports_offsets(app: TestApp) {
     let missing = app.post("/api/profanity/check", None, json!({})).await;
     assert_eq!(missing.fields(), ["text"]);
 }
+
+/// Contract v1.3: when the in-flight request memory is reserved, a large
+/// body is `503 busy` at once (with Retry-After) instead of being read;
+/// small requests go on, and the budget comes back when requests end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_wait_for_memory_or_are_busy() {
+    let app = TestApp::sqlite_with(storybook::config::Limits {
+        request_memory_budget: 8 * 1024 * 1024,
+        ..Default::default()
+    })
+    .await;
+    let big_text = "a ".repeat(50_000);
+    let held = app.state.memory.reserve(6 * 1024 * 1024).unwrap();
+    let busy = app
+        .post("/api/profanity/check", None, json!({ "text": big_text }))
+        .await;
+    assert_eq!(
+        (busy.status, busy.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
+    assert_eq!(busy.headers["retry-after"], "1");
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    drop(held);
+    let admitted = app
+        .post("/api/profanity/check", None, json!({ "text": big_text }))
+        .await;
+    // Admitted and read (then refused for its length, as the contract says).
+    assert_eq!(admitted.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.state.memory.in_use_bytes(),
+        0,
+        "every reservation given back"
+    );
+}

@@ -194,6 +194,26 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "Accounts with recent failed logins remembered.",
         state.login_throttle.tracked(),
     );
+    gauge(
+        &mut out,
+        "auth_throttle_tracked_addresses",
+        "Client addresses with recent registrations or logins remembered.",
+        state.address_throttles.tracked(),
+    );
+    gauge(
+        &mut out,
+        "request_memory_reserved_bytes",
+        "Memory reserved by the requests in flight for their bodies.",
+        state.memory.in_use_bytes(),
+    );
+    for (name, slots) in [("renders", &state.renders), ("searches", &state.searches)] {
+        gauge(
+            &mut out,
+            &format!("{name}_admitted"),
+            "Requests running or waiting for a slot.",
+            slots.admitted(),
+        );
+    }
     Ok((
         StatusCode::OK,
         [(

@@ -246,12 +246,12 @@ impl Filter {
             return;
         }
         let joined: Vec<char> = letters.iter().map(|w| w.letters[0]).collect();
+        let repeats = repeat_lengths(&joined);
         let mut start = 0;
         while start < joined.len() {
-            let found = self
-                .patterns
-                .iter()
-                .find_map(|p| prefix_length(&joined[start..], &p.runs).map(|len| (len, p.word)));
+            let found = self.patterns.iter().find_map(|p| {
+                prefix_length(&joined, &repeats, start, &p.runs).map(|len| (len, p.word))
+            });
             match found {
                 Some((len, word)) => {
                     matches.push(Match {
@@ -300,29 +300,50 @@ fn ending_after(word: &[(char, usize)], pattern: &[(char, usize)]) -> Option<Str
     )
 }
 
-/// How many letters of `letters` spell `pattern` from the start (each run
-/// greedy), if they do.
-fn prefix_length(letters: &[char], pattern: &[(char, usize)]) -> Option<usize> {
-    let mut at = 0;
-    for &(c, needed) in pattern {
-        let run = letters[at..].iter().take_while(|&&l| l == c).count();
-        if run < needed {
-            return None;
+/// For each position, how many times its letter repeats from there on
+/// (`aab` → `[2, 1, 1]`): computed once, so matching at every start costs
+/// the pattern's length, not the run's (a run of ten thousand `a`s made
+/// every start rescan it, quadratic in the text).
+fn repeat_lengths(letters: &[char]) -> Vec<usize> {
+    let mut lengths = vec![1; letters.len()];
+    for i in (0..letters.len().saturating_sub(1)).rev() {
+        if letters[i] == letters[i + 1] {
+            lengths[i] = lengths[i + 1] + 1;
         }
-        at += run;
     }
-    Some(at)
+    lengths
 }
 
+/// How many letters from `start` spell `pattern` (each run greedy), if
+/// they do. `repeats` is [`repeat_lengths`] of `letters`.
+fn prefix_length(
+    letters: &[char],
+    repeats: &[usize],
+    start: usize,
+    pattern: &[(char, usize)],
+) -> Option<usize> {
+    let mut at = start;
+    for &(c, needed) in pattern {
+        if letters.get(at) != Some(&c) || repeats[at] < needed {
+            return None;
+        }
+        at += repeats[at];
+    }
+    Some(at - start)
+}
+
+/// The text with every character of a match as `*`, in one pass (matches
+/// are sorted by start and may overlap).
 fn mask(text: &str, matches: &[Match]) -> String {
+    let mut masked_until = 0;
+    let mut next = matches.iter().peekable();
     text.chars()
         .enumerate()
         .map(|(i, c)| {
-            if matches.iter().any(|m| m.start <= i && i < m.end) {
-                '*'
-            } else {
-                c
+            while let Some(m) = next.next_if(|m| m.start <= i) {
+                masked_until = masked_until.max(m.end);
             }
+            if i < masked_until { '*' } else { c }
         })
         .collect()
 }
