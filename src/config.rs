@@ -350,6 +350,11 @@ pub struct Limits {
     #[arg(long, env = "REQUEST_MEMORY_BUDGET", default_value_t = 96 * 1024 * 1024)]
     pub request_memory_budget: usize,
 
+    /// Seconds a streamed answer (a drawing's strokes) waits for a client
+    /// that stopped reading before it is dropped.
+    #[arg(long, env = "RESPONSE_STALL_SECS", default_value_t = 10)]
+    pub response_stall_secs: u64,
+
     /// Seconds a request may take before it is answered `503 timeout`.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,

@@ -19,6 +19,92 @@ backend_tests!(
     deleting_a_drawing_detaches_it_from_pages,
 );
 
+/// A client that asks for a big drawing and never reads the answer holds
+/// no database connection (strokes are read a page at a time) and loses
+/// its stream after RESPONSE_STALL_SECS: the answer ends as an error,
+/// never as a JSON that looks complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_drawing_streams_hold_no_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::sqlite_with(storybook::config::Limits {
+        response_stall_secs: 1,
+        ..Default::default()
+    })
+    .await;
+    let token = app.register("hoarder").await;
+    let reply = app
+        .post(
+            "/api/drawings",
+            Some(&token),
+            json!({"title": "Big", "width": 1024, "height": 1024}),
+        )
+        .await;
+    let id = reply.body["id"].as_i64().unwrap();
+    for batch in 0..20 {
+        let strokes: Vec<Value> = (0..20)
+            .map(|n| {
+                let points: Vec<Value> = (0..2000)
+                    .map(|i| json!([(i * 7 + n) % 1024, (i * 13 + batch) % 1024]))
+                    .collect();
+                stroke(&format!("b{batch}-{n}"), "#123456", json!(points))
+            })
+            .collect();
+        let appended = app
+            .post(
+                &format!("/api/drawings/{id}/strokes"),
+                Some(&token),
+                json!({"strokes": strokes}),
+            )
+            .await;
+        assert_eq!(appended.status, StatusCode::OK);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = storybook::app(app.state.clone());
+    tokio::spawn(storybook::serve(
+        listener,
+        served,
+        std::future::pending(),
+        std::time::Duration::from_secs(1),
+    ));
+    // More stalled readers than the pool has connections (5).
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(address).await.unwrap();
+        let request = format!(
+            "GET /api/drawings/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The API still answers: nobody is holding the pool.
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(3), app.get("/readyz", None))
+        .await
+        .expect("readyz answers while the streams stall");
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    // After the stall limit each stream is dropped: reading now reaches the
+    // end of what was sent, and it is not a complete drawing.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for mut stream in stalled {
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut received),
+        )
+        .await
+        .expect("the server ended the stalled stream");
+        let _ = read;
+        assert!(!received.ends_with(b"]}") && !received.ends_with(b"]}\r\n0\r\n\r\n"));
+    }
+}
+
 /// A render stops when its request ends (here, at the request time-out),
 /// and keeps its slot until it has really stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 use storybook_canvas::{
     Canvas, MAX_SIDE, MAX_STROKES, MIN_SIDE, Stroke, is_color, output_size, parse_stroke,
@@ -34,8 +34,14 @@ const WIDTH: QueryParam = QueryParam::new(
     },
     "width of the image in pixels (default the canvas width); the aspect ratio is kept and neither side exceeds 1024",
 );
-/// Strokes sent per chunk of a streamed drawing.
-const STROKES_PER_CHUNK: usize = 64;
+/// Strokes read at once for a drawing's JSON (at most 2,000 points each:
+/// about half a MiB decoded).
+const STROKES_PER_PAGE: i64 = 16;
+/// A drawing's JSON goes out in chunks of about this many bytes…
+const CHUNK_BYTES: usize = 64 * 1024;
+/// …of which at most this many wait for a slow client: with a page of
+/// strokes, about 1 MiB in flight per stream.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new("drawings")
@@ -279,49 +285,37 @@ fn drawing_response(state: &AppState, drawing: Drawing) -> Response {
     let head = head.to_string();
     // `{...,"strokes":[` then the strokes, then `]}`.
     let opening = format!("{},\"strokes\":[", &head[..head.len() - 1]);
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let store = state.store.clone();
+    let stall = Duration::from_secs(state.limits.response_stall_secs.max(1));
     let id = drawing.id;
+    let gave_up = Arc::new(AtomicBool::new(false));
+    let producer_gave_up = gave_up.clone();
     tokio::spawn(async move {
-        if sender.send(Ok(Bytes::from(opening))).await.is_err() {
-            return;
+        let finished = stream_strokes(&store, id, opening, &sender, stall).await;
+        if !finished {
+            // The client stopped reading, or the strokes could not be read:
+            // the answer ends as an error, never as a cut-off JSON that
+            // looks complete.
+            producer_gave_up.store(true, Ordering::Relaxed);
         }
-        let mut strokes = std::pin::pin!(store.stroke_stream(id));
-        let mut chunk = String::new();
-        let mut count = 0usize;
-        loop {
-            match strokes.try_next().await {
-                Ok(Some(stroke)) => {
-                    if count > 0 {
-                        chunk.push(',');
-                    }
-                    chunk.push_str(&json!(stroke).to_string());
-                    count += 1;
-                    if count.is_multiple_of(STROKES_PER_CHUNK)
-                        && sender
-                            .send(Ok(Bytes::from(std::mem::take(&mut chunk))))
-                            .await
-                            .is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::error!(%error, drawing = id, "reading strokes failed mid-response");
-                    let _ = sender
-                        .send(Err(std::io::Error::other("strokes unavailable")))
-                        .await;
-                    return;
-                }
+    });
+    let stream = futures_util::stream::unfold(
+        (receiver, gave_up, false),
+        |(mut receiver, gave_up, ended)| async move {
+            if ended {
+                return None;
             }
-        }
-        chunk.push_str("]}");
-        let _ = sender.send(Ok(Bytes::from(chunk))).await;
-    });
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
-    });
+            match receiver.recv().await {
+                Some(chunk) => Some((Ok(chunk), (receiver, gave_up, false))),
+                None if gave_up.load(Ordering::Relaxed) => Some((
+                    Err(std::io::Error::other("the drawing could not be sent whole")),
+                    (receiver, gave_up, true),
+                )),
+                None => None,
+            }
+        },
+    );
     (
         [(
             header::CONTENT_TYPE,
@@ -330,6 +324,54 @@ fn drawing_response(state: &AppState, drawing: Drawing) -> Response {
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// Writes a drawing's strokes to `sender` as JSON: a page of strokes is
+/// read (a database connection held only for that), serialised, and sent
+/// in chunks of about [`CHUNK_BYTES`]; at most [`CHUNKS_IN_FLIGHT`] wait
+/// for the client. A client that takes none for `stall` ends the stream.
+/// Whether the whole drawing was sent.
+async fn stream_strokes(
+    store: &storybook_store::Store,
+    id: i64,
+    opening: String,
+    sender: &tokio::sync::mpsc::Sender<Bytes>,
+    stall: Duration,
+) -> bool {
+    let send = |chunk: String| async move {
+        matches!(
+            tokio::time::timeout(stall, sender.send(Bytes::from(chunk))).await,
+            Ok(Ok(()))
+        )
+    };
+    let mut chunk = opening;
+    let mut after = 0;
+    let mut first = true;
+    loop {
+        let page = match store.strokes_page(id, after, STROKES_PER_PAGE).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::error!(%error, drawing = id, "reading strokes failed mid-response");
+                return false;
+            }
+        };
+        let Some((last, _)) = page.last() else {
+            break;
+        };
+        after = *last;
+        for (_, stroke) in &page {
+            if !first {
+                chunk.push(',');
+            }
+            first = false;
+            chunk.push_str(&json!(stroke).to_string());
+            if chunk.len() >= CHUNK_BYTES && !send(std::mem::take(&mut chunk)).await {
+                return false;
+            }
+        }
+    }
+    chunk.push_str("]}");
+    send(chunk).await
 }
 
 /// Drawings: `GET /api/drawings/{id}`.
@@ -457,7 +499,7 @@ async fn image(
                 return Err("the request ended".to_owned());
             }
             let page = handle
-                .block_on(store.strokes_page(id, after, STROKES_PER_CHUNK as i64))
+                .block_on(store.strokes_page(id, after, STROKES_PER_PAGE))
                 .map_err(|e| e.to_string())?;
             let Some((last, _)) = page.last() else {
                 break;

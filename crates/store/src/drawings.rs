@@ -1,7 +1,6 @@
 //! Drawings: the canvas, its strokes (packed points), collaborators, and
 //! whether a published story shows it.
 
-use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -140,19 +139,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stroke_from_row).collect()
-    }
-
-    /// Every stroke in drawing order as a stream, one row in memory at a
-    /// time: rendering or sending a maximal drawing must not hold it all.
-    pub fn stroke_stream(
-        &self,
-        drawing_id: i64,
-    ) -> impl futures_util::Stream<Item = Result<Stroke>> + Send + '_ {
-        sqlx::query("SELECT stroke_id, tool, color, width, points FROM strokes WHERE drawing_id = $1 ORDER BY id")
-            .bind(drawing_id)
-            .fetch(&self.pool)
-            .map_err(StoreError::from)
-            .and_then(|row| futures_util::future::ready(stroke_from_row(&row)))
     }
 
     /// Up to `limit` strokes in drawing order after the stroke at position
