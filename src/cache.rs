@@ -3,12 +3,17 @@
 //!
 //! Bounded twice, by entries (`CACHE_MAX_ENTRIES`) and by estimated bytes
 //! (`CACHE_MAX_BYTES`), because one story may hold 50 pages of 5,000
-//! characters; entries also expire after `CACHE_TTL_SECS`. Every story
-//! write bumps a generation that is part of every key, so a write makes all
-//! earlier entries unreachable at once, and a read that started before the
-//! write cannot store what it read under the new generation. (Our own
-//! rather than moka: it has one capacity, not both bounds, and generation
-//! keys make invalidation O(1).)
+//! characters; entries also expire after `CACHE_TTL_SECS`.
+//!
+//! Invalidation is as narrow as the write: a read counted or a like drops
+//! that story's entries (and a like the library pages, which show likes);
+//! one story's edit drops its entries and the library pages; only a change
+//! that shows in many stories (an author's display name) empties
+//! everything, by bumping a generation that is part of every key. A reader
+//! takes a [`Ticket`] before it reads the database, and what it read is
+//! not stored if an invalidation of its key came after the ticket: a read
+//! that started before a write never caches what the write replaced. (Our
+//! own rather than moka: it has one capacity, not both bounds.)
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -84,8 +89,26 @@ struct Entry {
     stored_at: Instant,
 }
 
+/// What a reader took before reading the database; it stores what it read
+/// under the same ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    generation: u64,
+    tick: u64,
+}
+
+/// Per-story invalidations remembered, to refuse a late store (a reader
+/// older than all of them is refused whatever its key).
+const INVALIDATIONS_REMEMBERED: usize = 256;
+
 #[derive(Default)]
 struct Inner {
+    /// Narrow invalidations, newest last: (story id, tick).
+    story_invalidations: VecDeque<(i64, u64)>,
+    /// The tick of the newest invalidation no longer in the list.
+    forgotten_tick: u64,
+    /// The tick of the latest invalidation of the library pages.
+    library_tick: u64,
     entries: HashMap<(u64, CacheKey), Entry>,
     /// Insertion order, for eviction (oldest first).
     order: VecDeque<(u64, CacheKey)>,
@@ -105,6 +128,28 @@ impl Inner {
         }
     }
 
+    /// Drops one entry, if it is there (its place in `order` is skipped
+    /// when eviction reaches it).
+    fn remove(&mut self, key: &(u64, CacheKey)) {
+        if let Some(removed) = self.entries.remove(key) {
+            self.bytes -= removed.weight;
+        }
+    }
+
+    /// Whether `key` was invalidated after a reader took `tick`.
+    fn invalidated_since(&self, key: &CacheKey, tick: u64) -> bool {
+        match key {
+            CacheKey::Library(_) | CacheKey::LibraryBody(_) => self.library_tick > tick,
+            CacheKey::Story(id) | CacheKey::StoryBody(id) => {
+                self.forgotten_tick > tick
+                    || self
+                        .story_invalidations
+                        .iter()
+                        .any(|(story, at)| story == id && *at > tick)
+            }
+        }
+    }
+
     /// Drops the oldest entry; `false` if there was none.
     fn evict_oldest(&mut self) -> bool {
         let Some(oldest) = self.order.pop_front() else {
@@ -120,6 +165,8 @@ impl Inner {
 pub struct ReadCache {
     inner: Mutex<Inner>,
     generation: AtomicU64,
+    /// Counts narrow invalidations; a ticket holds its value.
+    tick: AtomicU64,
     max_entries: usize,
     max_bytes: usize,
     ttl: Duration,
@@ -132,6 +179,7 @@ impl ReadCache {
         Self {
             inner: Mutex::new(Inner::default()),
             generation: AtomicU64::new(0),
+            tick: AtomicU64::new(0),
             max_entries,
             max_bytes,
             ttl,
@@ -140,18 +188,64 @@ impl ReadCache {
         }
     }
 
-    /// The generation to read under: take it *before* reading the database
-    /// and store under the same one.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// The ticket to read under: take it *before* reading the database and
+    /// store under the same one.
+    pub fn generation(&self) -> Ticket {
+        // The tick first: an invalidation between the two loads makes the
+        // ticket older than it, never newer.
+        let tick = self.tick.load(Ordering::Acquire);
+        Ticket {
+            generation: self.generation.load(Ordering::Acquire),
+            tick,
+        }
     }
 
-    /// Forgets everything cached (called after every story write).
+    /// Forgets everything cached (a change that shows in many stories).
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn get(&self, generation: u64, key: &CacheKey) -> Option<Cached> {
+    /// Forgets one story's entries (a read counted, a like, its edit).
+    pub fn invalidate_story(&self, id: i64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let tick = self.tick.fetch_add(1, Ordering::AcqRel) + 1;
+        let generation = inner.generation;
+        for key in [CacheKey::Story(id), CacheKey::StoryBody(id)] {
+            inner.remove(&(generation, key));
+        }
+        if inner.story_invalidations.len() >= INVALIDATIONS_REMEMBERED
+            && let Some((_, forgotten)) = inner.story_invalidations.pop_front()
+        {
+            inner.forgotten_tick = forgotten;
+        }
+        inner.story_invalidations.push_back((id, tick));
+    }
+
+    /// Forgets the library pages (a story appeared, changed or went, or its
+    /// likes did).
+    pub fn invalidate_library(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let tick = self.tick.fetch_add(1, Ordering::AcqRel) + 1;
+        inner.library_tick = tick;
+        let library: Vec<(u64, CacheKey)> = inner
+            .entries
+            .keys()
+            .filter(|(_, key)| matches!(key, CacheKey::Library(_) | CacheKey::LibraryBody(_)))
+            .cloned()
+            .collect();
+        for key in library {
+            inner.remove(&key);
+        }
+    }
+
+    /// One story changed: its entries and the library pages go.
+    pub fn invalidate_story_and_library(&self, id: i64) {
+        self.invalidate_story(id);
+        self.invalidate_library();
+    }
+
+    pub fn get(&self, ticket: Ticket, key: &CacheKey) -> Option<Cached> {
+        let generation = ticket.generation;
         let found = {
             let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             // (A key of another generation simply is not there.)
@@ -172,8 +266,9 @@ impl ReadCache {
 
     /// Stores a value read under `generation`; ignored if a write has
     /// happened since, or if the value alone is over the byte budget.
-    pub fn put(&self, generation: u64, key: CacheKey, value: Cached) {
-        if self.max_entries == 0 || generation != self.generation() {
+    pub fn put(&self, ticket: Ticket, key: CacheKey, value: Cached) {
+        let generation = ticket.generation;
+        if self.max_entries == 0 || generation != self.generation.load(Ordering::Acquire) {
             return;
         }
         let weight = value.weight() + key.weight();
@@ -183,6 +278,9 @@ impl ReadCache {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *inner;
         inner.keep_only(generation);
+        if inner.invalidated_since(&key, ticket.tick) {
+            return;
+        }
         if let Some(old) = inner.entries.remove(&(generation, key.clone())) {
             inner.bytes -= old.weight;
             inner.order.retain(|k| k.1 != key);
@@ -209,7 +307,7 @@ impl ReadCache {
     /// in a burst is one live block that keeps the allocator from returning
     /// the memory freed around it).
     pub fn purge_expired(&self) {
-        let generation = self.generation();
+        let generation = self.generation.load(Ordering::Acquire);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *inner;
         inner.keep_only(generation);
@@ -247,6 +345,12 @@ impl ReadCache {
 mod tests {
     use super::*;
 
+    /// The ticket of a fresh cache.
+    const START: Ticket = Ticket {
+        generation: 0,
+        tick: 0,
+    };
+
     fn page(n: usize) -> Cached {
         Cached::Library(Arc::new(Page {
             items: Vec::new(),
@@ -258,15 +362,15 @@ mod tests {
     fn bounded_by_entries_and_bytes() {
         let cache = ReadCache::new(3, 1 << 20, Duration::from_secs(60));
         for i in 0..10 {
-            cache.put(0, CacheKey::Library(i.to_string()), page(i));
+            cache.put(START, CacheKey::Library(i.to_string()), page(i));
         }
         assert_eq!(cache.stats().0, 3);
-        assert!(cache.get(0, &CacheKey::Library("9".into())).is_some());
-        assert!(cache.get(0, &CacheKey::Library("0".into())).is_none());
+        assert!(cache.get(START, &CacheKey::Library("9".into())).is_some());
+        assert!(cache.get(START, &CacheKey::Library("0".into())).is_none());
 
         let small = ReadCache::new(100, 600, Duration::from_secs(60));
         for i in 0..10 {
-            small.put(0, CacheKey::Library(i.to_string()), page(i));
+            small.put(START, CacheKey::Library(i.to_string()), page(i));
         }
         assert!(small.stats().1 <= 600);
     }
@@ -288,11 +392,68 @@ mod tests {
     }
 
     #[test]
+    fn narrow_invalidations_drop_only_their_entries() {
+        let cache = ReadCache::new(10, 1 << 20, Duration::from_secs(60));
+        let before = cache.generation();
+        for id in [1, 2] {
+            cache.put(before, CacheKey::Story(id), page(1));
+            cache.put(before, CacheKey::StoryBody(id), page(1));
+        }
+        cache.put(before, CacheKey::Library("p1".into()), page(1));
+        cache.invalidate_story(1);
+        let now = cache.generation();
+        assert!(cache.get(now, &CacheKey::Story(1)).is_none());
+        assert!(cache.get(now, &CacheKey::StoryBody(1)).is_none());
+        assert!(
+            cache.get(now, &CacheKey::Story(2)).is_some(),
+            "another story stays"
+        );
+        assert!(
+            cache.get(now, &CacheKey::Library("p1".into())).is_some(),
+            "a read count keeps pages"
+        );
+        // A reader that started before the invalidation cannot store story 1…
+        cache.put(before, CacheKey::Story(1), page(1));
+        assert!(cache.get(now, &CacheKey::Story(1)).is_none());
+        // …but may store story 3, and a later reader story 1.
+        cache.put(before, CacheKey::Story(3), page(1));
+        assert!(cache.get(now, &CacheKey::Story(3)).is_some());
+        cache.put(now, CacheKey::Story(1), page(1));
+        assert!(cache.get(now, &CacheKey::Story(1)).is_some());
+
+        cache.invalidate_library();
+        assert!(
+            cache
+                .get(cache.generation(), &CacheKey::Library("p1".into()))
+                .is_none()
+        );
+        assert!(cache.get(cache.generation(), &CacheKey::Story(2)).is_some());
+        cache.put(now, CacheKey::Library("p2".into()), page(1));
+        assert!(
+            cache
+                .get(cache.generation(), &CacheKey::Library("p2".into()))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_reader_older_than_every_remembered_invalidation_stores_nothing() {
+        let cache = ReadCache::new(10, 1 << 20, Duration::from_secs(60));
+        let before = cache.generation();
+        for id in 0..(INVALIDATIONS_REMEMBERED as i64 + 5) {
+            cache.invalidate_story(id + 1000);
+        }
+        cache.put(before, CacheKey::Story(1), page(1));
+        assert!(cache.get(cache.generation(), &CacheKey::Story(1)).is_none());
+        assert!(cache.inner.lock().unwrap().story_invalidations.len() <= INVALIDATIONS_REMEMBERED);
+    }
+
+    #[test]
     fn entries_expire() {
         let cache = ReadCache::new(10, 1 << 20, Duration::from_millis(1));
-        cache.put(0, CacheKey::Story(1), page(1));
+        cache.put(START, CacheKey::Story(1), page(1));
         std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.get(0, &CacheKey::Story(1)).is_none());
+        assert!(cache.get(START, &CacheKey::Story(1)).is_none());
         let (_, _, hits, misses) = cache.stats();
         assert_eq!((hits, misses), (0, 1));
     }
@@ -301,13 +462,13 @@ mod tests {
     fn purging_frees_expired_entries_and_their_table() {
         let cache = ReadCache::new(1000, 1 << 20, Duration::from_millis(50));
         for i in 0..500 {
-            cache.put(0, CacheKey::Story(i), page(1));
+            cache.put(START, CacheKey::Story(i), page(1));
         }
         let grown = cache.inner.lock().unwrap().entries.capacity();
         cache.purge_expired();
         assert_eq!(cache.stats().0, 500, "nothing has expired yet");
         std::thread::sleep(Duration::from_millis(60));
-        cache.put(0, CacheKey::Story(1000), page(1));
+        cache.put(START, CacheKey::Story(1000), page(1));
         cache.purge_expired();
         assert_eq!(cache.stats().0, 1, "only the fresh entry stays");
         assert!(cache.stats().1 < 1000, "its bytes alone are counted");
@@ -315,7 +476,7 @@ mod tests {
         assert!(inner.entries.capacity() < grown / 4, "the table shrank");
         assert_eq!(inner.order.len(), 1);
         drop(inner);
-        assert!(cache.get(0, &CacheKey::Story(1000)).is_some());
+        assert!(cache.get(START, &CacheKey::Story(1000)).is_some());
 
         // Entries of an older generation go at once.
         cache.invalidate_all();

@@ -22,6 +22,7 @@ backend_tests!(
     admin_users_and_stats,
     no_stale_reads_after_writes,
     patches_change_only_the_fields_they_send,
+    a_counted_read_keeps_other_cached_answers,
 );
 
 fn story_body(title: &str, status: &str) -> Value {
@@ -1073,4 +1074,46 @@ async fn patches_change_only_the_fields_they_send(app: TestApp) {
         (&now["status"], &now["genre"]),
         (&json!("draft"), &json!("funny"))
     );
+}
+
+/// Contract v1.3 (fair sharing): a signed-in reader's first read of a
+/// story drops only that story's cached answers; the anonymous library
+/// page and other stories stay cached.
+async fn a_counted_read_keeps_other_cached_answers(app: TestApp) {
+    let author = app.register("prolific").await;
+    let reader = app.register("bookworm").await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let story =
+            create_story(&app, &author, story_body(&format!("Tale {n}"), "published")).await;
+        ids.push(story["id"].as_i64().unwrap());
+    }
+    let hits = || async {
+        let metrics = app.get("/metrics", None).await;
+        let text = metrics.body.as_str().unwrap().to_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix("cache_hits_total "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap()
+    };
+    app.get("/api/stories", None).await;
+    app.get(&format!("/api/stories/{}", ids[1]), None).await;
+    let before = hits().await;
+    for id in &ids {
+        let read = app.get(&format!("/api/stories/{id}"), Some(&reader)).await;
+        assert_eq!(read.status, StatusCode::OK);
+    }
+    let after_reads = hits().await;
+    // The library page and story 1's anonymous answer are still cached.
+    app.get("/api/stories", None).await;
+    app.get(&format!("/api/stories/{}", ids[2]), None).await;
+    assert_eq!(
+        hits().await,
+        after_reads + 1,
+        "the page was a hit, story 2 a miss"
+    );
+    assert!(after_reads >= before);
+    // The counted read shows in the story itself at once.
+    let fresh = app.get(&format!("/api/stories/{}", ids[0]), None).await;
+    assert_eq!(fresh.body["reads"], 1);
 }

@@ -169,8 +169,10 @@ async fn close_report(
     };
     let story_id = state.store.report(id).await?.story_id;
     let closed = state.store.close_report(id, status, action).await?;
-    if action != ReportAction::None {
-        state.cache.invalidate_all();
+    if action != ReportAction::None
+        && let Some(story_id) = story_id
+    {
+        state.cache.invalidate_story_and_library(story_id);
     }
     state
         .notify(

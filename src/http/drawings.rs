@@ -412,10 +412,9 @@ async fn remove(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     managed(&state, id, &user).await?;
-    let stories_changed = state.store.delete_drawing(id).await?;
-    if !stories_changed.is_empty() {
-        // Their pages no longer attach it; cached copies are stale.
-        state.cache.invalidate_all();
+    // The pages that attached it no longer do; cached copies are stale.
+    for story in state.store.delete_drawing(id).await? {
+        state.cache.invalidate_story(story);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,7 @@ use storybook_store::{
 };
 
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
-use crate::cache::{CacheKey, Cached};
+use crate::cache::{CacheKey, Cached, Ticket};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
 use crate::state::AppState;
@@ -211,12 +211,12 @@ fn json_body(body: axum::body::Bytes) -> Response {
 /// Serialises `value`, keeps the bytes under `key`, and answers with them.
 fn cache_body(
     state: &AppState,
-    generation: u64,
+    ticket: Ticket,
     key: CacheKey,
     value: &Value,
 ) -> ApiResult<Response> {
     let body = axum::body::Bytes::from(serde_json::to_vec(value).map_err(ApiError::internal)?);
-    state.cache.put(generation, key, Cached::Body(body.clone()));
+    state.cache.put(ticket, key, Cached::Body(body.clone()));
     Ok(json_body(body))
 }
 
@@ -518,7 +518,7 @@ async fn create(
             source: StorySource::Manual,
         })
         .await?;
-    state.cache.invalidate_all();
+    state.cache.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 
@@ -543,7 +543,10 @@ async fn detail(
     let mut story = Story::clone(&story);
     if viewer.id != story.author.id && state.store.count_read(viewer.id, id).await? {
         story.reads += 1;
-        state.cache.invalidate_all();
+        // Only this story's entries: library pages show its read count up
+        // to CACHE_TTL_SECS late, so a crowd of first reads does not empty
+        // the cache for everyone.
+        state.cache.invalidate_story(id);
     }
     let liked = !state.store.liked_among(viewer.id, &[id]).await?.is_empty();
     Ok(Json(story_json(&story, liked)).into_response())
@@ -562,7 +565,7 @@ async fn update(
     check_drawings(&state, story.author.id, &changes).await?;
     check_story_profanity(&state, &changes)?;
     let story = state.store.update_story(id, &changes).await?;
-    state.cache.invalidate_all();
+    state.cache.invalidate_story_and_library(id);
     let liked = !state.store.liked_among(user.id, &[id]).await?.is_empty();
     Ok(Json(story_json(&story, liked)))
 }
@@ -575,7 +578,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     editable_story(&state, id, &user).await?;
     state.store.delete_story(id).await?;
-    state.cache.invalidate_all();
+    state.cache.invalidate_story_and_library(id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -587,7 +590,7 @@ async fn like(
 ) -> ApiResult<Json<Value>> {
     let story = visible_story(&state, id, Some(&user)).await?;
     let outcome = state.store.like(user.id, id).await?;
-    state.cache.invalidate_all();
+    state.cache.invalidate_story_and_library(id);
     if outcome.first_like && story.author.id != user.id {
         state
             .notify(
@@ -610,7 +613,7 @@ async fn unlike(
 ) -> ApiResult<Json<Value>> {
     visible_story(&state, id, Some(&user)).await?;
     let outcome = state.store.unlike(user.id, id).await?;
-    state.cache.invalidate_all();
+    state.cache.invalidate_story_and_library(id);
     Ok(Json(
         json!({ "likes": outcome.likes, "liked": outcome.liked }),
     ))

@@ -132,7 +132,7 @@ async fn generate(
             source: StorySource::Ai,
         })
         .await?;
-    state.cache.invalidate_all();
+    state.cache.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 
@@ -258,7 +258,7 @@ async fn from_photo(
             source: StorySource::Photo,
         })
         .await?;
-    state.cache.invalidate_all();
+    state.cache.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 
