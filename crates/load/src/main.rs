@@ -1,6 +1,7 @@
 //! `storybook-load`: drives a running storybook server and measures it,
 //! including the server's memory (RSS from `/proc/PID/status`).
 
+mod abuse;
 mod client;
 mod creative;
 mod http;
@@ -31,6 +32,9 @@ enum Command {
     Ws(ws::WsArgs),
     /// Only sample the server's RSS (idle figure).
     Rss(rss::RssArgs),
+    /// Replays hostile clients (issue #12) and prints each attack's figures
+    /// beside its budget.
+    Abuse(abuse::AbuseArgs),
 }
 
 #[tokio::main]
@@ -41,6 +45,7 @@ async fn main() -> std::process::ExitCode {
         Command::Rss(args) => rss::run(args).await,
         Command::Creative(args) => creative::run(args).await,
         Command::Ws(args) => ws::run(args).await,
+        Command::Abuse(args) => abuse::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

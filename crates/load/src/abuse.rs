@@ -1,0 +1,676 @@
+//! `storybook-load abuse`: the attacks of issue #12 replayed against a
+//! running server, each with its figures beside its budget. While an
+//! attack runs, a probe asks for `/readyz`, a signed-in `/api/me` and a
+//! search every 200 ms and keeps the slowest answer and any failure; the
+//! server's RSS is sampled for the peak and read again after a settling
+//! time. Progress goes to standard error; the report (one JSON line per
+//! scenario, then a table) to standard output.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::client::{Connection, host_of};
+use crate::report::{latency_summary, publish};
+use crate::rss;
+
+/// Every scenario, in the order they run.
+const SCENARIOS: &[&str] = &[
+    "login-keys",
+    "parallel-guesses",
+    "big-bodies",
+    "stalled-streams",
+    "render-timeout",
+    "profanity",
+    "error-size",
+    "cache-reader",
+    "search-fairness",
+];
+
+#[derive(Debug, clap::Args)]
+pub struct AbuseArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    pub url: String,
+    /// The server's process id (RSS and CPU time are read from /proc).
+    #[arg(long)]
+    pub pid: u32,
+    /// Scenarios to run (default: all): login-keys, parallel-guesses,
+    /// big-bodies, stalled-streams, render-timeout, profanity, error-size,
+    /// cache-reader, search-fairness.
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<String>,
+    /// Seconds to wait after an attack before reading RSS again.
+    #[arg(long, default_value_t = 30)]
+    pub settle_secs: u64,
+    /// The server's request time-out (REQUEST_TIMEOUT_SECS), for the
+    /// render scenario's client, which gives up a second later.
+    #[arg(long, default_value_t = 5)]
+    pub request_timeout_secs: u64,
+    /// Write the reports as a JSON array here too.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// What every scenario shares: where the server is and who is signed in.
+struct Target {
+    host: String,
+    pid: u32,
+    token: String,
+    settle: Duration,
+    request_timeout: Duration,
+}
+
+pub async fn run(args: AbuseArgs) -> Result<(), String> {
+    let host = host_of(&args.url)?;
+    let mut connection = Connection::open(&host).await?;
+    let token = register(&mut connection, &format!("abuse{}", std::process::id())).await?;
+    let target = Target {
+        host,
+        pid: args.pid,
+        token,
+        settle: Duration::from_secs(args.settle_secs),
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+    };
+    let chosen: Vec<&str> = if args.scenarios.is_empty() {
+        SCENARIOS.to_vec()
+    } else {
+        args.scenarios.iter().map(String::as_str).collect()
+    };
+    let mut reports = Vec::new();
+    for name in chosen {
+        eprintln!("== {name}");
+        let report = match name {
+            "login-keys" => login_keys(&target).await?,
+            "parallel-guesses" => parallel_guesses(&target).await?,
+            "big-bodies" => big_bodies(&target).await?,
+            "stalled-streams" => stalled_streams(&target).await?,
+            "render-timeout" => render_timeout(&target).await?,
+            "profanity" => profanity(&target).await?,
+            "error-size" => error_size(&target).await?,
+            "cache-reader" => cache_reader(&target).await?,
+            "search-fairness" => search_fairness(&target).await?,
+            other => return Err(format!("no scenario {other}; known: {}", SCENARIOS.join(", "))),
+        };
+        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+        reports.push(report);
+    }
+    print_table(&reports);
+    if let Some(path) = &args.out {
+        publish(&json!(reports), Some(path))?;
+    }
+    Ok(())
+}
+
+async fn register(connection: &mut Connection, name: &str) -> Result<String, String> {
+    let (status, reply) = connection
+        .json(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"})),
+        )
+        .await?;
+    reply["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or(format!("register {name}: {status} {reply}"))
+}
+
+/// A process's CPU time (user + system) in seconds, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let after = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(ticks / 100.0)
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    rss::read(pid).map_or(0.0, |(rss, _)| rss as f64 / 1024.0)
+}
+
+/// Answers `/readyz`, a signed-in `/api/me` and a search every 200 ms while
+/// an attack runs: the slowest answer and how many were not 200.
+struct Probe {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<(Vec<u32>, u64)>,
+}
+
+impl Probe {
+    fn start(target: &Target) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (host, token, task_stop) = (target.host.clone(), target.token.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0u64;
+            while !task_stop.load(Ordering::Relaxed) {
+                for (path, signed_in) in [
+                    ("/readyz", false),
+                    ("/api/me", true),
+                    ("/api/stories?q=dragon", false),
+                ] {
+                    let started = Instant::now();
+                    // A fresh connection each time: the probe must not wait
+                    // behind its own earlier request.
+                    let answered = async {
+                        let mut connection = Connection::open(&host).await?;
+                        connection
+                            .send(Method::GET, path, signed_in.then_some(token.as_str()), None)
+                            .await
+                    };
+                    match tokio::time::timeout(Duration::from_secs(5), answered).await {
+                        Ok(Ok((StatusCode::OK, _))) => {}
+                        _ => failures += 1,
+                    }
+                    latencies.push(started.elapsed().as_micros() as u32);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (latencies, failures)
+        });
+        Self { stop, task }
+    }
+
+    async fn finish(self) -> Value {
+        self.stop.store(true, Ordering::Relaxed);
+        let (latencies, failures) = self.task.await.unwrap_or_default();
+        let slowest = latencies.iter().max().map_or(0.0, |m| f64::from(*m) / 1000.0);
+        json!({ "requests": latencies.len(), "not_ok": failures, "slowest_ms": slowest,
+                "latency_ms": latency_summary(latencies) })
+    }
+}
+
+/// Runs `attack` with the probe and the RSS sampler, then waits and reads
+/// RSS again. The memory budgets: peak <= 160 MB, after <= idle + 16 MB;
+/// the probe: every answer 200 within 1 s.
+async fn measured<F, T>(target: &Target, attack: F) -> Result<(Value, T), String>
+where
+    F: std::future::Future<Output = Result<T, String>>,
+{
+    let idle = rss_mb(target.pid);
+    let sampler = rss::Sampler::start(target.pid, Duration::from_millis(20));
+    let probe = Probe::start(target);
+    let started = Instant::now();
+    let outcome = attack.await?;
+    let took = started.elapsed().as_secs_f64();
+    let probe = probe.finish().await;
+    let (peak_kib, _) = sampler.finish().await;
+    eprintln!("   attack done in {took:.1} s; settling {} s", target.settle.as_secs());
+    tokio::time::sleep(target.settle).await;
+    let after = rss_mb(target.pid);
+    let peak = peak_kib as f64 / 1024.0;
+    let memory_ok = peak <= 160.0 && after <= idle + 16.0;
+    let probe_ok = probe["not_ok"] == 0 && probe["slowest_ms"].as_f64().unwrap_or(f64::MAX) <= 1000.0;
+    Ok((
+        json!({
+            "attack_s": took,
+            "idle_rss_mb": idle, "peak_rss_mb": peak, "after_rss_mb": after,
+            "memory_within_budget": memory_ok,
+            "probe": probe, "probe_within_budget": probe_ok,
+        }),
+        outcome,
+    ))
+}
+
+fn with_figures(mut common: Value, name: &str, figures: Value, within: bool) -> Value {
+    common["scenario"] = json!(name);
+    common["figures"] = figures;
+    common["figures_within_budget"] = json!(within);
+    common["within_budget"] = json!(
+        within
+            && common["memory_within_budget"] != false
+            && common["probe_within_budget"] != false
+    );
+    common
+}
+
+/// Counts statuses of finished requests: `{"200": n, …}`.
+fn tally(statuses: &[Result<StatusCode, String>]) -> Value {
+    let mut counts = std::collections::BTreeMap::new();
+    for status in statuses {
+        let key = match status {
+            Ok(code) => code.as_u16().to_string(),
+            Err(_) => "error".to_owned(),
+        };
+        *counts.entry(key).or_insert(0u32) += 1;
+    }
+    json!(counts)
+}
+
+/// Sends `count` requests over `parallel` connections; each request's body
+/// comes from `body(n)`.
+async fn flood(
+    target: &Target,
+    count: usize,
+    parallel: usize,
+    method: Method,
+    path: impl Fn(usize) -> String + Send + Sync + 'static,
+    token: Option<String>,
+    body: impl Fn(usize) -> Option<String> + Send + Sync + 'static,
+) -> Vec<Result<StatusCode, String>> {
+    let next = Arc::new(AtomicU64::new(0));
+    let (path, body) = (Arc::new(path), Arc::new(body));
+    let mut workers = Vec::new();
+    for _ in 0..parallel.max(1) {
+        let (host, next, path, body, token, method) = (
+            target.host.clone(),
+            next.clone(),
+            path.clone(),
+            body.clone(),
+            token.clone(),
+            method.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            let mut connection = Connection::open(&host).await.ok();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if n >= count {
+                    break;
+                }
+                let Some(open) = connection.as_mut() else {
+                    connection = Connection::open(&host).await.ok();
+                    results.push(Err("connect".to_owned()));
+                    continue;
+                };
+                let result = open
+                    .send(method.clone(), &path(n), token.as_deref(), body(n))
+                    .await
+                    .map(|(status, _)| status);
+                if result.is_err() {
+                    // The server closed the connection: open another.
+                    connection = Connection::open(&host).await.ok();
+                }
+                results.push(result);
+            }
+            results
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap_or_default());
+    }
+    all
+}
+
+/// 300 logins with unique ~900 KB usernames: the lock must not keep them.
+async fn login_keys(target: &Target) -> Result<Value, String> {
+    let (common, statuses) = measured(target, async {
+        Ok(flood(
+            target,
+            300,
+            8,
+            Method::POST,
+            |_| "/api/auth/login".to_owned(),
+            None,
+            |n| Some(json!({"username": format!("{n}{}", "x".repeat(900 * 1024)), "password": "x"}).to_string()),
+        )
+        .await)
+    })
+    .await?;
+    let statuses = tally(&statuses);
+    let within = statuses.as_object().is_some_and(|s| s.keys().all(|k| k == "401" || k == "429" || k == "503"));
+    Ok(with_figures(common, "login-keys", json!({ "statuses": statuses }), within))
+}
+
+/// 40 wrong passwords for one account at once: at most 5 are checked.
+async fn parallel_guesses(target: &Target) -> Result<Value, String> {
+    let mut connection = Connection::open(&target.host).await?;
+    let victim = format!("victim{}", std::process::id());
+    register(&mut connection, &victim).await?;
+    let (common, statuses) = measured(target, async {
+        let victim = victim.clone();
+        Ok(flood(
+            target,
+            40,
+            40,
+            Method::POST,
+            |_| "/api/auth/login".to_owned(),
+            None,
+            move |_| Some(json!({"username": victim, "password": "wrong password"}).to_string()),
+        )
+        .await)
+    })
+    .await?;
+    let checked = statuses.iter().filter(|s| matches!(s, Ok(StatusCode::UNAUTHORIZED))).count();
+    Ok(with_figures(
+        common,
+        "parallel-guesses",
+        json!({ "statuses": tally(&statuses), "passwords_checked": checked, "budget": "<= 5" }),
+        checked <= 5,
+    ))
+}
+
+/// A drawing to aim at, with `strokes` strokes of `points` points.
+async fn drawing(
+    target: &Target,
+    strokes: usize,
+    points: usize,
+    width: f64,
+    zigzag: bool,
+) -> Result<i64, String> {
+    let mut connection = Connection::open(&target.host).await?;
+    let (_, created) = connection
+        .json(
+            Method::POST,
+            "/api/drawings",
+            Some(&target.token),
+            Some(json!({"title": "target", "width": 1024, "height": 1024})),
+        )
+        .await?;
+    let id = created["id"].as_i64().ok_or(format!("create drawing: {created}"))?;
+    let mut made = 0;
+    while made < strokes {
+        let batch: Vec<Value> = (made..(made + 20).min(strokes))
+            .map(|s| {
+                let pts: Vec<[u32; 2]> = (0..points)
+                    .map(|i| {
+                        let i = i as u32;
+                        if zigzag {
+                            [if i % 2 == 0 { 0 } else { 1024 }, (i / 2 + s as u32 * 7) % 1024]
+                        } else {
+                            [(i * 7 + s as u32) % 1024, (i * 13) % 1024]
+                        }
+                    })
+                    .collect();
+                json!({"id": format!("s{s}"), "tool": "pen", "color": "#222222", "width": width, "points": pts})
+            })
+            .collect();
+        let (status, reply) = connection
+            .json(
+                Method::POST,
+                &format!("/api/drawings/{id}/strokes"),
+                Some(&target.token),
+                Some(json!({ "strokes": batch })),
+            )
+            .await?;
+        if status != StatusCode::OK {
+            return Err(format!("append strokes: {status} {reply}"));
+        }
+        made += 20;
+        eprint!("\r   drawing: {made}/{strokes} strokes");
+    }
+    eprintln!();
+    Ok(id)
+}
+
+/// 50 x 1 MiB stroke lists and 30 x 1 MiB texts at once.
+async fn big_bodies(target: &Target) -> Result<Value, String> {
+    let id = drawing(target, 1, 2, 2.0, false).await?;
+    let points = "[0,0],".repeat(1024 * 1024 / 6);
+    let strokes = Arc::new(format!(
+        r##"{{"strokes":[{{"id":"big","tool":"pen","color":"#000000","width":1,"points":[{}[0,0]]}}]}}"##,
+        points
+    ));
+    let text = Arc::new(json!({ "text": "a ".repeat(512 * 1024) }).to_string());
+    let (common, statuses) = measured(target, async {
+        let strokes_flood = flood(
+            target,
+            50,
+            50,
+            Method::POST,
+            move |_| format!("/api/drawings/{id}/strokes"),
+            Some(target.token.clone()),
+            move |_| Some(strokes.to_string()),
+        );
+        let text_flood = flood(
+            target,
+            30,
+            30,
+            Method::POST,
+            |_| "/api/profanity/check".to_owned(),
+            None,
+            move |_| Some(text.to_string()),
+        );
+        let (mut a, b) = tokio::join!(strokes_flood, text_flood);
+        a.extend(b);
+        Ok(a)
+    })
+    .await?;
+    let within = statuses.iter().all(|s| matches!(s, Ok(code) if !code.is_server_error() || *code == StatusCode::SERVICE_UNAVAILABLE));
+    Ok(with_figures(common, "big-bodies", json!({ "statuses": tally(&statuses) }), within))
+}
+
+/// Six clients ask for a big drawing and never read the answer.
+async fn stalled_streams(target: &Target) -> Result<Value, String> {
+    let id = drawing(target, 400, 2000, 2.0, false).await?;
+    let (common, ()) = measured(target, async {
+        let mut sockets = Vec::new();
+        for _ in 0..6 {
+            let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+            socket.set_recv_buffer_size(4096).map_err(|e| e.to_string())?;
+            let address = target.host.parse().map_err(|e| format!("{e}"))?;
+            let mut stream = socket.connect(address).await.map_err(|e| e.to_string())?;
+            let request = format!(
+                "GET /api/drawings/{id} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+                target.host, target.token
+            );
+            stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+            sockets.push(stream);
+        }
+        // Held past the server's stall limit (RESPONSE_STALL_SECS, 10).
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        drop(sockets);
+        Ok(())
+    })
+    .await?;
+    Ok(with_figures(common, "stalled-streams", json!({ "streams": 6, "held_s": 15 }), true))
+}
+
+/// Six renders of a heavy drawing that the clients give up on: the
+/// server's CPU time after the requests ended, and how long one render
+/// takes when waited for.
+async fn render_timeout(target: &Target) -> Result<Value, String> {
+    let id = drawing(target, 200, 2000, 0.5, true).await?;
+    let give_up = target.request_timeout + Duration::from_secs(1);
+    let (common, (cpu_after, statuses)) = measured(target, async {
+        let mut renders = Vec::new();
+        for n in 0..6 {
+            let (host, token) = (target.host.clone(), target.token.clone());
+            renders.push(tokio::spawn(async move {
+                let mut connection = Connection::open(&host).await?;
+                let path = format!("/api/drawings/{id}/image.png?width={}", 1024 - n);
+                match tokio::time::timeout(give_up, connection.send(Method::GET, &path, Some(&token), None)).await {
+                    Ok(result) => result.map(|(status, _)| status),
+                    Err(_) => Err("gave up".to_owned()),
+                }
+            }));
+        }
+        let mut statuses = Vec::new();
+        for render in renders {
+            statuses.push(render.await.map_err(|e| e.to_string())?);
+        }
+        let cpu_before = cpu_seconds(target.pid).unwrap_or(0.0);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let cpu_after = cpu_seconds(target.pid).unwrap_or(0.0) - cpu_before;
+        Ok((cpu_after, statuses))
+    })
+    .await?;
+    // One render of the same drawing, waited for (up to the time-out).
+    let mut connection = Connection::open(&target.host).await?;
+    let started = Instant::now();
+    let (status, _) = connection
+        .send(Method::GET, &format!("/api/drawings/{id}/image.png?width=1000"), Some(&target.token), None)
+        .await?;
+    let one_render_s = started.elapsed().as_secs_f64();
+    Ok(with_figures(
+        common,
+        "render-timeout",
+        json!({
+            "statuses": tally(&statuses),
+            "cpu_s_in_20_s_after": cpu_after, "budget_cpu_s_after": 2.0,
+            "one_render": { "status": status.as_u16(), "seconds": one_render_s, "budget_s": 5.0 },
+        }),
+        cpu_after <= 2.0 && status == StatusCode::OK && one_render_s <= 5.0,
+    ))
+}
+
+/// `a a a …` of 1,000 and 10,000 characters: time per check, and growth.
+async fn profanity(target: &Target) -> Result<Value, String> {
+    let mut connection = Connection::open(&target.host).await?;
+    let mut medians = Vec::new();
+    for length in [1_000usize, 10_000] {
+        let text: String = "a ".repeat(length / 2);
+        let body = json!({ "text": text }).to_string();
+        let mut times = Vec::new();
+        for _ in 0..21 {
+            let started = Instant::now();
+            let (status, _) = connection.send(Method::POST, "/api/profanity/check", None, Some(body.clone())).await?;
+            if status != StatusCode::OK {
+                return Err(format!("profanity check: {status}"));
+            }
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        medians.push(times[times.len() / 2]);
+    }
+    let (short, long) = (medians[0], medians[1]);
+    Ok(json!({
+        "scenario": "profanity",
+        "figures": { "ms_1000_chars": short, "ms_10000_chars": long, "growth_10x_length": long / short,
+                     "budget": "10,000 chars <= 2 ms (round trip), growth linear (about 10x)" },
+        "within_budget": long <= 2.0 && long / short <= 15.0,
+    }))
+}
+
+/// 10,000 empty strokes in a 30 KB body: the error stays small.
+async fn error_size(target: &Target) -> Result<Value, String> {
+    let mut connection = Connection::open(&target.host).await?;
+    let strokes = vec![json!({}); 10_000];
+    let (status, body) = connection
+        .send(
+            Method::POST,
+            "/api/drawings",
+            Some(&target.token),
+            Some(json!({"title": "t", "width": 100, "height": 100, "strokes": strokes}).to_string()),
+        )
+        .await?;
+    Ok(json!({
+        "scenario": "error-size",
+        "figures": { "status": status.as_u16(), "error_bytes": body.len(), "budget_bytes": 16 * 1024 },
+        "within_budget": status == StatusCode::UNPROCESSABLE_ENTITY && body.len() <= 16 * 1024,
+    }))
+}
+
+async fn metrics_text(connection: &mut Connection) -> Result<String, String> {
+    let (_, body) = connection.send(Method::GET, "/metrics", None, None).await?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// An anonymous crowd reads the library while one signed-in reader opens
+/// a new story every 0.5 s: the cache's hit rate over the run.
+async fn cache_reader(target: &Target) -> Result<Value, String> {
+    let mut connection = Connection::open(&target.host).await?;
+    let (_, page) = connection.json(Method::GET, "/api/stories?page_size=100", None, None).await?;
+    let ids: Vec<i64> = page["items"].as_array().map(|items| items.iter().filter_map(|s| s["id"].as_i64()).collect()).unwrap_or_default();
+    if ids.len() < 40 {
+        return Err("cache-reader needs at least 40 published stories (storybook seed)".into());
+    }
+    let reader = register(&mut connection, &format!("reader{}", std::process::id())).await?;
+    let before = metrics_text(&mut connection).await?;
+    let crowd_ids = ids[..5].to_vec();
+    let crowd = flood(
+        target,
+        4_000,
+        4,
+        Method::GET,
+        move |n| if n % 2 == 0 { format!("/api/stories?page={}", 1 + n % 3) } else { format!("/api/stories/{}", crowd_ids[n % 5]) },
+        None,
+        |_| None,
+    );
+    let host = target.host.clone();
+    let reading = tokio::spawn(async move {
+        let mut connection = Connection::open(&host).await?;
+        for id in &ids[5..40] {
+            connection.send(Method::GET, &format!("/api/stories/{id}"), Some(&reader), None).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok::<(), String>(())
+    });
+    crowd.await;
+    reading.await.map_err(|e| e.to_string())??;
+    let after = metrics_text(&mut connection).await?;
+    let hits = metric(&after, "cache_hits_total") - metric(&before, "cache_hits_total");
+    let misses = metric(&after, "cache_misses_total") - metric(&before, "cache_misses_total");
+    let rate = hits / (hits + misses).max(1.0);
+    Ok(json!({
+        "scenario": "cache-reader",
+        "figures": { "hits": hits, "misses": misses, "hit_rate": rate, "budget": ">= 0.90" },
+        "within_budget": rate >= 0.90,
+    }))
+}
+
+/// Eight clients loop a filtered search for 15 s; meanwhile a signed-in
+/// reader's unrelated request keeps its latency.
+async fn search_fairness(target: &Target) -> Result<Value, String> {
+    let running = Arc::new(AtomicBool::new(true));
+    let searches = Arc::new(AtomicU64::new(0));
+    let mut searchers = Vec::new();
+    for _ in 0..8 {
+        let (host, running, searches) = (target.host.clone(), running.clone(), searches.clone());
+        searchers.push(tokio::spawn(async move {
+            let mut connection = Connection::open(&host).await?;
+            while running.load(Ordering::Relaxed) {
+                let (status, _) = connection.send(Method::GET, "/api/stories?q=the&genre=fantasy", None, None).await?;
+                if status == StatusCode::OK {
+                    searches.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    let mut connection = Connection::open(&target.host).await?;
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(15) {
+        let asked = Instant::now();
+        connection.send(Method::GET, "/api/me", Some(&target.token), None).await?;
+        latencies.push(asked.elapsed().as_micros() as u32);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.store(false, Ordering::Relaxed);
+    for searcher in searchers {
+        searcher.await.map_err(|e| e.to_string())??;
+    }
+    let per_second = searches.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let summary = latency_summary(latencies);
+    let p99 = summary["p99"].as_f64().unwrap_or(f64::MAX);
+    Ok(json!({
+        "scenario": "search-fairness",
+        "figures": { "searches_per_s": per_second, "signed_in_read_ms": summary,
+                     "budget": "read p99 <= 50 ms, >= 50 searches/s" },
+        "within_budget": p99 <= 50.0 && per_second >= 50.0,
+    }))
+}
+
+fn print_table(reports: &[Value]) {
+    println!("\n| scenario | peak RSS MB | after MB (idle) | probe slowest ms / not ok | figures | within budget |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for report in reports {
+        let number = |v: &Value| v.as_f64().map_or("–".to_owned(), |n| format!("{n:.1}"));
+        println!(
+            "| {} | {} | {} ({}) | {} / {} | {} | {} |",
+            report["scenario"].as_str().unwrap_or("?"),
+            number(&report["peak_rss_mb"]),
+            number(&report["after_rss_mb"]),
+            number(&report["idle_rss_mb"]),
+            number(&report["probe"]["slowest_ms"]),
+            report["probe"]["not_ok"],
+            report["figures"],
+            report["within_budget"],
+        );
+    }
+}

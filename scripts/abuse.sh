@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The abuse benchmark (issue #12): a lean release server on SQLite with
+# 10,000 seeded stories and REQUEST_TIMEOUT_SECS=5, attacked by
+# `storybook-load abuse` scenario by scenario; each prints its figures
+# beside its budget, then a markdown table. About 8 minutes with the 30 s
+# settling time after each attack.
+#   scripts/abuse.sh                       # every scenario
+#   scripts/abuse.sh --scenario profanity  # one (arguments go to the tool)
+#   SETTLE=5 scripts/abuse.sh              # shorter settling (RSS after is then less telling)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${ABUSE_OUT:-target/abuse}
+mkdir -p "$out"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+echo "== building (lean, load tool)" >&2
+cargo build --release --bin storybook -q
+cp target/release/storybook "$out/storybook-lean"
+cargo build --release -p storybook-load -q
+
+db="$out/abuse-10000.db"
+if [ ! -f "$db" ]; then
+    echo "== seeding 10,000 stories into $db" >&2
+    "$out/storybook-lean" seed --database-url "sqlite://$db" --stories 10000 --users 200 >&2
+fi
+# A copy per run: the attacks write (drawings, accounts) and the seed stays clean.
+cp "$db" "$out/run.db"
+rm -f "$out/run.db-wal" "$out/run.db-shm"
+
+. scripts/server-lib.sh
+start "$out/storybook-lean" "sqlite://$out/run.db" REQUEST_TIMEOUT_SECS=5
+echo "== server $pid at $url" >&2
+target/release/storybook-load abuse --url "$url" --pid "$pid" \
+    --settle-secs "${SETTLE:-30}" --request-timeout-secs 5 \
+    --out "$out/abuse.json" "$@"
