@@ -8,13 +8,16 @@
 //! What a body may grow into depends on how it is read. A JSON body is
 //! parsed into a tree of values before the handlers check it, and a tree
 //! takes up to about 48 times the bytes of its text (measured: a 1 MiB
-//! `[[0,0],…]` stroke list became a tree of about 47 MiB). Other bodies
-//! (the photo upload) are read as bytes and copied once.
+//! `[[0,0],…]` stroke list became a tree of about 47 MiB). The drawing
+//! routes read their strokes as drafts instead (points straight into
+//! number pairs: at most 16 bytes a point of at least 5 bytes of text, then
+//! 8 bytes a point checked), about 4 times the text. Other bodies (the
+//! photo upload) are read as bytes and copied once.
 
 use std::sync::Arc;
 
 use axum::body::HttpBody;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -26,8 +29,12 @@ use crate::state::AppState;
 
 /// Bytes of memory a JSON body's parsed tree may take per byte of text.
 pub const JSON_EXPANSION: usize = 48;
+/// The same for the drawing routes, which read strokes as drafts.
+pub const STROKES_EXPANSION: usize = 4;
 /// The same for other bodies (read whole, then copied once).
 const RAW_EXPANSION: usize = 2;
+/// The routes whose JSON bodies are read as stroke drafts.
+const STROKE_ROUTES: &[&str] = &["/api/drawings", "/api/drawings/{id}/strokes"];
 /// Requests whose weight is below this are let through without a
 /// reservation: their cost is covered by the concurrency limit.
 const FREE_WEIGHT_BYTES: usize = 64 * 1024;
@@ -70,8 +77,9 @@ impl MemoryBudget {
 }
 
 /// What a request's body may grow into: its length (exact when declared,
-/// else the most it may be) times the expansion of the way it is read.
-pub fn weight(headers: &HeaderMap, body: &SizeHint, largest_body: usize) -> usize {
+/// else the most it may be) times the expansion of the way it is read
+/// (`route`: the matched route's template).
+pub fn weight(headers: &HeaderMap, route: &str, body: &SizeHint, largest_body: usize) -> usize {
     let length = body
         .exact()
         .or(body.upper())
@@ -81,11 +89,12 @@ pub fn weight(headers: &HeaderMap, body: &SizeHint, largest_body: usize) -> usiz
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
-    length.saturating_mul(if is_json {
-        JSON_EXPANSION
-    } else {
-        RAW_EXPANSION
-    })
+    let expansion = match (is_json, STROKE_ROUTES.contains(&route)) {
+        (true, true) => STROKES_EXPANSION,
+        (true, false) => JSON_EXPANSION,
+        (false, _) => RAW_EXPANSION,
+    };
+    length.saturating_mul(expansion)
 }
 
 /// The middleware: reserve, run, give back.
@@ -95,7 +104,17 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
         .limits
         .body_limit_bytes
         .max(state.ocr.max_bytes() + 64 * 1024);
-    let weight = weight(request.headers(), &request.body().size_hint(), largest_body);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or_default();
+    let weight = weight(
+        request.headers(),
+        route,
+        &request.body().size_hint(),
+        largest_body,
+    );
     if weight < FREE_WEIGHT_BYTES {
         return next.run(request).await;
     }
@@ -121,17 +140,38 @@ mod tests {
     fn json_weighs_its_tree_and_unknown_lengths_their_limit() {
         let json = headers(&[("content-type", "application/json")]);
         let limit = 1 << 20;
-        assert_eq!(weight(&json, &SizeHint::with_exact(1000), limit), 48_000);
-        let photo = headers(&[("content-type", "multipart/form-data; boundary=x")]);
-        assert_eq!(weight(&photo, &SizeHint::with_exact(1000), limit), 2_000);
-        // Chunked: no length known, weighed at the limit.
-        assert_eq!(weight(&json, &SizeHint::new(), limit), 48 << 20);
         assert_eq!(
-            weight(&json, &SizeHint::with_exact(1 << 40), limit),
+            weight(&json, "/api/me", &SizeHint::with_exact(1000), limit),
+            48_000
+        );
+        let strokes = "/api/drawings/{id}/strokes";
+        assert_eq!(
+            weight(&json, strokes, &SizeHint::with_exact(1000), limit),
+            4_000
+        );
+        let photo = headers(&[("content-type", "multipart/form-data; boundary=x")]);
+        assert_eq!(
+            weight(
+                &photo,
+                "/api/stories/from-photo",
+                &SizeHint::with_exact(1000),
+                limit
+            ),
+            2_000
+        );
+        // Chunked: no length known, weighed at the limit.
+        assert_eq!(weight(&json, "/api/me", &SizeHint::new(), limit), 48 << 20);
+        assert_eq!(
+            weight(&json, "/api/me", &SizeHint::with_exact(1 << 40), limit),
             48 << 20
         );
         assert_eq!(
-            weight(&HeaderMap::new(), &SizeHint::with_exact(0), limit),
+            weight(
+                &HeaderMap::new(),
+                "/healthz",
+                &SizeHint::with_exact(0),
+                limit
+            ),
             0
         );
     }

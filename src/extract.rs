@@ -8,8 +8,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, MatchedPath, Path, RawQuery, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use storybook_canvas::StrokesDraft;
 use storybook_store::{StoreError, User};
 
 use crate::auth::{hash_token, tokens_issued_after};
@@ -26,13 +29,87 @@ impl<S: Send + Sync> FromRequest<S> for JsonFields {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let value = read_json(req, state).await?;
+        let value = read_json::<Value, S>(req, state).await?;
         Ok(Self(Fields::new(value)?))
     }
 }
 
-/// Reads a JSON body as a value after checking its media type.
-pub async fn read_json<S: Send + Sync>(req: Request, state: &S) -> Result<Value, ApiError> {
+/// A JSON object body whose `strokes` are read as drafts (points straight
+/// into number pairs, never a tree of values) and whose other fields are
+/// read as [`Fields`]: the drawing routes, where a body is mostly points.
+pub struct JsonWithStrokes(pub Fields, pub Option<StrokesDraft>);
+
+/// What [`JsonWithStrokes`] reads: the other fields, and the strokes.
+enum StrokesBody {
+    NotAnObject,
+    Object(Map<String, Value>, Option<StrokesDraft>),
+}
+
+impl<'de> Deserialize<'de> for StrokesBody {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Body;
+        impl<'de> Visitor<'de> for Body {
+            type Value = StrokesBody;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Map::new();
+                let mut strokes = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "strokes" {
+                        strokes = Some(map.next_value::<StrokesDraft>()?);
+                    } else {
+                        fields.insert(key, map.next_value::<Value>()?);
+                    }
+                }
+                Ok(StrokesBody::Object(fields, strokes))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(StrokesBody::NotAnObject)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(StrokesBody::NotAnObject)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(StrokesBody::NotAnObject)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(StrokesBody::NotAnObject)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(StrokesBody::NotAnObject)
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(StrokesBody::NotAnObject)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(StrokesBody::NotAnObject)
+            }
+        }
+        deserializer.deserialize_any(Body)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonWithStrokes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match read_json::<StrokesBody, S>(req, state).await? {
+            StrokesBody::Object(fields, strokes) => {
+                Ok(Self(Fields::new(Value::Object(fields))?, strokes))
+            }
+            StrokesBody::NotAnObject => Err(ApiError::field("body", "must be a JSON object")),
+        }
+    }
+}
+
+/// Reads a JSON body after checking its media type.
+pub async fn read_json<T: DeserializeOwned, S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<T, ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -34,6 +34,9 @@ pub struct Metrics {
     requests: DashMap<(&'static str, &'static str, u16), AtomicU64>,
     /// route → latency histogram.
     latency: DashMap<&'static str, Histogram>,
+    /// Streamed answers (a drawing's strokes) dropped because the client
+    /// stopped reading, or the strokes could not be read.
+    pub streams_cut: AtomicU64,
 }
 
 /// Where requests that matched no route are counted.
@@ -48,6 +51,7 @@ impl Default for Metrics {
         Self {
             requests: DashMap::with_capacity(COUNTERS_UP_FRONT),
             latency: DashMap::default(),
+            streams_cut: AtomicU64::new(0),
         }
     }
 }

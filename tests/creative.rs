@@ -74,12 +74,20 @@ async fn stalled_drawing_streams_hold_no_connection() {
         socket.set_recv_buffer_size(4096).unwrap();
         let mut stream = socket.connect(address).await.unwrap();
         let request = format!(
-            "GET /api/drawings/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+            "GET /api/drawings/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.unwrap();
         stalled.push(stream);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Every stream has started (its first bytes wait in our receive
+    // buffer: peeking does not take them, so the stall goes on).
+    for stream in &stalled {
+        let mut first = [0u8; 1];
+        tokio::time::timeout(std::time::Duration::from_secs(60), stream.peek(&mut first))
+            .await
+            .expect("the stream started")
+            .unwrap();
+    }
     // The API still answers: nobody is holding the pool.
     let ready = tokio::time::timeout(std::time::Duration::from_secs(3), app.get("/readyz", None))
         .await
@@ -89,19 +97,42 @@ async fn stalled_drawing_streams_hold_no_connection() {
         app.get("/api/me", Some(&token)).await.status,
         StatusCode::OK
     );
-    // After the stall limit each stream is dropped: reading now reaches the
-    // end of what was sent, and it is not a complete drawing.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // After the stall limit (1 s) each stream is dropped; the server counts
+    // them (waited for rather than slept on: on a busy machine a stream may
+    // take seconds to fill its buffers).
+    let started = std::time::Instant::now();
+    while app
+        .state
+        .metrics
+        .streams_cut
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 8
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "every stalled stream is dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Reading now reaches the end of what was sent: not a complete drawing.
     for mut stream in stalled {
         let mut received = Vec::new();
+        // Generous: the other tests of this file render drawings meanwhile.
         let read = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(60),
             stream.read_to_end(&mut received),
         )
         .await
         .expect("the server ended the stalled stream");
         let _ = read;
-        assert!(!received.ends_with(b"]}") && !received.ends_with(b"]}\r\n0\r\n\r\n"));
+        let tail =
+            String::from_utf8_lossy(&received[received.len().saturating_sub(40)..]).into_owned();
+        let head = String::from_utf8_lossy(&received[..received.len().min(200)]).into_owned();
+        assert!(
+            !received.ends_with(b"]}") && !received.ends_with(b"]}\r\n0\r\n\r\n"),
+            "{} bytes: {head:?} … {tail:?}",
+            received.len()
+        );
     }
 }
 

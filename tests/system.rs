@@ -481,6 +481,20 @@ async fn large_bodies_wait_for_memory_or_are_busy() {
     );
     assert_eq!(busy.headers["retry-after"], "1");
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    // Strokes are read as drafts, not trees: the same size of body fits.
+    let token = app.register("drafter").await;
+    let points = vec![json!([1, 1]); 1500];
+    let strokes: Vec<_> = (0..12)
+        .map(|n| json!({"id": format!("s{n}"), "tool": "pen", "color": "#000000", "width": 1, "points": points}))
+        .collect();
+    let drawn = app
+        .post(
+            "/api/drawings",
+            Some(&token),
+            json!({"title": "dots", "width": 16, "height": 16, "strokes": strokes}),
+        )
+        .await;
+    assert_eq!(drawn.status, StatusCode::CREATED, "{}", drawn.body);
     drop(held);
     let admitted = app
         .post("/api/profanity/check", None, json!({ "text": big_text }))

@@ -12,13 +12,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use storybook_canvas::{
-    Canvas, MAX_SIDE, MAX_STROKES, MIN_SIDE, Stroke, is_color, output_size, parse_stroke,
+    Canvas, MAX_SIDE, MAX_STROKES, MIN_SIDE, Stroke, StrokesDraft, check_stroke, is_color,
+    output_size,
 };
 use storybook_store::{Drawing, DrawingChanges, StoreError, User};
 
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
+use crate::extract::{ApiPath, AuthUser, JsonFields, JsonWithStrokes, MaybeUser, Query};
 use crate::state::AppState;
 use crate::validate::{Fields, char_len, check_profanity};
 
@@ -195,16 +196,22 @@ fn background_field(body: &mut Fields) -> Option<String> {
 
 /// Reads `strokes` (an array) against a canvas size, naming each bad one.
 /// Repeated ids in one request keep the first.
-pub fn strokes_field(body: &mut Fields, width: u32, height: u32, required: bool) -> Vec<Stroke> {
-    let items = match body.raw("strokes") {
+pub fn strokes_field(
+    body: &mut Fields,
+    strokes: Option<&StrokesDraft>,
+    width: u32,
+    height: u32,
+    required: bool,
+) -> Vec<Stroke> {
+    let (drafts, count) = match strokes {
         None if !required => return Vec::new(),
-        Some(Value::Array(items)) => items,
+        Some(StrokesDraft::Strokes { strokes, count }) => (strokes, *count),
         _ => {
             body.reject("strokes", "must be an array of strokes");
             return Vec::new();
         }
     };
-    if items.len() > MAX_STROKES {
+    if count > MAX_STROKES {
         body.reject(
             "strokes",
             format!("must have at most {MAX_STROKES} strokes"),
@@ -212,23 +219,23 @@ pub fn strokes_field(body: &mut Fields, width: u32, height: u32, required: bool)
         return Vec::new();
     }
     let mut problems = Vec::new();
-    let mut strokes: Vec<Stroke> = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        if let Some(stroke) = parse_stroke(
-            item,
+    let mut checked: Vec<Stroke> = Vec::with_capacity(drafts.len());
+    for (index, draft) in drafts.iter().enumerate() {
+        if let Some(stroke) = check_stroke(
+            draft,
             width,
             height,
             &format!("strokes.{index}"),
             &mut problems,
-        ) && !strokes.iter().any(|s| s.id == stroke.id)
+        ) && !checked.iter().any(|s| s.id == stroke.id)
         {
-            strokes.push(stroke);
+            checked.push(stroke);
         }
     }
     for (field, why) in problems {
         body.reject(field, why);
     }
-    strokes
+    checked
 }
 
 fn side_field(body: &mut Fields, field: &str) -> Option<u32> {
@@ -248,14 +255,16 @@ fn side_field(body: &mut Fields, field: &str) -> Option<u32> {
 async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    JsonFields(mut body): JsonFields,
+    JsonWithStrokes(mut body, strokes): JsonWithStrokes,
 ) -> ApiResult<(StatusCode, Response)> {
     let title = title_field(&mut body, true);
     let width = side_field(&mut body, "width");
     let height = side_field(&mut body, "height");
     let background = background_field(&mut body).unwrap_or_else(|| "#ffffff".to_owned());
     let strokes = match (width, height) {
-        (Some(width), Some(height)) => strokes_field(&mut body, width, height, false),
+        (Some(width), Some(height)) => {
+            strokes_field(&mut body, strokes.as_ref(), width, height, false)
+        }
         _ => Vec::new(),
     };
     body.finish()?;
@@ -291,13 +300,15 @@ fn drawing_response(state: &AppState, drawing: Drawing) -> Response {
     let id = drawing.id;
     let gave_up = Arc::new(AtomicBool::new(false));
     let producer_gave_up = gave_up.clone();
+    let metrics = state.metrics.clone();
     tokio::spawn(async move {
         let finished = stream_strokes(&store, id, opening, &sender, stall).await;
         if !finished {
             // The client stopped reading, or the strokes could not be read:
             // the answer ends as an error, never as a cut-off JSON that
             // looks complete.
-            producer_gave_up.store(true, Ordering::Relaxed);
+            producer_gave_up.store(true, Ordering::Release);
+            metrics.streams_cut.fetch_add(1, Ordering::Relaxed);
         }
     });
     let stream = futures_util::stream::unfold(
@@ -308,7 +319,7 @@ fn drawing_response(state: &AppState, drawing: Drawing) -> Response {
             }
             match receiver.recv().await {
                 Some(chunk) => Some((Ok(chunk), (receiver, gave_up, false))),
-                None if gave_up.load(Ordering::Relaxed) => Some((
+                None if gave_up.load(Ordering::Acquire) => Some((
                     Err(std::io::Error::other("the drawing could not be sent whole")),
                     (receiver, gave_up, true),
                 )),
@@ -424,10 +435,11 @@ async fn append(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
-    JsonFields(mut body): JsonFields,
+    JsonWithStrokes(mut body, strokes): JsonWithStrokes,
 ) -> ApiResult<Json<Value>> {
     let drawing = drawable(&state, id, &user).await?;
-    let strokes = strokes_field(&mut body, drawing.width as u32, drawing.height as u32, true);
+    let (width, height) = (drawing.width as u32, drawing.height as u32);
+    let strokes = strokes_field(&mut body, strokes.as_ref(), width, height, true);
     body.finish()?;
     let count = state
         .store

@@ -194,6 +194,15 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "Accounts with recent failed logins remembered.",
         state.login_throttle.tracked(),
     );
+    counter(
+        &mut out,
+        "streams_cut_total",
+        "Streamed answers dropped because the client stopped reading.",
+        state
+            .metrics
+            .streams_cut
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     gauge(
         &mut out,
         "auth_throttle_tracked_addresses",

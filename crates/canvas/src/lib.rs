@@ -1,8 +1,10 @@
 //! Drawings without web types: the contract's stroke rules, a compact
 //! encoding of points, and a renderer to PNG.
 
+mod draft;
 mod render;
 
+pub use draft::{PointsDraft, StrokeDraft, StrokesDraft, check as check_stroke};
 pub use render::{Canvas, output_size, render_png};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,102 +70,13 @@ pub fn parse_stroke(
     prefix: &str,
     problems: &mut Vec<(String, String)>,
 ) -> Option<Stroke> {
-    let before = problems.len();
-    let Value::Object(object) = value else {
-        problems.push((prefix.to_owned(), "must be a stroke object".into()));
-        return None;
-    };
-    let mut problem = |field: &str, why: String| problems.push((format!("{prefix}.{field}"), why));
-    let id = match object.get("id") {
-        Some(Value::String(id)) if !id.is_empty() && id.chars().count() <= MAX_STROKE_ID_CHARS => {
-            Some(id.clone())
-        }
-        _ => {
-            problem(
-                "id",
-                format!("must be a string of 1 to {MAX_STROKE_ID_CHARS} characters"),
-            );
-            None
-        }
-    };
-    let tool = match object
-        .get("tool")
-        .and_then(Value::as_str)
-        .and_then(Tool::parse)
-    {
-        Some(tool) => Some(tool),
-        None => {
-            problem("tool", "must be pen, eraser or highlighter".into());
-            None
-        }
-    };
-    let color = match object.get("color").and_then(Value::as_str) {
-        Some(color) if is_color(color) => Some(color.to_ascii_lowercase()),
-        _ => {
-            problem("color", "must be a colour like #1a2b3c".into());
-            None
-        }
-    };
-    let stroke_width = match object.get("width").and_then(Value::as_f64) {
-        Some(w) if (MIN_WIDTH..=MAX_WIDTH).contains(&w) => Some(w),
-        _ => {
-            problem(
-                "width",
-                format!("must be a number from {MIN_WIDTH} to {MAX_WIDTH}"),
-            );
-            None
-        }
-    };
-    let points = match object.get("points") {
-        Some(Value::Array(items)) if (1..=MAX_POINTS).contains(&items.len()) => {
-            let mut points = Vec::with_capacity(items.len());
-            let mut bad = false;
-            for item in items {
-                let pair = item
-                    .as_array()
-                    .filter(|p| p.len() == 2)
-                    .and_then(|p| Some((p[0].as_f64()?, p[1].as_f64()?)));
-                match pair {
-                    Some((x, y))
-                        if (0.0..=f64::from(width)).contains(&x)
-                            && (0.0..=f64::from(height)).contains(&y) =>
-                    {
-                        points.push([x as f32, y as f32]);
-                    }
-                    _ => {
-                        bad = true;
-                        break;
-                    }
-                }
-            }
-            if bad {
-                problem(
-                    "points",
-                    format!("must be [x, y] pairs with 0 <= x <= {width} and 0 <= y <= {height}"),
-                );
-                None
-            } else {
-                Some(points)
-            }
-        }
-        _ => {
-            problem(
-                "points",
-                format!("must be an array of 1 to {MAX_POINTS} [x, y] points"),
-            );
-            None
-        }
-    };
-    if problems.len() > before {
-        return None;
-    }
-    Some(Stroke {
-        id: id?,
-        tool: tool?,
-        color: color?,
-        width: stroke_width?,
-        points: points?,
-    })
+    draft::check(
+        &StrokeDraft::from_value(value),
+        width,
+        height,
+        prefix,
+        problems,
+    )
 }
 
 /// Points as stored: little-endian `f32` pairs, 8 bytes a point (JSON
