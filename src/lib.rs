@@ -45,7 +45,8 @@ pub use crate::state::AppState;
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (router, operations) = http::routes().into_parts();
-    let document: Arc<str> = openapi::document(&operations).to_string().into();
+    // Serialised once; every answer shares these bytes (about 100 KiB).
+    let document = axum::body::Bytes::from(openapi::document(&operations).to_string());
     let limits = state.limits.clone();
     #[cfg(feature = "realtime")]
     let router = router.merge(http::realtime::router());
@@ -71,7 +72,7 @@ pub fn app(state: AppState) -> Router {
                             header::CONTENT_TYPE,
                             HeaderValue::from_static("application/json"),
                         )],
-                        document.to_string(),
+                        document,
                     )
                 }
             }),
