@@ -281,6 +281,37 @@ impl AddressThrottles {
     }
 }
 
+/// Story generations per user an hour (`governor`, one count per user).
+pub struct GenerationQuota {
+    per_user: DefaultKeyedRateLimiter<i64>,
+}
+
+impl GenerationQuota {
+    pub fn new(limits: &Limits) -> Self {
+        let per_hour =
+            NonZeroU32::new(limits.generations_per_user_per_hour.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            per_user: RateLimiter::keyed(Quota::per_hour(per_hour)),
+        }
+    }
+
+    /// Counts one generation by `user`; `RateLimited` past the quota.
+    pub fn check(&self, user: i64) -> Result<(), ApiError> {
+        self.per_user.check_key(&user).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    /// Forgets users whose count is back to full (run by the housekeeping).
+    pub fn purge_expired(&self) {
+        self.per_user.retain_recent();
+        self.per_user.shrink_to_fit();
+    }
+}
+
 /// The key an address is counted under: itself, or its /64 for IPv6.
 fn subscriber(client: IpAddr) -> IpAddr {
     match client {

@@ -412,6 +412,11 @@ pub struct Limits {
     #[arg(long, env = "AUTH_TRACKED_ADDRESSES", default_value_t = 10_000)]
     pub auth_tracked_addresses: usize,
 
+    /// Stories each user may generate an hour (`POST /api/stories/generate`;
+    /// with a remote model each one is a paid request). Past it, `429`.
+    #[arg(long, env = "GENERATIONS_PER_USER_PER_HOUR", default_value_t = 30)]
+    pub generations_per_user_per_hour: u32,
+
     /// Days a token works after it was issued; an expired token is `401`
     /// like a revoked one, and the housekeeping deletes it.
     #[arg(long, env = "TOKEN_TTL_DAYS", default_value_t = 30)]

@@ -119,6 +119,7 @@ pub fn start_background_tasks(state: &AppState) {
     let cache = state.cache.clone();
     let login_throttle = state.login_throttle.clone();
     let address_throttles = state.address_throttles.clone();
+    let generation_quota = state.generation_quota.clone();
     let store = state.store.clone();
     let token_ttl_days = state.limits.token_ttl_days;
     #[cfg(feature = "realtime")]
@@ -131,6 +132,7 @@ pub fn start_background_tasks(state: &AppState) {
             cache.purge_expired();
             login_throttle.purge_expired();
             address_throttles.purge_expired();
+            generation_quota.purge_expired();
             if ticks.is_multiple_of(EXPIRED_TOKENS_EVERY_TICKS) {
                 let cutoff = auth::tokens_issued_after(token_ttl_days);
                 if let Err(error) = store.delete_tokens_issued_before(cutoff).await {

@@ -9,7 +9,7 @@ use storybook_store::Store;
 use crate::admission::MemoryBudget;
 use crate::slots::Slots;
 
-use crate::auth::{AddressThrottles, LoginThrottle, Passwords};
+use crate::auth::{AddressThrottles, GenerationQuota, LoginThrottle, Passwords};
 use crate::cache::ReadCache;
 use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
 use crate::metrics::Metrics;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Registrations and logins per client address (bounded).
     pub address_throttles: Arc<AddressThrottles>,
+    /// Story generations per user an hour.
+    pub generation_quota: Arc<GenerationQuota>,
     /// Hot reads (story details, first library pages), bounded.
     pub cache: Arc<ReadCache>,
     /// PNG renders allowed at once (they run off the async threads), and
@@ -101,6 +103,7 @@ impl AppState {
             passwords: Arc::new(Passwords::new(&limits)),
             login_throttle: Arc::new(LoginThrottle::new(&limits)),
             address_throttles: Arc::new(AddressThrottles::new(&limits)),
+            generation_quota: Arc::new(GenerationQuota::new(&limits)),
             cache: Arc::new(ReadCache::new(
                 limits.cache_max_entries,
                 limits.cache_max_bytes,

@@ -461,3 +461,35 @@ async fn photo_stories_read_rendered_text(mut app: TestApp) {
         "413 before 503"
     );
 }
+
+/// Contract v1.3 (bounded cost): story generation is counted per user;
+/// past the hourly quota it is 429 with Retry-After, for that user only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generation_is_counted_per_user() {
+    let app = TestApp::sqlite_with(storybook::config::Limits {
+        generations_per_user_per_hour: 2,
+        ..Default::default()
+    })
+    .await;
+    let eager = app.register("eager").await;
+    let other = app.register("patient").await;
+    let prompt = json!({"prompt": "a fox who learns to sing"});
+    for _ in 0..2 {
+        let made = app
+            .post("/api/stories/generate", Some(&eager), prompt.clone())
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+    let refused = app
+        .post("/api/stories/generate", Some(&eager), prompt.clone())
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert!(refused.headers.contains_key("retry-after"));
+    let made = app
+        .post("/api/stories/generate", Some(&other), prompt)
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+}

@@ -31,11 +31,14 @@ pub fn router() -> ApiRouter {
         .post(
             "/api/stories/generate",
             generate,
-            Doc::new("Write a draft story from a prompt (source ai); 503 generator_unavailable when the remote model fails")
-                .user()
-                .body("GenerateInput")
-                .returns(201, Some("Story"))
-                .errors(&[503]),
+            Doc::new(
+                "Write a draft story from a prompt (source ai); 503 generator_unavailable when the remote \
+                 model fails; 429 past GENERATIONS_PER_USER_PER_HOUR",
+            )
+            .user()
+            .body("GenerateInput")
+            .returns(201, Some("Story"))
+            .errors(&[429, 503]),
         )
         .route(
             "post",
@@ -59,6 +62,7 @@ async fn generate(
     AuthUser(user): AuthUser,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    state.generation_quota.check(user.id)?;
     let prompt = body.required_string("prompt").map(|p| p.trim().to_owned());
     if let Some(prompt) = &prompt
         && !(1..=MAX_PROMPT_CHARS).contains(&char_len(prompt))
