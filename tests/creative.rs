@@ -19,6 +19,42 @@ backend_tests!(
     deleting_a_drawing_detaches_it_from_pages,
 );
 
+/// A 1024 × 1024 drawing of `batches` × `per_batch` strokes of 2,000
+/// points, `point(i, n, batch)` the i-th point of stroke n of a batch.
+async fn full_size_drawing(
+    app: &TestApp,
+    token: &str,
+    batches: usize,
+    per_batch: usize,
+    point: impl Fn(usize, usize, usize) -> [usize; 2],
+) -> i64 {
+    let reply = app
+        .post(
+            "/api/drawings",
+            Some(token),
+            json!({"title": "Full size", "width": 1024, "height": 1024}),
+        )
+        .await;
+    let id = reply.body["id"].as_i64().unwrap();
+    for batch in 0..batches {
+        let strokes: Vec<Value> = (0..per_batch)
+            .map(|n| {
+                let points: Vec<[usize; 2]> = (0..2000).map(|i| point(i, n, batch)).collect();
+                stroke(&format!("s{batch}-{n}"), "#123456", json!(points))
+            })
+            .collect();
+        let appended = app
+            .post(
+                &format!("/api/drawings/{id}/strokes"),
+                Some(token),
+                json!({"strokes": strokes}),
+            )
+            .await;
+        assert_eq!(appended.status, StatusCode::OK, "{}", appended.body);
+    }
+    id
+}
+
 /// A client that asks for a big drawing and never reads the answer holds
 /// no database connection (strokes are read a page at a time) and loses
 /// its stream after RESPONSE_STALL_SECS: the answer ends as an error,
@@ -32,32 +68,11 @@ async fn stalled_drawing_streams_hold_no_connection() {
     })
     .await;
     let token = app.register("hoarder").await;
-    let reply = app
-        .post(
-            "/api/drawings",
-            Some(&token),
-            json!({"title": "Big", "width": 1024, "height": 1024}),
-        )
-        .await;
-    let id = reply.body["id"].as_i64().unwrap();
-    for batch in 0..20 {
-        let strokes: Vec<Value> = (0..20)
-            .map(|n| {
-                let points: Vec<Value> = (0..2000)
-                    .map(|i| json!([(i * 7 + n) % 1024, (i * 13 + batch) % 1024]))
-                    .collect();
-                stroke(&format!("b{batch}-{n}"), "#123456", json!(points))
-            })
-            .collect();
-        let appended = app
-            .post(
-                &format!("/api/drawings/{id}/strokes"),
-                Some(&token),
-                json!({"strokes": strokes}),
-            )
-            .await;
-        assert_eq!(appended.status, StatusCode::OK);
-    }
+    // 400 strokes of 2,000 points: about 11 MB of JSON.
+    let id = full_size_drawing(&app, &token, 20, 20, |i, n, batch| {
+        [(i * 7 + n) % 1024, (i * 13 + batch) % 1024]
+    })
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let served = storybook::app(app.state.clone());
@@ -146,33 +161,11 @@ async fn a_render_stops_when_its_request_ends() {
     })
     .await;
     let token = app.register("zigzag").await;
-    let reply = app
-        .post(
-            "/api/drawings",
-            Some(&token),
-            json!({"title": "Zigzags", "width": 1024, "height": 1024}),
-        )
-        .await;
-    let id = reply.body["id"].as_i64().unwrap();
     // Thin 2,000-point zigzags at full size: seconds of drawing each batch.
-    for batch in 0..45 {
-        let strokes: Vec<Value> = (0..10)
-            .map(|n| {
-                let points: Vec<Value> = (0..2000)
-                    .map(|i| json!([if i % 2 == 0 { 0 } else { 1024 }, (i * 37 + n) % 1024]))
-                    .collect();
-                stroke(&format!("z{batch}-{n}"), "#000000", json!(points))
-            })
-            .collect();
-        let appended = app
-            .post(
-                &format!("/api/drawings/{id}/strokes"),
-                Some(&token),
-                json!({"strokes": strokes}),
-            )
-            .await;
-        assert_eq!(appended.status, StatusCode::OK, "{}", appended.body);
-    }
+    let id = full_size_drawing(&app, &token, 45, 10, |i, n, _| {
+        [if i % 2 == 0 { 0 } else { 1024 }, (i * 37 + n) % 1024]
+    })
+    .await;
     let started = std::time::Instant::now();
     let timed_out = app
         .get(&format!("/api/drawings/{id}/image.png"), Some(&token))

@@ -159,6 +159,23 @@ fn is_valid_email(email: &str) -> bool {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// A new password is 8 to 1,024 characters (longer ones are refused rather
+/// than hashed: bounded work per request).
+fn check_password_length(body: &mut Fields, field: &str, password: &str) {
+    let length = char_len(password);
+    if length < MIN_PASSWORD_CHARS {
+        body.reject(
+            field,
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        );
+    } else if length > MAX_PASSWORD_CHARS {
+        body.reject(
+            field,
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        );
+    }
+}
+
 /// Reads an optional display name: trimmed, 1–50 characters.
 fn display_name_field(body: &mut Fields) -> Option<String> {
     let name = body.optional_string("display_name")?.trim().to_owned();
@@ -194,18 +211,7 @@ async fn register(
         body.reject("email", "must be an email address");
     }
     if let Some(password) = &password {
-        let length = char_len(password);
-        if length < MIN_PASSWORD_CHARS {
-            body.reject(
-                "password",
-                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-            );
-        } else if length > MAX_PASSWORD_CHARS {
-            body.reject(
-                "password",
-                format!("must be at most {MAX_PASSWORD_CHARS} characters"),
-            );
-        }
+        check_password_length(&mut body, "password", password);
     }
     body.finish()?;
     let (Some(username), Some(email), Some(password)) = (username, email, password) else {
@@ -341,18 +347,7 @@ async fn change_password(
     let current = body.required_string("current_password");
     let new = body.required_string("new_password");
     if let Some(new) = &new {
-        let length = char_len(new);
-        if length < MIN_PASSWORD_CHARS {
-            body.reject(
-                "new_password",
-                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-            );
-        } else if length > MAX_PASSWORD_CHARS {
-            body.reject(
-                "new_password",
-                format!("must be at most {MAX_PASSWORD_CHARS} characters"),
-            );
-        }
+        check_password_length(&mut body, "new_password", new);
     }
     body.finish()?;
     let (Some(current), Some(new), Some(token)) = (current, new, bearer_token(&parts.headers)?)
