@@ -251,6 +251,17 @@ async fn story_text_passes_the_profanity_filter(app: TestApp) {
         )
         .await;
     assert_eq!(rude_patch.code(), "profanity");
+    // A long story (checked off the async workers) is judged the same.
+    let mut long = story_body("A long tale", "published");
+    let page = "The fox ran over the hill and far away. ".repeat(100);
+    long["pages"] = json!((0..10)
+        .map(|n| json!({"text": if n == 7 { format!("{page} what the sh1t") } else { page.clone() }}))
+        .collect::<Vec<_>>());
+    let reply = app.post("/api/stories", Some(&token), long).await;
+    assert_eq!(
+        (reply.code(), reply.fields()),
+        ("profanity", vec!["pages.7.text".to_owned()])
+    );
 }
 
 async fn library_filters_sorts_and_pages(app: TestApp) {

@@ -442,9 +442,14 @@ fn read_tags(body: &mut Fields) -> Option<Vec<String>> {
     (tags.len() == items.len()).then_some(tags)
 }
 
+/// A story with more text than this (in bytes) is checked for profanity on
+/// the blocking pool: the matcher is linear, but a 50-page story is tens of
+/// milliseconds of CPU that must not hold an async worker.
+const BLOCKING_CHECK_BYTES: usize = 16 * 1024;
+
 /// Profanity over every field others will see, named as the contract
 /// names them (`title`, `pages.2.text`, `tags.0`).
-pub fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> ApiResult<()> {
+pub async fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> ApiResult<()> {
     let mut fields: Vec<(String, &str)> = Vec::new();
     if let Some(title) = &changes.title {
         fields.push(("title".into(), title));
@@ -455,10 +460,27 @@ pub fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> ApiRes
     for (index, tag) in changes.tags.iter().flatten().enumerate() {
         fields.push((format!("tags.{index}"), tag));
     }
-    check_profanity(
-        &state.profanity,
-        fields.iter().map(|(name, text)| (name.as_str(), *text)),
-    )
+    if fields.iter().map(|(_, text)| text.len()).sum::<usize>() <= BLOCKING_CHECK_BYTES {
+        return check_profanity(
+            &state.profanity,
+            fields.iter().map(|(name, text)| (name.as_str(), *text)),
+        );
+    }
+    let owned: Vec<(String, String)> = fields
+        .into_iter()
+        .map(|(name, text)| (name, text.to_owned()))
+        .collect();
+    let filter = state.profanity.clone();
+    tokio::task::spawn_blocking(move || {
+        check_profanity(
+            &filter,
+            owned
+                .iter()
+                .map(|(name, text)| (name.as_str(), text.as_str())),
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// A page may only attach a drawing the story's author owns.
@@ -496,7 +518,7 @@ async fn create(
     let changes = story_fields(&mut body, false);
     body.finish()?;
     check_drawings(&state, user.id, &changes).await?;
-    check_story_profanity(&state, &changes)?;
+    check_story_profanity(&state, &changes).await?;
     let (Some(title), Some(pages), Some(genre), Some(age_group)) = (
         changes.title,
         changes.pages,
@@ -563,7 +585,7 @@ async fn update(
     let changes = story_fields(&mut body, true);
     body.finish()?;
     check_drawings(&state, story.author.id, &changes).await?;
-    check_story_profanity(&state, &changes)?;
+    check_story_profanity(&state, &changes).await?;
     let story = state.store.update_story(id, &changes).await?;
     state.cache.invalidate_story_and_library(id);
     let liked = !state.store.liked_among(user.id, &[id]).await?.is_empty();

@@ -117,7 +117,7 @@ async fn generate(
         ..StoryChanges::default()
     };
     // A model can say anything: its words pass the same filter as a child's.
-    if check_story_profanity(&state, &changes).is_err() {
+    if check_story_profanity(&state, &changes).await.is_err() {
         return Err(ApiError::Unavailable {
             code: "generator_unavailable",
             message: "the generated story did not pass the word filter; try another prompt".into(),
@@ -248,7 +248,7 @@ async fn from_photo(
         pages: Some(pages.clone()),
         ..StoryChanges::default()
     };
-    check_story_profanity(&state, &changes)?;
+    check_story_profanity(&state, &changes).await?;
     let story = state
         .store
         .create_story(&NewStory {
