@@ -330,7 +330,7 @@ async fn logout_all(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> ApiResult<StatusCode> {
-    state.store.delete_user_tokens(user.id, None).await?;
+    state.store.delete_user_tokens(user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

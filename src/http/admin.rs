@@ -167,8 +167,7 @@ async fn close_report(
     let (Some(status), Some(action)) = (status, action) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let story_id = state.store.report(id).await?.story_id;
-    let closed = state.store.close_report(id, status, action).await?;
+    let (closed, story_id) = state.store.close_report(id, status, action).await?;
     if action != ReportAction::None
         && let Some(story_id) = story_id
     {

@@ -349,39 +349,36 @@ async fn stream_strokes(
     sender: &tokio::sync::mpsc::Sender<Bytes>,
     stall: Duration,
 ) -> bool {
-    let send = |chunk: String| async move {
+    let send = |chunk: Vec<u8>| async move {
         matches!(
             tokio::time::timeout(stall, sender.send(Bytes::from(chunk))).await,
             Ok(Ok(()))
         )
     };
-    let mut chunk = opening;
-    let mut after = 0;
+    let mut chunk = opening.into_bytes();
+    let mut pages = store.stroke_pages(id, STROKES_PER_PAGE);
     let mut first = true;
     loop {
-        let page = match store.strokes_page(id, after, STROKES_PER_PAGE).await {
+        let page = match pages.next_page().await {
+            Ok(page) if page.is_empty() => break,
             Ok(page) => page,
             Err(error) => {
                 tracing::error!(%error, drawing = id, "reading strokes failed mid-response");
                 return false;
             }
         };
-        let Some((last, _)) = page.last() else {
-            break;
-        };
-        after = *last;
-        for (_, stroke) in &page {
+        for stroke in &page {
             if !first {
-                chunk.push(',');
+                chunk.push(b',');
             }
             first = false;
-            chunk.push_str(&json!(stroke).to_string());
+            chunk.extend_from_slice(json!(stroke).to_string().as_bytes());
             if chunk.len() >= CHUNK_BYTES && !send(std::mem::take(&mut chunk)).await {
                 return false;
             }
         }
     }
-    chunk.push_str("]}");
+    chunk.extend_from_slice(b"]}");
     send(chunk).await
 }
 
@@ -504,19 +501,18 @@ async fn image(
         let handle = tokio::runtime::Handle::current();
         let mut canvas =
             Canvas::new(width, height, &background, requested).ok_or("empty canvas")?;
-        let mut after = 0;
+        let mut pages = store.stroke_pages(id, STROKES_PER_PAGE);
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Err("the request ended".to_owned());
             }
             let page = handle
-                .block_on(store.strokes_page(id, after, STROKES_PER_PAGE))
+                .block_on(pages.next_page())
                 .map_err(|e| e.to_string())?;
-            let Some((last, _)) = page.last() else {
+            if page.is_empty() {
                 break;
-            };
-            after = *last;
-            for (_, stroke) in &page {
+            }
+            for stroke in &page {
                 if stop.load(Ordering::Relaxed) {
                     return Err("the request ended".to_owned());
                 }

@@ -141,28 +141,14 @@ impl Store {
         rows.iter().map(stroke_from_row).collect()
     }
 
-    /// Up to `limit` strokes in drawing order after the stroke at position
-    /// `after` (0: from the start), each with its position. A connection is
-    /// held only while the page is read: a caller that works between pages
-    /// (a render) does not keep one from everyone else.
-    pub async fn strokes_page(
-        &self,
-        drawing_id: i64,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, Stroke)>> {
-        let rows = sqlx::query(
-            "SELECT id, stroke_id, tool, color, width, points FROM strokes
-             WHERE drawing_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(drawing_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("id")?, stroke_from_row(row)?)))
-            .collect()
+    /// A drawing's strokes in drawing order, `per_page` at a time.
+    pub fn stroke_pages(&self, drawing_id: i64, per_page: i64) -> StrokePages<'_> {
+        StrokePages {
+            store: self,
+            drawing_id,
+            per_page,
+            after: 0,
+        }
     }
 
     pub async fn update_drawing(&self, id: i64, changes: &DrawingChanges) -> Result<Drawing> {
@@ -386,17 +372,46 @@ async fn insert_strokes(
     Ok(added)
 }
 
+/// Reads a drawing's strokes a page at a time. A database connection is
+/// held only while a page is read: a caller that works between pages
+/// (drawing, or waiting for a slow client) keeps none from everyone else.
+pub struct StrokePages<'a> {
+    store: &'a Store,
+    drawing_id: i64,
+    per_page: i64,
+    /// The position of the last stroke read (0: none yet).
+    after: i64,
+}
+
+impl StrokePages<'_> {
+    /// The next page; empty once every stroke has been read.
+    pub async fn next_page(&mut self) -> Result<Vec<Stroke>> {
+        let rows = sqlx::query(
+            "SELECT id, stroke_id, tool, color, width, points FROM strokes
+             WHERE drawing_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(self.drawing_id)
+        .bind(self.after)
+        .bind(self.per_page)
+        .fetch_all(&self.store.pool)
+        .await?;
+        if let Some(last) = rows.last() {
+            self.after = last.try_get("id")?;
+        }
+        rows.iter().map(stroke_from_row).collect()
+    }
+}
+
 /// A story's pages (as stored, JSON) with every `drawing_id` equal to
 /// `drawing_id` set to null.
 fn detach_drawing(pages_json: &str, drawing_id: i64) -> Result<String> {
-    let mut pages: Vec<crate::StoryPage> = serde_json::from_str(pages_json)
-        .map_err(|e| StoreError::Database(sqlx::Error::Decode(e.into())))?;
+    let mut pages: Vec<crate::StoryPage> = crate::decode_json(pages_json)?;
     for page in &mut pages {
         if page.drawing_id == Some(drawing_id) {
             page.drawing_id = None;
         }
     }
-    serde_json::to_string(&pages).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))
+    crate::encode_json(&pages)
 }
 
 #[cfg(test)]

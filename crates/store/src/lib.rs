@@ -25,7 +25,7 @@ mod tokens;
 mod users;
 
 pub use db::{Backend, PoolSettings, Store};
-pub use drawings::{Drawing, DrawingChanges};
+pub use drawings::{Drawing, DrawingChanges, StrokePages};
 pub use error::StoreError;
 pub use games::ScoreEntry;
 pub use models::*;
@@ -33,6 +33,16 @@ pub use time::Timestamp;
 pub use users::{NewUser, UserFilter};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A value as the JSON text a column stores.
+pub(crate) fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))
+}
+
+/// A column's JSON text as a value.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(e.into())))
+}
 
 /// `NotFound` when an update or delete matched no row.
 pub(crate) fn touched_a_row(done: &sqlx::any::AnyQueryResult) -> Result<()> {

@@ -310,8 +310,6 @@ pub enum ReportAction {
 }
 
 impl ReportAction {
-    pub const ALL: [&'static str; 3] = ["none", "unpublish", "delete"];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::None => "none",

@@ -103,17 +103,17 @@ impl Store {
         Ok(Page { items, total })
     }
 
-    /// Closes a report with a status and the action taken.
     /// Resolves or dismisses a report and applies its action to the story,
     /// together or not at all (one transaction). The story is the one the
     /// report names when the transaction runs; if it is already gone, the
-    /// action has nothing left to do.
+    /// action has nothing left to do. Returns the closed report and the id
+    /// of the story it named (a deleted story's is no longer in the report).
     pub async fn close_report(
         &self,
         id: i64,
         status: ReportStatus,
         action: ReportAction,
-    ) -> Result<Report> {
+    ) -> Result<(Report, Option<i64>)> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE reports SET status = $2, action = $3, resolved_at = $4 WHERE id = $1",
@@ -144,7 +144,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        self.report(id).await
+        Ok((self.report(id).await?, story_id))
     }
 
     pub async fn totals(&self) -> Result<Totals> {

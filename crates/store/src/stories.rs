@@ -9,7 +9,7 @@ use crate::sql::Sql;
 use crate::{
     Backend, LikeOutcome, NewStory, Page, PageRequest, Progress, Result, Store, StoreError, Story,
     StoryChanges, StoryFilter, StoryPage, StorySort, StorySource, StoryStatus, StorySummary,
-    Timestamp, UserSummary, touched_a_row,
+    Timestamp, UserSummary, decode_json, encode_json, touched_a_row,
 };
 
 /// Longest excerpt of page one in a summary, in characters.
@@ -34,10 +34,6 @@ fn author_from_row(row: &AnyRow) -> Result<UserSummary> {
         username: row.try_get("author_username")?,
         display_name: row.try_get("author_display_name")?,
     })
-}
-
-fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(e.into())))
 }
 
 fn status_from(text: &str) -> Result<StoryStatus> {
@@ -113,18 +109,16 @@ struct Indexed<'a> {
     pages: &'a [StoryPage],
 }
 
-/// The derived columns of a story's text.
-struct Derived {
+/// The columns derived from a story's pages.
+struct PageColumns {
     pages_json: String,
     body: String,
     excerpt: String,
-    tags_json: String,
 }
 
-fn derive(pages: &[StoryPage], tags: &[String]) -> Result<Derived> {
-    let encode = |e: serde_json::Error| StoreError::Database(sqlx::Error::Encode(e.into()));
-    Ok(Derived {
-        pages_json: serde_json::to_string(pages).map_err(encode)?,
+fn page_columns(pages: &[StoryPage]) -> Result<PageColumns> {
+    Ok(PageColumns {
+        pages_json: encode_json(pages)?,
         body: pages
             .iter()
             .map(|p| p.text.as_str())
@@ -134,7 +128,6 @@ fn derive(pages: &[StoryPage], tags: &[String]) -> Result<Derived> {
             .first()
             .map(|p| p.text.chars().take(EXCERPT_CHARS).collect())
             .unwrap_or_default(),
-        tags_json: serde_json::to_string(tags).map_err(encode)?,
     })
 }
 
@@ -202,7 +195,8 @@ impl Store {
     }
 
     pub async fn create_story(&self, new: &NewStory) -> Result<Story> {
-        let derived = derive(&new.pages, &new.tags)?;
+        let derived = page_columns(&new.pages)?;
+        let tags_json = encode_json(&new.tags)?;
         let now = Timestamp::now().millis();
         let published_at = (new.status == StoryStatus::Published).then_some(now);
         let mut tx = self.pool.begin().await?;
@@ -219,7 +213,7 @@ impl Store {
         .bind(new.pages.len() as i64)
         .bind(&new.genre)
         .bind(&new.age_group)
-        .bind(&derived.tags_json)
+        .bind(&tags_json)
         .bind(new.status.as_str())
         .bind(new.source.as_str())
         .bind(now)
@@ -255,13 +249,13 @@ impl Store {
         story_from_row(&row)
     }
 
-    /// Applies changes; title or page changes bump the version (games).
     /// Changes only the fields `changes` carries, in one transaction: the
     /// row is written first (taking the write lock, or the row lock on
     /// PostgreSQL) with each absent field left as it is in the database,
     /// then read back for the index. Two concurrent PATCHes of different
     /// fields both take effect, and one that does not send `status` never
-    /// writes an old status back over an admin's unpublish.
+    /// writes an old status back over an admin's unpublish. Title or page
+    /// changes bump the version (games are made per version).
     pub async fn update_story(&self, id: i64, changes: &StoryChanges) -> Result<Story> {
         let mut tx = self.pool.begin().await?;
         self.update_story_in(&mut tx, id, changes).await?;
@@ -277,15 +271,8 @@ impl Store {
         id: i64,
         changes: &StoryChanges,
     ) -> Result<()> {
-        let encode = |e: serde_json::Error| StoreError::Database(sqlx::Error::Encode(e.into()));
-        let page_columns = match &changes.pages {
-            Some(pages) => Some(derive(pages, &[])?),
-            None => None,
-        };
-        let tags_json = match &changes.tags {
-            Some(tags) => Some(serde_json::to_string(tags).map_err(encode)?),
-            None => None,
-        };
+        let page_columns = changes.pages.as_deref().map(page_columns).transpose()?;
+        let tags_json = changes.tags.as_deref().map(encode_json).transpose()?;
         let now = Timestamp::now().millis();
         // In SET, every column on the right is the row's old value.
         let done = sqlx::query(

@@ -1,8 +1,24 @@
 //! Bearer tokens, stored only as hashes; the caller hashes them.
 
-use sqlx::Row;
+use sqlx::{Any, Executor, Row};
 
 use crate::{Result, Store, StoreError, Timestamp, User};
+
+/// Revokes every token of a user but the one whose hash is `keep` (none
+/// when it is empty): the one statement behind logging out everywhere, a
+/// password change and a deactivation.
+pub(crate) async fn revoke_tokens<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    user_id: i64,
+    keep: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND token_hash <> $2")
+        .bind(user_id)
+        .bind(keep)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
 
 impl Store {
     pub async fn create_token(&self, user_id: i64, token_hash: &str) -> Result<()> {
@@ -34,15 +50,9 @@ impl Store {
         Ok(user)
     }
 
-    /// Revokes every token of a user but `keep` (the one a request came
-    /// with, when it is to stay).
-    pub async fn delete_user_tokens(&self, user_id: i64, keep: Option<&str>) -> Result<()> {
-        sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND token_hash <> $2")
-            .bind(user_id)
-            .bind(keep.unwrap_or_default())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Revokes every token of a user.
+    pub async fn delete_user_tokens(&self, user_id: i64) -> Result<()> {
+        revoke_tokens(&self.pool, user_id, "").await
     }
 
     /// Sets a new password hash and revokes every other token of the user,
@@ -60,11 +70,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         crate::touched_a_row(&done)?;
-        sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND token_hash <> $2")
-            .bind(user_id)
-            .bind(keep)
-            .execute(&mut *tx)
-            .await?;
+        revoke_tokens(&mut *tx, user_id, keep).await?;
         tx.commit().await?;
         Ok(())
     }

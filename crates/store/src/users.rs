@@ -150,8 +150,7 @@ impl Store {
     }
 
     pub async fn set_settings(&self, id: i64, settings: &Settings) -> Result<()> {
-        let json = serde_json::to_string(settings)
-            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+        let json = crate::encode_json(settings)?;
         let done = sqlx::query("UPDATE users SET settings = $2 WHERE id = $1")
             .bind(id)
             .bind(json)
@@ -181,10 +180,7 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         if active == Some(false) {
-            sqlx::query("DELETE FROM tokens WHERE user_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            crate::tokens::revoke_tokens(&mut *tx, id, "").await?;
         }
         tx.commit().await?;
         user_from_row(&row)
