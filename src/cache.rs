@@ -128,11 +128,23 @@ impl Inner {
         }
     }
 
-    /// Drops one entry, if it is there (its place in `order` is skipped
-    /// when eviction reaches it).
-    fn remove(&mut self, key: &(u64, CacheKey)) {
-        if let Some(removed) = self.entries.remove(key) {
-            self.bytes -= removed.weight;
+    /// Drops the entries whose keys `invalidated` picks, and their places in
+    /// `order`, which thus never holds more than the entries themselves (a
+    /// place left behind would outlive its entry until eviction reached it,
+    /// so a stream of invalidations and stores grew `order` unbounded).
+    fn remove_where(&mut self, invalidated: impl Fn(&CacheKey) -> bool) {
+        let before = self.entries.len();
+        let mut freed = 0;
+        self.entries.retain(|(_, key), entry| {
+            let keep = !invalidated(key);
+            if !keep {
+                freed += entry.weight;
+            }
+            keep
+        });
+        if self.entries.len() != before {
+            self.bytes -= freed;
+            self.order.retain(|(_, key)| !invalidated(key));
         }
     }
 
@@ -209,10 +221,7 @@ impl ReadCache {
     pub fn invalidate_story(&self, id: i64) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let tick = self.tick.fetch_add(1, Ordering::AcqRel) + 1;
-        let generation = inner.generation;
-        for key in [CacheKey::Story(id), CacheKey::StoryBody(id)] {
-            inner.remove(&(generation, key));
-        }
+        inner.remove_where(|key| matches!(key, CacheKey::Story(story) | CacheKey::StoryBody(story) if *story == id));
         if inner.story_invalidations.len() >= INVALIDATIONS_REMEMBERED
             && let Some((_, forgotten)) = inner.story_invalidations.pop_front()
         {
@@ -227,15 +236,7 @@ impl ReadCache {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let tick = self.tick.fetch_add(1, Ordering::AcqRel) + 1;
         inner.library_tick = tick;
-        let library: Vec<(u64, CacheKey)> = inner
-            .entries
-            .keys()
-            .filter(|(_, key)| matches!(key, CacheKey::Library(_) | CacheKey::LibraryBody(_)))
-            .cloned()
-            .collect();
-        for key in library {
-            inner.remove(&key);
-        }
+        inner.remove_where(|key| matches!(key, CacheKey::Library(_) | CacheKey::LibraryBody(_)));
     }
 
     /// One story changed: its entries and the library pages go.
@@ -446,6 +447,22 @@ mod tests {
         cache.put(before, CacheKey::Story(1), page(1));
         assert!(cache.get(cache.generation(), &CacheKey::Story(1)).is_none());
         assert!(cache.inner.lock().unwrap().story_invalidations.len() <= INVALIDATIONS_REMEMBERED);
+    }
+
+    #[test]
+    fn invalidations_leave_no_places_behind_in_the_age_order() {
+        let cache = ReadCache::new(10, 1 << 20, Duration::from_secs(60));
+        for _ in 0..1000 {
+            cache.put(cache.generation(), CacheKey::Story(1), page(1));
+            cache.put(cache.generation(), CacheKey::Library("p".into()), page(1));
+            cache.invalidate_story(1);
+            cache.invalidate_library();
+        }
+        let inner = cache.inner.lock().unwrap();
+        assert_eq!(
+            (inner.entries.len(), inner.order.len(), inner.bytes),
+            (0, 0, 0)
+        );
     }
 
     #[test]
