@@ -157,10 +157,7 @@ impl LoginThrottle {
         let mut attempts = self.accounts.entry(account.to_owned()).or_default();
         if let Some(until) = attempts.locked_until {
             if until > now {
-                let left = until - now;
-                return Err(ApiError::RateLimited {
-                    retry_after_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
-                });
+                return Err(rate_limited_for(until - now));
             }
             attempts.locked_until = None;
         }
@@ -220,95 +217,122 @@ pub enum AuthRoute {
     Login,
 }
 
-/// Registrations and logins per client address (contract v1.3), one
-/// `governor` limiter each. IPv6 clients are counted by their /64, the
-/// block one subscriber usually gets, so a single household cannot
-/// dodge the count by walking its own addresses.
-pub struct AddressThrottles {
-    register: DefaultKeyedRateLimiter<IpAddr>,
-    login: DefaultKeyedRateLimiter<IpAddr>,
+/// A `governor` limiter with one count per key and a bound on how many
+/// keys it remembers: when that many are counting and none has expired,
+/// new keys are told to wait (429) rather than grow the table.
+struct KeyedThrottle<K: std::hash::Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
     max_tracked: usize,
+    /// What a new key is told to wait when the table is full, in seconds.
+    full_wait_secs: u64,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> KeyedThrottle<K> {
+    fn new(quota: Quota, max_tracked: usize, full_wait_secs: u64) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(quota),
+            max_tracked: max_tracked.max(1),
+            full_wait_secs,
+        }
+    }
+
+    fn check(&self, key: &K) -> Result<(), ApiError> {
+        if self.limiter.len() >= self.max_tracked {
+            self.limiter.retain_recent();
+            if self.limiter.len() >= self.max_tracked {
+                return Err(ApiError::RateLimited {
+                    retry_after_secs: self.full_wait_secs,
+                });
+            }
+        }
+        self.limiter.check_key(key).map_err(|not_until| {
+            rate_limited_for(not_until.wait_time_from(DefaultClock::default().now()))
+        })
+    }
+
+    fn purge_expired(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    fn tracked(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
+/// `RateLimited` for a wait, rounded up to whole seconds.
+fn rate_limited_for(wait: Duration) -> ApiError {
+    ApiError::RateLimited {
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}
+
+/// Quota of `per_period` a `period` (at least one).
+fn quota(per_period: u32, period: fn(NonZeroU32) -> Quota) -> Quota {
+    period(NonZeroU32::new(per_period.max(1)).unwrap_or(NonZeroU32::MIN))
+}
+
+/// Registrations and logins per client address (contract v1.3), one count
+/// each. IPv6 clients are counted by their /64, the block one subscriber
+/// usually gets, so a single household cannot dodge the count by walking
+/// its own addresses.
+pub struct AddressThrottles {
+    register: KeyedThrottle<IpAddr>,
+    login: KeyedThrottle<IpAddr>,
 }
 
 impl AddressThrottles {
     pub fn new(limits: &Limits) -> Self {
-        let per_minute =
-            NonZeroU32::new(limits.auth_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_minute(per_minute);
+        let per_minute = quota(limits.auth_attempts_per_minute, Quota::per_minute);
+        let throttle = || KeyedThrottle::new(per_minute, limits.auth_tracked_addresses, 60);
         Self {
-            register: RateLimiter::keyed(quota),
-            login: RateLimiter::keyed(quota),
-            max_tracked: limits.auth_tracked_addresses.max(1),
+            register: throttle(),
+            login: throttle(),
         }
     }
 
     /// Counts an attempt from `client`; `RateLimited` past the quota.
     pub fn check(&self, route: AuthRoute, client: IpAddr) -> Result<(), ApiError> {
-        let limiter = match route {
+        let throttle = match route {
             AuthRoute::Register => &self.register,
             AuthRoute::Login => &self.login,
         };
-        let key = subscriber(client);
-        if limiter.len() >= self.max_tracked {
-            limiter.retain_recent();
-            if limiter.len() >= self.max_tracked {
-                // Every remembered address is still counting: new ones wait
-                // rather than grow the table (memory stays bounded).
-                return Err(ApiError::RateLimited {
-                    retry_after_secs: 60,
-                });
-            }
-        }
-        limiter.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+        throttle.check(&subscriber(client))
     }
 
     /// Forgets addresses whose counts are back to full and gives back the
     /// tables (run by the housekeeping).
     pub fn purge_expired(&self) {
-        for limiter in [&self.register, &self.login] {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+        self.register.purge_expired();
+        self.login.purge_expired();
     }
 
     pub fn tracked(&self) -> usize {
-        self.register.len() + self.login.len()
+        self.register.tracked() + self.login.tracked()
     }
 }
 
-/// Story generations per user an hour (`governor`, one count per user).
-pub struct GenerationQuota {
-    per_user: DefaultKeyedRateLimiter<i64>,
-}
+/// Story generations per user an hour (one count per user; at most
+/// `GENERATION_TRACKED_USERS` users counted at once).
+pub struct GenerationQuota(KeyedThrottle<i64>);
 
 impl GenerationQuota {
     pub fn new(limits: &Limits) -> Self {
-        let per_hour =
-            NonZeroU32::new(limits.generations_per_user_per_hour.max(1)).unwrap_or(NonZeroU32::MIN);
-        Self {
-            per_user: RateLimiter::keyed(Quota::per_hour(per_hour)),
-        }
+        Self(KeyedThrottle::new(
+            quota(limits.generations_per_user_per_hour, Quota::per_hour),
+            limits.generation_tracked_users,
+            3600,
+        ))
     }
 
     /// Counts one generation by `user`; `RateLimited` past the quota.
     pub fn check(&self, user: i64) -> Result<(), ApiError> {
-        self.per_user.check_key(&user).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+        self.0.check(&user)
     }
 
     /// Forgets users whose count is back to full (run by the housekeeping).
     pub fn purge_expired(&self) {
-        self.per_user.retain_recent();
-        self.per_user.shrink_to_fit();
+        self.0.purge_expired();
     }
 }
 

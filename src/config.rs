@@ -417,6 +417,11 @@ pub struct Limits {
     #[arg(long, env = "GENERATIONS_PER_USER_PER_HOUR", default_value_t = 30)]
     pub generations_per_user_per_hour: u32,
 
+    /// Users whose generations are counted at once; when that many are
+    /// counting, others are told to wait (429) rather than grow the table.
+    #[arg(long, env = "GENERATION_TRACKED_USERS", default_value_t = 10_000)]
+    pub generation_tracked_users: usize,
+
     /// Days a token works after it was issued; an expired token is `401`
     /// like a revoked one, and the housekeeping deletes it.
     #[arg(long, env = "TOKEN_TTL_DAYS", default_value_t = 30)]

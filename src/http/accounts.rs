@@ -260,6 +260,12 @@ async fn issue_token(state: &AppState, user: &User) -> ApiResult<String> {
     Ok(token)
 }
 
+/// The login lock's key for an account, whichever name reached it (the
+/// password change counts against the same lock).
+fn account_key(user_id: i64) -> String {
+    format!("user:{user_id}")
+}
+
 /// Accounts: `POST /api/auth/login`.
 async fn login(
     State(state): State<AppState>,
@@ -289,7 +295,7 @@ async fn login(
     // are throttled the same way, so a lock tells nothing about existence.
     let throttle_key = user
         .as_ref()
-        .map_or_else(|| format!("login:{login}"), |u| format!("user:{}", u.id));
+        .map_or_else(|| format!("login:{login}"), |u| account_key(u.id));
     state.login_throttle.begin(&throttle_key)?;
     let verified = match &user {
         Some(user) if user.active && char_len(&password) <= MAX_PASSWORD_CHARS => {
@@ -354,7 +360,7 @@ async fn change_password(
     else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let throttle_key = format!("user:{}", user.id);
+    let throttle_key = account_key(user.id);
     state.login_throttle.begin(&throttle_key)?;
     let current_is_right = char_len(&current) <= MAX_PASSWORD_CHARS
         && state
