@@ -448,6 +448,18 @@ pub struct Limits {
     #[arg(long, env = "RENDER_QUEUE", default_value_t = 8)]
     pub render_queue: usize,
 
+    /// CPU milliseconds one render may draw for: the API accepts drawings
+    /// (10,000 strokes of 2,000 points) that take minutes to draw, so a
+    /// render stops there and its image, marked `Render-Incomplete`, shows
+    /// the drawing up to that point. Real drawings take milliseconds.
+    #[arg(long, env = "RENDER_CPU_MS", default_value_t = 3000)]
+    pub render_cpu_ms: u64,
+
+    /// Bytes of rendered PNGs kept by ETag, so a repeated render is a
+    /// lookup; 0 keeps none.
+    #[arg(long, env = "RENDER_CACHE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub render_cache_bytes: usize,
+
     /// Full-text searches run at once, so that search queues behind
     /// itself and not in front of every other request.
     #[arg(long, env = "SEARCH_CONCURRENCY", default_value_t = 2)]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod image_cache;
 pub mod metrics;
 pub mod openapi;
 pub mod process;

@@ -12,6 +12,7 @@ use crate::slots::Slots;
 use crate::auth::{AddressThrottles, GenerationQuota, LoginThrottle, Passwords};
 use crate::cache::ReadCache;
 use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
+use crate::image_cache::ImageCache;
 use crate::metrics::Metrics;
 
 /// Everything a handler may need. Cheap to clone: each part is shared.
@@ -34,6 +35,8 @@ pub struct AppState {
     /// PNG renders allowed at once (they run off the async threads), and
     /// how many may wait.
     pub renders: Arc<Slots>,
+    /// Rendered PNGs by ETag, bounded by bytes.
+    pub images: Arc<ImageCache>,
     /// Full-text searches allowed at once, and how many may wait.
     pub searches: Arc<Slots>,
     /// Memory the requests in flight have reserved for their bodies.
@@ -114,6 +117,7 @@ impl AppState {
                 limits.render_concurrency,
                 limits.render_queue,
             )),
+            images: Arc::new(ImageCache::new(limits.render_cache_bytes)),
             memory: Arc::new(MemoryBudget::new(limits.request_memory_budget)),
             searches: Arc::new(Slots::new(
                 "searches",

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Tokio's worker count: `TOKIO_WORKER_THREADS` if set (as Tokio reads
 /// it), else one per core.
@@ -113,4 +113,77 @@ fn warm_up_this_thread() {
     let never_notified = parking_lot::Condvar::new();
     let mut guard = lock.lock();
     let _ = never_notified.wait_for(&mut guard, Duration::ZERO);
+}
+
+/// CPU time the calling thread may spend, counted in the thread's own CPU
+/// time (`/proc/thread-self/schedstat`), so that work sharing the CPU (two
+/// renders at once, or a 0.1 CPU plan) is not cut short for time it spent
+/// waiting. Where that file cannot be read, wall time counts instead.
+pub struct CpuBudget {
+    budget: Duration,
+    started_cpu: Option<Duration>,
+    started: Instant,
+    /// The clock file is read at most every [`CpuBudget::CHECK_EVERY`].
+    next_check: Instant,
+    spent: bool,
+}
+
+impl CpuBudget {
+    const CHECK_EVERY: Duration = Duration::from_millis(5);
+
+    pub fn start(budget: Duration) -> Self {
+        let started = Instant::now();
+        Self {
+            budget,
+            started_cpu: thread_cpu_time(),
+            started,
+            next_check: started,
+            spent: false,
+        }
+    }
+
+    /// Whether the budget is used up; cheap enough to ask often.
+    pub fn spent(&mut self) -> bool {
+        if self.spent {
+            return true;
+        }
+        let now = Instant::now();
+        if now < self.next_check {
+            return false;
+        }
+        self.next_check = now + Self::CHECK_EVERY;
+        let used = match (self.started_cpu, thread_cpu_time()) {
+            (Some(started), Some(now_cpu)) => now_cpu.saturating_sub(started),
+            _ => now - self.started,
+        };
+        self.spent = used >= self.budget;
+        self.spent
+    }
+}
+
+/// The calling thread's CPU time: the first field of its schedstat, in
+/// nanoseconds.
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cpu_budget_counts_work_not_sleep() {
+        let mut budget = CpuBudget::start(Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!budget.spent(), "sleeping uses no CPU");
+        let busy_until = Instant::now() + Duration::from_millis(200);
+        let mut spins = 0u64;
+        while !budget.spent() {
+            spins = spins.wrapping_add(1);
+            assert!(Instant::now() < busy_until, "never spent");
+        }
+        assert!(spins > 0);
+    }
 }

@@ -157,13 +157,16 @@ async fn stalled_drawing_streams_hold_no_connection() {
 async fn a_render_stops_when_its_request_ends() {
     let app = TestApp::sqlite_with(storybook::config::Limits {
         request_timeout_secs: 1,
+        // More than the drawing below takes, so only the request ends it.
+        render_cpu_ms: 60_000,
         ..Default::default()
     })
     .await;
     let token = app.register("zigzag").await;
-    // Thin 2,000-point zigzags at full size: seconds of drawing each batch.
+    // 2,000-point strokes across the whole image at random heights: about
+    // 20 ms each to draw, so seconds for a batch.
     let id = full_size_drawing(&app, &token, 45, 10, |i, n, _| {
-        [if i % 2 == 0 { 0 } else { 1024 }, (i * 37 + n) % 1024]
+        [if i % 2 == 0 { 0 } else { 1023 }, (i * 37 + n) % 1024]
     })
     .await;
     let started = std::time::Instant::now();
@@ -184,6 +187,60 @@ async fn a_render_stops_when_its_request_ends() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// A render that runs out of CPU time is drawn up to there and says so;
+/// the image is then kept, so asking again costs no drawing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_stops_at_its_cpu_budget_and_is_kept() {
+    let app = TestApp::sqlite_with(storybook::config::Limits {
+        render_cpu_ms: 0,
+        render_concurrency: 1,
+        render_queue: 0,
+        ..Default::default()
+    })
+    .await;
+    let token = app.register("budget").await;
+    let line = |y: usize| stroke("s", "#ff0000", json!([[0, y], [1000, y]]));
+    let reply = app
+        .post(
+            "/api/drawings",
+            Some(&token),
+            json!({"title": "Lines", "width": 1000, "height": 100, "strokes": [line(20), line(80)]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let path = format!("/api/drawings/{}/image.png", reply.body["id"]);
+    let first = app.send(image_request(&path, &token)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.headers["render-incomplete"], "true");
+    let (_, _, bytes) = png(&app, &path, Some(&token), None).await;
+    let image = tiny_skia::Pixmap::decode_png(&bytes).unwrap();
+    let white = image.pixel(500, 20).unwrap().demultiply();
+    assert_eq!(
+        (white.red(), white.green(), white.blue()),
+        (255, 255, 255),
+        "with no time at all, nothing is drawn"
+    );
+    assert_eq!(app.state.images.stats().0, 1, "the image is kept");
+
+    // With the only render slot taken, a new render is busy at once, but
+    // the kept image is still served.
+    let _held = app.state.renders.acquire().await.unwrap();
+    let other_size = app
+        .send(image_request(&format!("{path}?width=500"), &token))
+        .await;
+    assert_eq!(other_size.status, StatusCode::SERVICE_UNAVAILABLE);
+    let again = app.send(image_request(&path, &token)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.headers["render-incomplete"], "true");
+}
+
+fn image_request(path: &str, token: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
 }
 
 fn stroke(id: &str, color: &str, points: Value) -> Value {

@@ -20,7 +20,9 @@ use storybook_store::{Drawing, DrawingChanges, StoreError, User};
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{ApiPath, AuthUser, JsonFields, JsonWithStrokes, MaybeUser, Query};
+use crate::image_cache::RenderedImage;
 use crate::state::AppState;
+use crate::threads::CpuBudget;
 use crate::validate::{Fields, char_len, check_profanity};
 
 const MAX_TITLE_CHARS: usize = 120;
@@ -35,6 +37,10 @@ const WIDTH: QueryParam = QueryParam::new(
     },
     "width of the image in pixels (default the canvas width); the aspect ratio is kept and neither side exceeds 1024",
 );
+/// Set on a rendered image when drawing it took longer than the render's
+/// CPU budget (`RENDER_CPU_MS`): the image shows the drawing up to there.
+pub const RENDER_INCOMPLETE: header::HeaderName =
+    header::HeaderName::from_static("render-incomplete");
 /// Strokes read at once for a drawing's JSON (at most 2,000 points each:
 /// about half a MiB decoded).
 const STROKES_PER_PAGE: i64 = 16;
@@ -486,54 +492,71 @@ async fn image(
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
     }
+    let image_headers = |etag: HeaderValue, complete: bool| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        headers.insert(header::ETAG, etag);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if !complete {
+            headers.insert(RENDER_INCOMPLETE, HeaderValue::from_static("true"));
+        }
+        headers
+    };
+    if let Some(image) = state.images.get(&etag) {
+        return Ok((image_headers(etag_header, image.complete), image.png).into_response());
+    }
     let slot = state.renders.acquire().await?;
     let store = state.store.clone();
     let background = drawing.background.clone();
+    let cpu_budget = Duration::from_millis(state.limits.render_cpu_ms);
     // When this request ends (answered, timed out, or the client left), the
-    // render stops at its next stroke; its slot goes with the blocking task,
-    // so it is free only once the drawing has really stopped.
+    // render stops at its next piece of stroke; its slot goes with the
+    // blocking task, so it is free only once the drawing has really stopped.
     let request_ended = RequestEnded::new();
     let stop = request_ended.flag();
     // Drawing is CPU work: off the async threads, strokes read a page at a
     // time, with no database connection held while drawing.
-    let png = tokio::task::spawn_blocking(move || {
+    let image = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let handle = tokio::runtime::Handle::current();
         let mut canvas =
             Canvas::new(width, height, &background, requested).ok_or("empty canvas")?;
+        let mut cpu = CpuBudget::start(cpu_budget);
+        let mut keep_going = || !stop.load(Ordering::Relaxed) && !cpu.spent();
         let mut pages = store.stroke_pages(id, STROKES_PER_PAGE);
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Err("the request ended".to_owned());
+        let complete = 'pages: loop {
+            if !keep_going() {
+                break false;
             }
             let page = handle
                 .block_on(pages.next_page())
                 .map_err(|e| e.to_string())?;
             if page.is_empty() {
-                break;
+                break true;
             }
             for stroke in &page {
-                if stop.load(Ordering::Relaxed) {
-                    return Err("the request ended".to_owned());
+                if canvas.draw(stroke, &mut keep_going).is_err() {
+                    break 'pages false;
                 }
-                canvas.draw(stroke);
             }
+        };
+        if stop.load(Ordering::Relaxed) {
+            return Err("the request ended".to_owned());
         }
-        canvas.encode_png()
+        Ok(RenderedImage {
+            png: Bytes::from(canvas.encode_png()?),
+            complete,
+        })
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
     drop(request_ended);
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
-            (header::ETAG, etag_header),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        png,
-    )
-        .into_response())
+    if !image.complete {
+        tracing::warn!(drawing = id, "render stopped at its CPU budget");
+    }
+    state.images.put(&etag, image.clone());
+    Ok((image_headers(etag_header, image.complete), image.png).into_response())
 }
 
 /// Raises its flag when dropped: the end of a request, however it ends,

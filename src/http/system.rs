@@ -127,6 +127,19 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "Idle database connections.",
         idle,
     );
+    let (images, image_bytes) = state.images.stats();
+    gauge(
+        &mut out,
+        "render_cache_images",
+        "Rendered PNGs kept by ETag.",
+        images,
+    );
+    gauge(
+        &mut out,
+        "render_cache_bytes",
+        "Bytes of rendered PNGs kept.",
+        image_bytes,
+    );
     let (entries, bytes, hits, misses) = state.cache.stats();
     gauge(
         &mut out,

