@@ -275,10 +275,11 @@ pub struct RealtimeArgs {
     /// Bytes queued for one connection before it is closed as too slow (1013).
     #[arg(long, env = "WS_QUEUE_BYTES", default_value_t = 256 * 1024)]
     pub ws_queue_bytes: usize,
-    /// Publishes a second per connection (sustained).
+    /// Client frames (any op: subscribes and pings cost as publishes do) a
+    /// second per connection (sustained).
     #[arg(long, env = "WS_PUBLISH_RATE", default_value_t = 30)]
     pub ws_publish_rate: u32,
-    /// Publishes a connection may send in a burst.
+    /// Client frames a connection may send in a burst.
     #[arg(long, env = "WS_PUBLISH_BURST", default_value_t = 60)]
     pub ws_publish_burst: u32,
     /// Largest `data` of a publish, in bytes.
@@ -302,6 +303,13 @@ pub struct RealtimeArgs {
     /// Seconds without a pong (or any frame) before a connection is closed.
     #[arg(long, env = "WS_IDLE_SECS", default_value_t = 45)]
     pub ws_idle_secs: u64,
+
+    /// Seconds between two checks of an open socket's token, on top of the
+    /// events that close it at once (logout, password change, expiry seen
+    /// here): what a lost event or an expiry costs at most. Rounded to
+    /// whole pings.
+    #[arg(long, env = "WS_TOKEN_RECHECK_SECS", default_value_t = 60)]
+    pub ws_token_recheck_secs: u64,
     /// Socket read buffer per connection, in bytes (tungstenite's default of
     /// 128 KiB would cost a gigabyte at 10,000 sockets; frames are written
     /// out as they come, with no write buffer to speak of).

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod client_addr;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod http;
 pub mod image_cache;

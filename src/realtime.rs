@@ -9,19 +9,22 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use storybook_broadcast::{
-    Broker, ConnId, Frame, Hub, Limits, Outbox, RedisBroker, RedisSettings, UserEvent,
+    Broker, ConnId, Hub, Limits, Outbox, RedisBroker, RedisSettings, UserEvent,
 };
 use tokio::sync::Notify;
 
 use crate::config::RealtimeArgs;
+use crate::events::{BoxFuture, Event, Events};
+use crate::http::realtime::frames;
 
 /// What the server holds of one open connection, to reach it from outside
-/// its task: pushes (notifications) and closing (deactivation).
+/// its task: pushes (notifications) and checks (revocations).
 #[derive(Clone)]
 pub struct ConnHandle {
     pub outbox: Outbox,
-    /// Notified to close the connection with 1008 (policy).
-    pub close: Arc<Notify>,
+    /// Notified to make the connection check its token (closing with 1008
+    /// when it stopped working) and every channel it is on.
+    pub check: Arc<Notify>,
 }
 
 pub struct Realtime {
@@ -160,21 +163,6 @@ impl Realtime {
             .insert(slot.conn, handle);
     }
 
-    /// Sends a frame to every open connection of a user, on every process
-    /// (notifications).
-    pub async fn push_to_user(&self, user_id: i64, frame: Frame) {
-        self.broker
-            .user_event(UserEvent::Push { user_id, frame })
-            .await;
-    }
-
-    /// Closes every connection of a user, on every process (deactivation).
-    pub async fn disconnect_user(&self, user_id: i64) {
-        self.broker
-            .user_event(UserEvent::Disconnect { user_id })
-            .await;
-    }
-
     /// A user event that reached this process: acts on the connections here.
     fn deliver_user_event(&self, event: UserEvent) {
         match event {
@@ -190,17 +178,55 @@ impl Realtime {
                     }
                 }
             }
-            UserEvent::Disconnect { user_id } => {
+            UserEvent::Recheck { user_id } => {
                 if let Some(conns) = self.users.get(&user_id) {
                     for handle in conns.values() {
-                        handle.close.notify_one();
+                        handle.check.notify_one();
                     }
                 }
+            }
+            UserEvent::Channel { channel } => {
+                self.broker.signal(&channel, frames::recheck(&channel));
             }
         }
     }
 
     pub fn connection_count(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
+    }
+}
+
+impl Events for Realtime {
+    fn send<'a>(&'a self, event: Event<'a>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let broker = &self.broker;
+            match event {
+                Event::Notification {
+                    user_id,
+                    notification,
+                } => {
+                    let frame = frames::notification(notification);
+                    broker.user_event(UserEvent::Push { user_id, frame }).await;
+                }
+                Event::AccessChanged { user_id } | Event::TokensRevoked { user_id } => {
+                    broker.user_event(UserEvent::Recheck { user_id }).await;
+                }
+                Event::DrawingChanged { drawing_id } => {
+                    let channel = format!("drawing:{drawing_id}");
+                    broker.user_event(UserEvent::Channel { channel }).await;
+                }
+                Event::StoryChanged {
+                    story_id,
+                    drawing_ids,
+                } => {
+                    let channel = format!("story:{story_id}");
+                    broker.user_event(UserEvent::Channel { channel }).await;
+                    for drawing_id in drawing_ids {
+                        let channel = format!("drawing:{drawing_id}");
+                        broker.user_event(UserEvent::Channel { channel }).await;
+                    }
+                }
+            }
+        })
     }
 }

@@ -12,6 +12,7 @@ use crate::slots::Slots;
 use crate::auth::{AddressThrottles, GenerationQuota, LoginThrottle, Passwords};
 use crate::cache::ReadCache;
 use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
+use crate::events::{Event, Events};
 use crate::image_cache::ImageCache;
 use crate::metrics::Metrics;
 
@@ -51,6 +52,9 @@ pub struct AppState {
     pub generator: Arc<dyn storybook_storygen::Generator>,
     /// Text recognition for photo stories.
     pub ocr: Arc<storybook_ocr::Ocr>,
+    /// Where handlers say what open connections must hear (nothing is
+    /// listening in the lean build).
+    pub events: Arc<dyn Events>,
     /// Channels, presence and open connections (`--features realtime`).
     #[cfg(feature = "realtime")]
     pub realtime: Arc<crate::realtime::Realtime>,
@@ -130,26 +134,26 @@ impl AppState {
             generator,
             ocr: Arc::new(storybook_ocr::Ocr::new(tools.ocr_settings())),
             #[cfg(feature = "realtime")]
+            events: realtime.clone(),
+            #[cfg(not(feature = "realtime"))]
+            events: Arc::new(crate::events::NoEvents),
+            #[cfg(feature = "realtime")]
             realtime,
             started_at: Instant::now(),
         }
     }
 
-    /// Writes a notification for `user_id`. The one place notifications are
-    /// made, so the realtime layer can push them from here. A failure is
-    /// logged, not returned: the action that caused it already happened.
+    /// Writes a notification for `user_id` and pushes it to their open
+    /// connections. A failure is logged, not returned: the action that
+    /// caused it already happened.
     pub async fn notify(&self, user_id: i64, kind: &str, data: serde_json::Value) {
         match self.store.create_notification(user_id, kind, &data).await {
-            Ok(_notification) => {
-                // Pushed the moment it is written, to every open connection.
-                #[cfg(feature = "realtime")]
-                {
-                    let frame =
-                        serde_json::json!({"op": "notification", "notification": _notification});
-                    self.realtime
-                        .push_to_user(user_id, frame.to_string().into())
-                        .await;
-                }
+            Ok(notification) => {
+                let event = Event::Notification {
+                    user_id,
+                    notification: &notification,
+                };
+                self.events.send(event).await;
             }
             Err(error) => tracing::error!(%error, user_id, kind, "could not write a notification"),
         }
@@ -159,6 +163,7 @@ impl AppState {
     #[cfg(feature = "realtime")]
     pub fn with_realtime(mut self, settings: crate::config::RealtimeArgs) -> Result<Self, String> {
         self.realtime = crate::realtime::Realtime::new(settings)?;
+        self.events = self.realtime.clone();
         Ok(self)
     }
 }

@@ -276,7 +276,9 @@ async fn the_served_binary_frees_idle_channels() {
             .expect("connect");
     for frame in [
         format!(r#"{{"op":"subscribe","channel":"story:{id}"}}"#),
-        format!(r#"{{"op":"publish","channel":"story:{id}","data":{{"hello":1}}}}"#),
+        format!(
+            r#"{{"op":"publish","channel":"story:{id}","data":{{"type":"chat","text":"hello"}}}}"#
+        ),
     ] {
         socket.send(Message::Text(frame.into())).await.unwrap();
     }

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::process::start_server_with;
-use common::ws::{Socket, connect, next, next_op, send, subscribe};
+use common::ws::{Socket, closed_with, connect, next, next_op, send, subscribe, unsubscribed};
 use common::{TempDir, raw_http, raw_http_as};
 use serde_json::{Value, json};
 
@@ -220,6 +220,62 @@ async fn two_processes_share_channels_through_redis_and_survive_its_restart() {
     assert_eq!(next_op(&mut late, "message").await["offset"], 1);
     assert_eq!(next_op(&mut late, "message").await["offset"], 2);
     drop(late);
+
+    // Revocations cross processes: a logout on one closes the socket its
+    // token opened on two, and a story back to draft on one unsubscribes
+    // its reader on two, each within a second.
+    let (_, login) = raw_http(
+        two.address,
+        "POST",
+        "/api/auth/login",
+        Some(&json!({"username": "bob", "password": "password123"}).to_string()),
+    )
+    .await;
+    let second = serde_json::from_str::<Value>(&login).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut bobs_second = connect(two.address, &second).await;
+    let (status, body) = raw_http_as(
+        one.address,
+        "POST",
+        "/api/stories",
+        Some(&alice),
+        Some(&story.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let other = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let mut reader = connect(two.address, &bob).await;
+    subscribe(&mut reader, &format!("story:{other}"), None).await;
+    let started = Instant::now();
+    let draft = json!({"status": "draft"}).to_string();
+    let (status, _) = raw_http_as(
+        one.address,
+        "PATCH",
+        &format!("/api/stories/{other}"),
+        Some(&alice),
+        Some(&draft),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let lost = unsubscribed(&mut reader, Duration::from_secs(1))
+        .await
+        .expect("unsubscribed on the other process within 1 s");
+    assert_eq!(lost["reason"], "forbidden");
+    eprintln!("story revocation across processes: {:?}", started.elapsed());
+    let started = Instant::now();
+    let (status, _) =
+        raw_http_as(one.address, "POST", "/api/auth/logout", Some(&second), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        closed_with(&mut bobs_second, Duration::from_secs(1)).await,
+        Some(1008),
+        "closed on the other process within 1 s"
+    );
+    eprintln!("logout across processes: {:?}", started.elapsed());
 
     // Redis goes away: both keep serving, /readyz says so, local sockets
     // still work.

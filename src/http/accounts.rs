@@ -13,6 +13,7 @@ use crate::auth::AuthRoute;
 use crate::auth::{hash_token, new_token};
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
 use crate::extract::{ApiPath, AuthUser, JsonFields, bearer_token};
 use crate::state::AppState;
 use crate::validate::{Fields, char_len, check_profanity};
@@ -321,11 +322,13 @@ async fn login(
 /// Accounts: `POST /api/auth/logout`: the token stops working at once.
 async fn logout(
     State(state): State<AppState>,
-    AuthUser(_user): AuthUser,
+    AuthUser(user): AuthUser,
     parts: Parts,
 ) -> ApiResult<StatusCode> {
     if let Some(token) = bearer_token(&parts.headers)? {
         state.store.delete_token(&hash_token(token)).await?;
+        let event = Event::TokensRevoked { user_id: user.id };
+        state.events.send(event).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -337,6 +340,8 @@ async fn logout_all(
     AuthUser(user): AuthUser,
 ) -> ApiResult<StatusCode> {
     state.store.delete_user_tokens(user.id).await?;
+    let event = Event::TokensRevoked { user_id: user.id };
+    state.events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -379,6 +384,8 @@ async fn change_password(
         .store
         .change_password(user.id, &password_hash, &hash_token(token))
         .await?;
+    let event = Event::TokensRevoked { user_id: user.id };
+    state.events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

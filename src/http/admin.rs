@@ -9,6 +9,7 @@ use storybook_store::{ReportAction, ReportStatus, Role, UserFilter};
 use super::accounts::user_json;
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
 use crate::extract::{AdminUser, ApiPath, JsonFields, Query};
 use crate::process::rss_bytes;
 use crate::state::AppState;
@@ -108,10 +109,19 @@ async fn update_user(
     let active = body.optional_bool("active");
     body.finish()?;
     let user = state.store.set_role_and_active(id, role, active).await?;
-    // Deactivation also closes the user's open connections.
-    #[cfg(feature = "realtime")]
+    // Deactivation closes the user's open connections; a role change makes
+    // them check what they may still read.
     if active == Some(false) {
-        state.realtime.disconnect_user(id).await;
+        state
+            .events
+            .send(Event::TokensRevoked { user_id: id })
+            .await;
+    }
+    if role.is_some() {
+        state
+            .events
+            .send(Event::AccessChanged { user_id: id })
+            .await;
     }
     let mut value = user_json(&user, true);
     value["active"] = json!(user.active);
@@ -172,6 +182,11 @@ async fn close_report(
         && let Some(story_id) = story_id
     {
         state.cache.invalidate_story_and_library(story_id);
+        let event = Event::StoryChanged {
+            story_id,
+            drawing_ids: &[],
+        };
+        state.events.send(event).await;
     }
     state
         .notify(

@@ -19,6 +19,7 @@ use storybook_store::{Drawing, DrawingChanges, StoreError, User};
 
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::events::Event;
 use crate::extract::{ApiPath, AuthUser, JsonFields, JsonWithStrokes, MaybeUser, Query};
 use crate::image_cache::RenderedImage;
 use crate::state::AppState;
@@ -430,6 +431,10 @@ async fn remove(
     for story in state.store.delete_drawing(id).await? {
         state.cache.invalidate_story(story);
     }
+    state
+        .events
+        .send(Event::DrawingChanged { drawing_id: id })
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -631,6 +636,10 @@ async fn remove_collaborator(
         .user_by_username(&username.to_lowercase())
         .await?;
     state.store.remove_collaborator(id, removed.id).await?;
+    let event = Event::AccessChanged {
+        user_id: removed.id,
+    };
+    state.events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,6 +17,7 @@ use storybook_store::{
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::cache::{CacheKey, Cached, Ticket};
 use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
 use crate::state::AppState;
 use crate::validate::{Fields, char_len, check_profanity};
@@ -581,13 +582,19 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
-    let story = editable_story(&state, id, &user).await?;
+    let before = editable_story(&state, id, &user).await?;
     let changes = story_fields(&mut body, true);
     body.finish()?;
-    check_drawings(&state, story.author.id, &changes).await?;
+    check_drawings(&state, before.author.id, &changes).await?;
     check_story_profanity(&state, &changes).await?;
     let story = state.store.update_story(id, &changes).await?;
     state.cache.invalidate_story_and_library(id);
+    if before.status == StoryStatus::Published && story.status != StoryStatus::Published
+        || changes.pages.is_some()
+    {
+        // Readers of it, or of a drawing it showed, may have lost the right.
+        story_changed(&state, &before).await;
+    }
     let liked = !state.store.liked_among(user.id, &[id]).await?.is_empty();
     Ok(Json(story_json(&story, liked)))
 }
@@ -598,10 +605,22 @@ async fn remove(
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    editable_story(&state, id, &user).await?;
+    let story = editable_story(&state, id, &user).await?;
     state.store.delete_story(id).await?;
     state.cache.invalidate_story_and_library(id);
+    story_changed(&state, &story).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tells the story's channel, and the channels of the drawings it showed,
+/// to check who may still read them.
+async fn story_changed(state: &AppState, story: &Story) {
+    let drawing_ids: Vec<i64> = story.pages.iter().filter_map(|p| p.drawing_id).collect();
+    let event = Event::StoryChanged {
+        story_id: story.id,
+        drawing_ids: &drawing_ids,
+    };
+    state.events.send(event).await;
 }
 
 /// Stories: `POST /api/stories/{id}/like`.

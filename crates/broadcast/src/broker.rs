@@ -34,9 +34,19 @@ pub struct Join<'a> {
 pub enum UserEvent {
     /// Deliver this frame to every open connection of the user.
     Push { user_id: i64, frame: Frame },
-    /// Close every open connection of the user (deactivated).
-    Disconnect { user_id: i64 },
+    /// Every open connection of the user checks its token (closing when
+    /// it no longer works) and what it may read.
+    Recheck { user_id: i64 },
+    /// Every connection on the channel checks whether it may still read
+    /// it: each process hands [`CONTROL`]`channel` to its own subscribers
+    /// with [`Broker::signal`].
+    Channel { channel: String },
 }
+
+/// The first byte of a control frame: queued to a connection like any
+/// frame, so it arrives in order with them, but read by the connection
+/// instead of sent (a frame for the client is JSON, never this byte).
+pub const CONTROL: u8 = 0;
 
 /// Where a broker hands the user events that reach this process.
 pub type UserEvents = Arc<dyn Fn(UserEvent) + Send + Sync>;
@@ -61,6 +71,12 @@ pub trait Broker: Send + Sync {
     /// Sends a frame that is never kept (cursors): a full queue just misses
     /// it, and nobody is kicked for it.
     fn publish_volatile<'a>(&'a self, channel: &'a str, frame: Frame) -> BoxFuture<'a, ()>;
+
+    /// Queues `frame` to this process's subscribers of a channel (not in
+    /// history, not through Redis), kicking any whose queue is full: a
+    /// control frame must not be lost, and a connection that cannot take
+    /// one is closed, which revokes everything.
+    fn signal(&self, channel: &str, frame: Frame);
 
     /// The latest offset this process knows for a channel (0 when none).
     fn latest(&self, channel: &str) -> u64;

@@ -25,7 +25,7 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-pub use broker::{Ack, BoxFuture, Broker, Compose, Join, UserEvent, UserEvents};
+pub use broker::{Ack, BoxFuture, Broker, CONTROL, Compose, Join, UserEvent, UserEvents};
 pub use history::History;
 pub use outbox::{Next, Outbox, OutboxReceiver, outbox};
 pub use redis_broker::{RedisBroker, RedisSettings};
@@ -43,6 +43,11 @@ pub struct Member {
     pub id: i64,
     pub username: String,
     pub display_name: String,
+}
+
+/// A `join` or `leave` frame: the one place both brokers build them.
+pub fn presence_frame(op: &str, channel: &str, user: &Member) -> String {
+    json!({"op": op, "channel": channel, "user": user}).to_string()
 }
 
 /// The broadcast layer's bounds; every one is a setting of the server.
@@ -227,9 +232,7 @@ impl Hub {
                 entry.1 -= 1;
             }
         } else if first {
-            let frame: Frame = json!({"op": "join", "channel": name, "user": member})
-                .to_string()
-                .into();
+            let frame: Frame = presence_frame("join", name, &member).into();
             self.fan_out(state, &frame, Some(conn));
         }
         let mut presence: Vec<Member> = state.presence.values().map(|(m, _)| m.clone()).collect();
@@ -263,9 +266,7 @@ impl Hub {
         };
         if last {
             state.presence.remove(&user);
-            let frame: Frame = json!({"op": "leave", "channel": name, "user": subscriber.member})
-                .to_string()
-                .into();
+            let frame: Frame = presence_frame("leave", name, &subscriber.member).into();
             self.fan_out(&mut state, &frame, None);
         }
         let empty = state.subscribers.is_empty();
@@ -393,6 +394,14 @@ impl Broker for Hub {
     fn publish_volatile<'a>(&'a self, channel: &'a str, frame: Frame) -> BoxFuture<'a, ()> {
         Hub::publish_volatile(self, channel, &frame);
         Box::pin(std::future::ready(()))
+    }
+
+    fn signal(&self, channel: &str, frame: Frame) {
+        let Some(channel) = self.channels.get(channel).map(|c| c.clone()) else {
+            return;
+        };
+        let mut state = lock(&channel);
+        self.fan_out(&mut state, &frame, None);
     }
 
     fn latest(&self, channel: &str) -> u64 {

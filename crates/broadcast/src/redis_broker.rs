@@ -20,7 +20,7 @@
 //!   heartbeat and a channel whose history was lost gets a new epoch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -113,7 +113,14 @@ struct Inner {
     stats: Stats,
     user_events: OnceLock<UserEvents>,
     scripts: Scripts,
+    /// Revocations waiting for Redis to take them.
+    retrying: AtomicUsize,
 }
+
+/// How long a revocation is retried while Redis does not take it.
+const REVOCATION_RETRY: Duration = Duration::from_secs(60);
+/// Revocations that may wait for Redis at once.
+const REVOCATIONS_RETRYING: usize = 1024;
 
 /// The Redis broker. Cheap to share; its tasks stop when it is dropped.
 pub struct RedisBroker {
@@ -197,6 +204,7 @@ impl RedisBroker {
             epochs: AtomicU64::new(seed),
             stats: Stats::default(),
             user_events: OnceLock::new(),
+            retrying: AtomicUsize::new(0),
             scripts: Scripts {
                 publish: script!("publish.lua"),
                 join: script!("join.lua"),
@@ -349,15 +357,70 @@ impl Inner {
                 user_id,
                 frame: Frame::copy_from_slice(frame),
             }),
-            Some(("d", user)) => user
-                .parse()
-                .ok()
-                .map(|user_id| UserEvent::Disconnect { user_id }),
+            Some(("r", rest)) => match rest.split_once(' ') {
+                Some((_, origin)) if origin == self.process => None,
+                Some((user, _)) => user
+                    .parse()
+                    .ok()
+                    .map(|user_id| UserEvent::Recheck { user_id }),
+                None => None,
+            },
+            Some(("c", rest)) => match rest.split_once(' ') {
+                Some((_, origin)) if origin == self.process => None,
+                Some((channel, _)) => Some(UserEvent::Channel {
+                    channel: channel.to_owned(),
+                }),
+                None => None,
+            },
             _ => None,
         };
         if let Some(event) = event {
             handler(event);
         }
+    }
+
+    fn deliver_here(&self, event: UserEvent) {
+        if let Some(handler) = self.user_events.get() {
+            handler(event);
+        }
+    }
+
+    /// Publishes a revocation on the users topic, retrying with back-off
+    /// for up to [`REVOCATION_RETRY`] while Redis does not take it. At most
+    /// [`REVOCATIONS_RETRYING`] wait at once; past that (or that time) the
+    /// other processes' periodic token check is what is left.
+    fn publish_until_taken(self: &Arc<Self>, payload: String) {
+        if self.retrying.fetch_add(1, Ordering::AcqRel) >= REVOCATIONS_RETRYING {
+            self.retrying.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!("too many revocations waiting for Redis; one dropped");
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                let mut commands = inner.commands.clone();
+                let sent: Option<i64> = inner
+                    .call(
+                        "publish",
+                        redis::cmd("PUBLISH")
+                            .arg(&inner.users_topic)
+                            .arg(payload.as_bytes())
+                            .query_async(&mut commands),
+                    )
+                    .await;
+                if sent.is_some() || started.elapsed() >= REVOCATION_RETRY {
+                    if sent.is_none() {
+                        tracing::warn!("a revocation did not reach Redis in time");
+                    }
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            inner.retrying.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 
     fn is_live(&self) -> bool {
@@ -570,8 +633,7 @@ impl Broker for RedisBroker {
 
             let member_json = json!(join.member).to_string();
             let joined: Option<Joined> = if inner.ensure_listening(&name, &channel).await {
-                let join_frame =
-                    json!({"op": "join", "channel": join.channel, "user": join.member}).to_string();
+                let join_frame = crate::presence_frame("join", join.channel, &join.member);
                 let mut commands = inner.commands.clone();
                 let mut invocation = inner.scripts.join.prepare_invoke();
                 invocation
@@ -623,10 +685,8 @@ impl Broker for RedisBroker {
                         state.epoch = inner.new_epoch();
                     }
                     if first_here {
-                        let frame = Frame::from(
-                            json!({"op": "join", "channel": join.channel, "user": join.member})
-                                .to_string(),
-                        );
+                        let frame =
+                            Frame::from(crate::presence_frame("join", join.channel, &join.member));
                         for (conn, subscriber) in &state.subscribers {
                             if *conn != join.conn && subscriber.pending.is_none() {
                                 subscriber.outbox.send(frame.clone());
@@ -701,7 +761,7 @@ impl Broker for RedisBroker {
                     .try_send(Control::Unlisten(Arc::from(channel)));
             }
             let Some(member) = last_here else { return };
-            let leave = json!({"op": "leave", "channel": channel, "user": member}).to_string();
+            let leave = crate::presence_frame("leave", channel, &member);
             let mut commands = inner.commands.clone();
             let mut invocation = inner.scripts.leave.prepare_invoke();
             invocation
@@ -793,6 +853,23 @@ impl Broker for RedisBroker {
         })
     }
 
+    fn signal(&self, channel: &str, frame: Frame) {
+        let inner = &self.inner;
+        let Some(channel) = inner.channels.get(channel).map(|c| c.clone()) else {
+            return;
+        };
+        let state = lock(&channel.state);
+        for subscriber in state.subscribers.values() {
+            // One still joining checked its right as it joined.
+            if subscriber.pending.is_none()
+                && !subscriber.outbox.send(frame.clone())
+                && subscriber.outbox.kick()
+            {
+                inner.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn latest(&self, channel: &str) -> u64 {
         self.inner
             .channels
@@ -803,13 +880,24 @@ impl Broker for RedisBroker {
     fn user_event(&self, event: UserEvent) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let inner = &self.inner;
+            let process = &inner.process;
             let payload = match &event {
                 UserEvent::Push { user_id, frame } => {
                     let mut payload = format!("p {user_id}\n").into_bytes();
                     payload.extend_from_slice(frame);
                     payload
                 }
-                UserEvent::Disconnect { user_id } => format!("d {user_id}").into_bytes(),
+                // Revocations are delivered here at once and sent on to the
+                // other processes until Redis takes them (the origin skips
+                // its own echo).
+                UserEvent::Recheck { user_id } => {
+                    inner.deliver_here(event.clone());
+                    return inner.publish_until_taken(format!("r {user_id} {process}"));
+                }
+                UserEvent::Channel { channel } => {
+                    inner.deliver_here(event.clone());
+                    return inner.publish_until_taken(format!("c {channel} {process}"));
+                }
             };
             let mut commands = inner.commands.clone();
             let sent: Option<i64> = inner

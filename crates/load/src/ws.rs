@@ -223,7 +223,13 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
                         last_offset = offset;
                         local.delivered += 1;
                         delivered_live.fetch_add(1, Ordering::Relaxed);
-                        if let Some(sent) = frame["data"]["ts"].as_u64() {
+                        // Chat text "<seq> <sent µs>": the one kept type of
+                        // a story channel (contract v1.3).
+                        let sent = frame["data"]["text"]
+                            .as_str()
+                            .and_then(|text| text.split_once(' '))
+                            .and_then(|(_, ts)| ts.parse::<u64>().ok());
+                        if let Some(sent) = sent {
                             local
                                 .latencies_micros
                                 .push(now_micros().saturating_sub(sent).min(u64::from(u32::MAX))
@@ -286,7 +292,7 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
             let mut ticker = tokio::time::interval(interval);
             for seq in 0..per_channel_messages {
                 ticker.tick().await;
-                let data = json!({"op": "publish", "channel": channel, "data": {"type": "load", "seq": seq, "ts": now_micros()}});
+                let data = json!({"op": "publish", "channel": channel, "data": {"type": "chat", "text": format!("{seq} {}", now_micros())}});
                 sink.send(Message::Text(data.to_string().into())).await.map_err(|e| e.to_string())?;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;

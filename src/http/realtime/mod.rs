@@ -1,5 +1,14 @@
 //! Contract section "Real time": `GET /ws`, the WebSocket protocol on top
 //! of the broadcast hub. Built only with `--features realtime`.
+//!
+//! Every client frame takes from the connection's rate. What a connection
+//! may read follows revocation (contract v1.3): a [`Notify`] on its handle
+//! makes it check its token and every channel again (a user's access or
+//! tokens changed), a control frame in its queue makes it check one
+//! channel (a drawing or story changed), and every `WS_TOKEN_RECHECK_SECS`
+//! it checks its token anyway, which catches expiry and any lost event.
+
+pub mod frames;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,8 +20,8 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use storybook_broadcast::{Frame, Join, Member, Next, OutboxReceiver, outbox};
-use storybook_canvas::{MAX_STROKES, parse_stroke};
+use storybook_broadcast::{CONTROL, Frame, Join, Member, Next, OutboxReceiver, outbox};
+use storybook_canvas::{MAX_STROKES, check_stroke};
 use storybook_store::{StoreError, User};
 use tokio::sync::Notify;
 
@@ -41,7 +50,7 @@ async fn demo() -> impl IntoResponse {
             (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (axum::http::header::CACHE_CONTROL, "no-cache"),
         ],
-        include_str!("demo/index.html"),
+        include_str!("../demo/index.html"),
     )
 }
 
@@ -87,6 +96,7 @@ async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
         }
     };
     let (mut parts, _body) = request.into_parts();
+    let token: Box<str> = token.into();
     let upgrade = match <WebSocketUpgrade as FromRequestParts<AppState>>::from_request_parts(
         &mut parts, &state,
     )
@@ -108,7 +118,12 @@ async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
         // One box, so the upgrade's future carries a pointer rather than
         // the state, the user and the slot.
         .on_upgrade({
-            let accepted = Box::new((state, user, slot));
+            let accepted = Box::new(Accepted {
+                state,
+                user,
+                token,
+                slot,
+            });
             move |socket| connection(accepted, socket)
         })
 }
@@ -119,6 +134,16 @@ enum ChannelKind {
     Lobby,
     Drawing(i64),
     Story(i64),
+}
+
+impl ChannelKind {
+    /// The drawing's or story's id (0 for the lobby).
+    fn id(self) -> i64 {
+        match self {
+            ChannelKind::Lobby => 0,
+            ChannelKind::Drawing(id) | ChannelKind::Story(id) => id,
+        }
+    }
 }
 
 fn parse_channel(name: &str) -> Option<ChannelKind> {
@@ -160,10 +185,20 @@ impl Bucket {
     }
 }
 
+/// What the upgrade hands the connection's task.
+struct Accepted {
+    state: AppState,
+    user: User,
+    /// Kept to check again that it still works.
+    token: Box<str>,
+    slot: Slot,
+}
+
 /// One connection's own state, kept in its task.
 struct Session {
     state: AppState,
     user: User,
+    token: Box<str>,
     member: Member,
     conn: u64,
     handle: ConnHandle,
@@ -210,17 +245,8 @@ impl Subscriptions {
     }
 }
 
-fn frame(value: Value) -> Frame {
-    Frame::from(value.to_string())
-}
-
-fn error_frame(code: &str, message: &str, channel: Option<&str>) -> Frame {
-    let mut value = json!({"op": "error", "code": code, "message": message});
-    if let Some(channel) = channel {
-        value["channel"] = json!(channel);
-    }
-    frame(value)
-}
+/// Why a connection's task ends early, with the close frame it sends.
+const TOKEN_STOPPED: (u16, &str) = (close_code::POLICY, "token no longer valid");
 
 /// An open connection: everything its task keeps.
 struct Live {
@@ -229,6 +255,8 @@ struct Live {
     receiver: OutboxReceiver,
     ping: tokio::time::Interval,
     idle: Duration,
+    /// Pings until the token is checked again.
+    pings_to_token_check: u32,
     /// Held for its drop: the connection's place in the limits is given
     /// back when the task ends.
     _slot: Slot,
@@ -240,21 +268,24 @@ struct Live {
 /// does building everything before the future starts: an `async fn` would
 /// keep its arguments and the locals made from them side by side (2.5 KB
 /// instead of about 1 KB a connection).
-fn connection(
-    accepted: Box<(AppState, User, Slot)>,
-    socket: WebSocket,
-) -> impl Future<Output = ()> + Send {
-    let (state, user, slot) = *accepted;
+fn connection(accepted: Box<Accepted>, socket: WebSocket) -> impl Future<Output = ()> + Send {
+    let Accepted {
+        state,
+        user,
+        token,
+        slot,
+    } = *accepted;
     let settings = &state.realtime.settings;
     let (outbox, receiver) = outbox(settings.ws_queue_frames, settings.ws_queue_bytes);
     let handle = ConnHandle {
         outbox,
-        close: Arc::new(Notify::new()),
+        check: Arc::new(Notify::new()),
     };
     state.realtime.register(&slot, handle.clone());
     let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_secs.max(1)));
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let idle = Duration::from_secs(settings.ws_idle_secs.max(1));
+    let pings_to_token_check = pings_per_token_check(settings);
     let member = Member {
         id: user.id,
         username: user.username.clone(),
@@ -272,6 +303,7 @@ fn connection(
             conn: slot.conn,
             state,
             user,
+            token,
             member,
             handle,
             channels: Subscriptions::default(),
@@ -280,6 +312,7 @@ fn connection(
         receiver,
         ping,
         idle,
+        pings_to_token_check,
         _slot: slot,
     };
     async move { live.run().await }
@@ -302,11 +335,25 @@ impl Live {
         // Ends with the close frame to send, if any.
         let ending: Option<(u16, &'static str)> = loop {
             tokio::select! {
-                () = self.session.handle.close.notified() => {
-                    break Some((close_code::POLICY, "account deactivated"));
+                () = self.session.handle.check.notified() => {
+                    // Boxed like a client frame's work: a few queries.
+                    if !Box::pin(self.session.check_everything()).await {
+                        break Some(TOKEN_STOPPED);
+                    }
                 }
                 next = self.receiver.next() => match next {
                     Next::Frame(frame) => {
+                        if frame.first() == Some(&CONTROL) {
+                            Box::pin(self.session.check_channel(&frame[1..])).await;
+                            continue;
+                        }
+                        // What is still queued of a channel this connection
+                        // left (or lost) is not delivered.
+                        if let Some(channel) = frames::channel_of(&frame)
+                            && self.session.channels.get(channel).is_none()
+                        {
+                            continue;
+                        }
                         let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
                         if !self.send(Message::Text(text)).await {
                             break None;
@@ -324,7 +371,7 @@ impl Live {
                         // Boxed: the connection task stays small while it waits, whatever
                         // the size of the work a frame starts.
                         Message::Text(text) => Box::pin(self.session.handle_text(text.as_str())).await,
-                        Message::Binary(_) => self.session.reply(error_frame("bad_request", "frames are JSON text", None)),
+                        Message::Binary(_) => self.session.reply(frames::error("bad_request", "frames are JSON text", None)),
                         Message::Close(_) => break None,
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
@@ -332,6 +379,13 @@ impl Live {
                 _ = self.ping.tick() => {
                     if last_seen.elapsed() > self.idle {
                         break Some((close_code::AWAY, "idle"));
+                    }
+                    self.pings_to_token_check = self.pings_to_token_check.saturating_sub(1);
+                    if self.pings_to_token_check == 0 {
+                        self.pings_to_token_check = pings_per_token_check(&self.session.state.realtime.settings);
+                        if !Box::pin(self.session.token_works()).await {
+                            break Some(TOKEN_STOPPED);
+                        }
                     }
                     if !self.send(Message::Ping(Default::default())).await {
                         break None;
@@ -358,8 +412,31 @@ impl Live {
     }
 }
 
+/// Pings between two checks of a connection's token: the check runs on the
+/// ping's timer, so it costs no timer of its own.
+fn pings_per_token_check(settings: &crate::config::RealtimeArgs) -> u32 {
+    let per = settings.ws_token_recheck_secs / settings.ws_ping_secs.max(1);
+    u32::try_from(per.max(1)).unwrap_or(u32::MAX)
+}
+
 fn settings_burst(state: &AppState) -> u32 {
     state.realtime.settings.ws_publish_burst.max(1)
+}
+
+/// What reading a channel needs: the canvas size for a drawing, nothing
+/// more for the others; or why it may not be read.
+type Access = Result<(u32, u32), &'static str>;
+const FORBIDDEN: &str = "forbidden";
+const NOT_FOUND: &str = "not_found";
+const UNAVAILABLE: &str = "unavailable";
+
+/// Whether a check may use this process's read cache (a subscribe) or must
+/// read the database (a check after a revocation, which may come from a
+/// write on another process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    Cached,
+    Database,
 }
 
 impl Session {
@@ -374,6 +451,99 @@ impl Session {
         }
     }
 
+    /// Whether this connection's user may read a channel now: `Err` holds
+    /// the reason an `unsubscribed` frame gives, or `unavailable` when the
+    /// database did not answer (which revokes nothing).
+    async fn access(&self, kind: ChannelKind, fresh: Freshness) -> Access {
+        let checked = match kind {
+            ChannelKind::Lobby => return Ok((0, 0)),
+            ChannelKind::Drawing(id) => super::drawings::drawable(&self.state, id, &self.user)
+                .await
+                .map(|drawing| (drawing.width as u32, drawing.height as u32)),
+            // Another process's write is not in this one's read cache: a
+            // check after a revocation reads the database.
+            ChannelKind::Story(id) if fresh == Freshness::Database => {
+                match self.state.store.story(id).await {
+                    Ok(story) if story.visible_to(Some(&self.user)) => Ok((0, 0)),
+                    Ok(_) => return Err(FORBIDDEN),
+                    Err(StoreError::NotFound) => return Err(NOT_FOUND),
+                    Err(_) => return Err(UNAVAILABLE),
+                }
+            }
+            ChannelKind::Story(id) => {
+                super::stories::visible_story(&self.state, id, Some(&self.user))
+                    .await
+                    .map(|_| (0, 0))
+            }
+        };
+        match checked {
+            Ok(canvas) => Ok(canvas),
+            Err(ApiError::Forbidden) => Err(FORBIDDEN),
+            // Hidden from this user is `forbidden`; gone is `not_found`.
+            Err(ApiError::NotFound) => {
+                let exists = match kind {
+                    ChannelKind::Drawing(id) => self.state.store.drawing(id).await.map(|_| ()),
+                    _ => self.state.store.story(kind.id()).await.map(|_| ()),
+                };
+                match exists {
+                    Ok(()) => Err(FORBIDDEN),
+                    Err(StoreError::NotFound) => Err(NOT_FOUND),
+                    Err(_) => Err(UNAVAILABLE),
+                }
+            }
+            Err(_) => Err(UNAVAILABLE),
+        }
+    }
+
+    /// Whether the token this connection was opened with still works (not
+    /// logged out, expired, or its user deactivated); the user is read
+    /// again with it, so a role change is seen too. A database that does
+    /// not answer is not a reason to close.
+    async fn token_works(&mut self) -> bool {
+        match user_for_token(&self.state, &self.token).await {
+            Ok(user) => {
+                self.user = user;
+                true
+            }
+            Err(ApiError::Unauthorized) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// The user's tokens or access changed: false when the token stopped
+    /// working; otherwise every channel is checked again.
+    async fn check_everything(&mut self) -> bool {
+        if !self.token_works().await {
+            return false;
+        }
+        let names: Vec<Box<str>> = self.channels.names().map(Box::from).collect();
+        for name in names {
+            self.check_channel(name.as_bytes()).await;
+        }
+        true
+    }
+
+    /// Checks one channel again; when it may no longer be read, leaves it
+    /// and says why.
+    async fn check_channel(&mut self, name: &[u8]) {
+        let Some(name) = std::str::from_utf8(name).ok() else {
+            return;
+        };
+        let Some((kind, _)) = self.channels.get(name) else {
+            return;
+        };
+        if let Err(reason @ (FORBIDDEN | NOT_FOUND)) = self.access(kind, Freshness::Database).await
+        {
+            self.channels.remove(name);
+            self.state
+                .realtime
+                .broker
+                .unsubscribe(name, self.conn)
+                .await;
+            self.reply(frames::unsubscribed(name, reason));
+        }
+    }
+
     async fn join(
         &mut self,
         name: &str,
@@ -381,12 +551,7 @@ impl Session {
         canvas: (u32, u32),
         since: Option<u64>,
     ) {
-        let ack = |s: &storybook_broadcast::Subscribed| {
-            frame(json!({
-                "op": "subscribed", "channel": name, "offset": s.offset, "epoch": s.epoch,
-                "presence": s.presence, "recovered": s.recovered,
-            }))
-        };
+        let ack = |s: &storybook_broadcast::Subscribed| frames::subscribed(name, s);
         // Known before the broker answers, so a leave on the way out is
         // never missed.
         self.channels.insert(name, kind, canvas);
@@ -401,8 +566,17 @@ impl Session {
     }
 
     async fn handle_text(&mut self, text: &str) {
+        // Every frame counts, whatever it asks: subscribes and pings cost
+        // the server as much as publishes do.
+        if !self.bucket.take() {
+            return self.reply(frames::error(
+                "rate_limited",
+                "too many frames; slow down",
+                None,
+            ));
+        }
         let Ok(Value::Object(request)) = serde_json::from_str::<Value>(text) else {
-            return self.reply(error_frame(
+            return self.reply(frames::error(
                 "bad_request",
                 "frames are JSON objects with an op",
                 None,
@@ -410,13 +584,13 @@ impl Session {
         };
         let channel = request.get("channel").and_then(Value::as_str);
         match request.get("op").and_then(Value::as_str) {
-            Some("ping") => self.reply(frame(json!({"op": "pong"}))),
+            Some("ping") => self.reply(frames::pong()),
             Some("subscribe") => match channel {
                 Some(channel) => {
                     let since = request.get("since").and_then(Value::as_u64);
                     self.subscribe(channel, since).await;
                 }
-                None => self.reply(error_frame(
+                None => self.reply(frames::error(
                     "bad_request",
                     "subscribe needs a channel",
                     None,
@@ -438,104 +612,125 @@ impl Session {
                     let data = request.get("data").cloned().unwrap_or(Value::Null);
                     self.publish(channel, data).await;
                 }
-                None => self.reply(error_frame("bad_request", "publish needs a channel", None)),
+                None => self.reply(frames::error(
+                    "bad_request",
+                    "publish needs a channel",
+                    None,
+                )),
             },
-            _ => self.reply(error_frame("bad_request", "unknown op", channel)),
+            _ => self.reply(frames::error("bad_request", "unknown op", channel)),
         }
     }
 
     async fn subscribe(&mut self, name: &str, since: Option<u64>) {
         let Some(kind) = parse_channel(name) else {
-            return self.reply(error_frame(
+            return self.reply(frames::error(
                 "bad_request",
                 "unknown or malformed channel",
                 Some(name),
             ));
         };
-        if self.channels.get(name).is_some() {
-            // Already here: answer again with the current state.
-            self.state
-                .realtime
-                .broker
-                .unsubscribe(name, self.conn)
-                .await;
-        } else if self.channels.len() >= self.state.realtime.settings.ws_max_channels {
-            return self.reply(error_frame(
+        if let Some((kind, canvas)) = self.channels.get(name) {
+            // Already here: answered again with the current state (and any
+            // replay asked for); the broker counts this connection once, so
+            // presence does not change and nobody sees a leave or a join.
+            return self.join(name, kind, canvas, since).await;
+        }
+        if self.channels.len() >= self.state.realtime.settings.ws_max_channels {
+            return self.reply(frames::error(
                 "bad_request",
                 "too many channels on this connection",
                 Some(name),
             ));
         }
-        let canvas = match kind {
-            ChannelKind::Lobby => (0, 0),
-            ChannelKind::Drawing(id) => {
-                match super::drawings::drawable(&self.state, id, &self.user).await {
-                    Ok(drawing) => (drawing.width as u32, drawing.height as u32),
-                    Err(_) => {
-                        return self.reply(error_frame("not_found", "no such drawing", Some(name)));
-                    }
-                }
+        match self.access(kind, Freshness::Cached).await {
+            Ok(canvas) => self.join(name, kind, canvas, since).await,
+            Err(_) => {
+                let what = match kind {
+                    ChannelKind::Story(_) => "no such story",
+                    _ => "no such drawing",
+                };
+                self.reply(frames::error("not_found", what, Some(name)));
             }
-            ChannelKind::Story(id) => {
-                match super::stories::visible_story(&self.state, id, Some(&self.user)).await {
-                    Ok(_) => (0, 0),
-                    Err(_) => {
-                        return self.reply(error_frame("not_found", "no such story", Some(name)));
-                    }
-                }
-            }
-        };
-        self.join(name, kind, canvas, since).await;
+        }
     }
 
-    async fn publish(&mut self, name: &str, mut data: Value) {
-        let Some((kind, (width, height))) = self.channels.get(name) else {
-            return self.reply(error_frame(
+    async fn publish(&mut self, name: &str, data: Value) {
+        let Some((kind, canvas)) = self.channels.get(name) else {
+            return self.reply(frames::error(
                 "forbidden",
                 "subscribe to a channel before publishing to it",
                 Some(name),
             ));
         };
-        if kind == ChannelKind::Lobby {
-            return self.reply(error_frame(
-                "forbidden",
-                "the lobby is presence only",
-                Some(name),
-            ));
-        }
-        if !self.bucket.take() {
-            return self.reply(error_frame(
-                "rate_limited",
-                "too many messages; slow down",
-                Some(name),
-            ));
-        }
         if data.to_string().len() > self.state.realtime.settings.ws_max_data_bytes {
-            return self.reply(error_frame(
+            return self.reply(frames::error(
                 "too_large",
                 "data is larger than 16 KiB",
                 Some(name),
             ));
         }
-        let kind_of_data = data
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        match (kind, kind_of_data.as_str()) {
-            (ChannelKind::Drawing(id), "stroke") => {
+        let outcome = match kind {
+            ChannelKind::Lobby => Err(("forbidden", "the lobby is presence only".to_owned())),
+            ChannelKind::Drawing(id) => match serde_json::from_value(data) {
+                Ok(data) => self.drawing_data(id, canvas, data).await,
+                Err(error) => Err(("bad_request", frames::data_problem(&error))),
+            },
+            ChannelKind::Story(_) => match serde_json::from_value(data) {
+                Ok(data) => Ok(self.story_data(data)),
+                Err(error) => Err(("bad_request", frames::data_problem(&error))),
+            },
+        };
+        let broker = &self.state.realtime.broker;
+        match outcome {
+            Err((code, why)) => self.reply(frames::error(code, &why, Some(name))),
+            Ok(Outgoing::Volatile(data)) => {
+                // Never in history, never a reason to kick anyone.
+                let cursor = frames::cursor(name, broker.latest(name), &self.member, &data);
+                broker.publish_volatile(name, cursor).await;
+            }
+            Ok(Outgoing::Kept(data)) => {
+                let member = &self.member;
+                let compose = |offset: u64| frames::message(name, offset, member, &data);
+                broker.publish(name, &compose).await;
+            }
+        }
+    }
+
+    /// Checks, stores and masks what is published on a drawing. A stroke
+    /// or an undo is written only if the publisher may still draw here,
+    /// checked at that moment: a collaborator removed a millisecond ago
+    /// stores nothing, whatever their connection has heard yet.
+    async fn drawing_data(
+        &mut self,
+        id: i64,
+        (width, height): (u32, u32),
+        data: frames::DrawingData,
+    ) -> Result<Outgoing, (&'static str, String)> {
+        use frames::DrawingData;
+        let profanity = &self.state.profanity;
+        match data {
+            DrawingData::Cursor { x, y } => Ok(Outgoing::Volatile(
+                json!({"type": "cursor", "x": x, "y": y}),
+            )),
+            DrawingData::Chat { text } => Ok(Outgoing::Kept(
+                json!({"type": "chat", "text": profanity.censor(&text)}),
+            )),
+            DrawingData::Stroke { stroke } => {
                 let mut problems = Vec::new();
-                let Some(stroke) = data
-                    .get("stroke")
-                    .and_then(|s| parse_stroke(s, width, height, "stroke", &mut problems))
+                let Some(stroke) = check_stroke(&stroke, width, height, "stroke", &mut problems)
                 else {
                     let why = problems
                         .first()
                         .map_or("a stroke is required".to_owned(), |(f, w)| {
                             format!("{f} {w}")
                         });
-                    return self.reply(error_frame("bad_request", &why, Some(name)));
+                    return Err(("bad_request", why));
                 };
+                if !profanity.is_clean(&stroke.id) {
+                    return Err(("bad_request", "stroke.id is not allowed".to_owned()));
+                }
+                self.may_still_draw(id).await?;
                 // Saved before it is broadcast: what others see is stored.
                 match self
                     .state
@@ -543,63 +738,75 @@ impl Session {
                     .append_strokes(id, std::slice::from_ref(&stroke), MAX_STROKES as i64)
                     .await
                 {
-                    Ok(_) => data["stroke"] = json!(stroke),
+                    Ok(_) => Ok(Outgoing::Kept(json!({"type": "stroke", "stroke": stroke}))),
                     Err(StoreError::Limit(_)) => {
-                        return self.reply(error_frame(
-                            "bad_request",
-                            "the drawing has 10,000 strokes",
-                            Some(name),
-                        ));
+                        Err(("bad_request", "the drawing has 10,000 strokes".to_owned()))
                     }
-                    Err(StoreError::NotFound) => {
-                        return self.reply(error_frame("not_found", "no such drawing", Some(name)));
-                    }
+                    Err(StoreError::NotFound) => Err(("not_found", "no such drawing".to_owned())),
                     Err(error) => {
                         tracing::error!(%error, "saving a stroke from a websocket failed");
-                        return self.reply(error_frame(
-                            "bad_request",
-                            "the stroke could not be saved",
-                            Some(name),
-                        ));
+                        Err(("bad_request", "the stroke could not be saved".to_owned()))
                     }
                 }
             }
-            (ChannelKind::Drawing(id), "undo") => {
-                let Some(stroke_id) = data.get("stroke_id").and_then(Value::as_str) else {
-                    return self.reply(error_frame(
-                        "bad_request",
-                        "undo needs a stroke_id",
-                        Some(name),
-                    ));
-                };
-                if self.state.store.delete_stroke(id, stroke_id).await.is_err() {
-                    return self.reply(error_frame("not_found", "no such stroke", Some(name)));
+            DrawingData::Undo { stroke_id } => {
+                if !profanity.is_clean(&stroke_id) {
+                    return Err(("bad_request", "stroke_id is not allowed".to_owned()));
                 }
+                self.may_still_draw(id).await?;
+                if self
+                    .state
+                    .store
+                    .delete_stroke(id, &stroke_id)
+                    .await
+                    .is_err()
+                {
+                    return Err(("not_found", "no such stroke".to_owned()));
+                }
+                Ok(Outgoing::Kept(
+                    json!({"type": "undo", "stroke_id": stroke_id}),
+                ))
             }
-            (_, "cursor") => {
-                // Volatile: never in history, never a reason to kick anyone.
-                let broker = &self.state.realtime.broker;
-                let cursor = frame(json!({
-                    "op": "message", "channel": name, "offset": broker.latest(name), "volatile": true,
-                    "from": self.member, "data": data,
-                }));
-                broker.publish_volatile(name, cursor).await;
-                return;
-            }
-            (_, "chat") => {
-                let Some(text) = data.get("text").and_then(Value::as_str) else {
-                    return self.reply(error_frame("bad_request", "chat needs a text", Some(name)));
-                };
-                data["text"] = json!(self.state.profanity.censor(text));
-            }
-            _ => {}
         }
-        let member = &self.member;
-        let compose = |offset: u64| {
-            json!({"op": "message", "channel": name, "offset": offset, "from": member, "data": data}).to_string()
-        };
-        self.state.realtime.broker.publish(name, &compose).await;
     }
+
+    async fn may_still_draw(&mut self, id: i64) -> Result<(), (&'static str, String)> {
+        match self
+            .access(ChannelKind::Drawing(id), Freshness::Database)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(UNAVAILABLE) => Err(("unavailable", "try again".to_owned())),
+            Err(reason) => {
+                let name = format!("drawing:{id}");
+                self.check_channel(name.as_bytes()).await;
+                Err((reason, "you may no longer draw here".to_owned()))
+            }
+        }
+    }
+
+    fn story_data(&self, data: frames::StoryData) -> Outgoing {
+        match data {
+            frames::StoryData::Cursor { x, y, page } => {
+                let mut cursor = json!({"type": "cursor", "x": x, "y": y});
+                if let Some(page) = page {
+                    cursor["page"] = json!(page);
+                }
+                Outgoing::Volatile(cursor)
+            }
+            frames::StoryData::Chat { text } => {
+                Outgoing::Kept(json!({"type": "chat", "text": self.state.profanity.censor(&text)}))
+            }
+        }
+    }
+}
+
+/// Published data as it goes out: rebuilt from its type, never the
+/// client's own JSON.
+enum Outgoing {
+    /// Cursors: not kept in history.
+    Volatile(Value),
+    Kept(Value),
 }
 
 #[cfg(test)]
