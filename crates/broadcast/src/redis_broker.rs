@@ -115,6 +115,10 @@ struct Inner {
     scripts: Scripts,
     /// Revocations waiting for Redis to take them.
     retrying: AtomicUsize,
+    /// Notified when commands start failing: the pub/sub connection is
+    /// made again too, since a dead one is not always noticed (and
+    /// `/readyz` would say 200 while nothing arrives).
+    pubsub_reset: Arc<tokio::sync::Notify>,
 }
 
 /// How long a revocation is retried while Redis does not take it.
@@ -205,6 +209,7 @@ impl RedisBroker {
             stats: Stats::default(),
             user_events: OnceLock::new(),
             retrying: AtomicUsize::new(0),
+            pubsub_reset: Arc::new(tokio::sync::Notify::new()),
             scripts: Scripts {
                 publish: script!("publish.lua"),
                 join: script!("join.lua"),
@@ -262,12 +267,14 @@ impl Inner {
             }
             Ok(Err(error)) => {
                 if self.commands_ok.swap(false, Ordering::Relaxed) {
+                    self.pubsub_reset.notify_one();
                     tracing::warn!(%error, what, "Redis command failed; serving this process's sockets alone");
                 }
                 None
             }
             Err(_) => {
                 if self.commands_ok.swap(false, Ordering::Relaxed) {
+                    self.pubsub_reset.notify_one();
                     tracing::warn!(
                         what,
                         "Redis did not answer in time; serving this process's sockets alone"
@@ -477,10 +484,12 @@ async fn listen(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
         broker.listening.store(true, Ordering::Relaxed);
         tracing::info!(channels = names.len(), "listening to Redis");
         backoff = Duration::from_millis(100);
+        let reset = broker.pubsub_reset.clone();
         drop(broker);
 
         loop {
             tokio::select! {
+                () = reset.notified() => break,
                 message = stream.next() => {
                     let Some(message) = message else { break };
                     let Some(broker) = inner.upgrade() else { return };

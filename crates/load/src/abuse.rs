@@ -1,4 +1,5 @@
-//! `storybook-load abuse`: the attacks of issue #12 replayed against a
+//! `storybook-load abuse`: the attacks of issue #12 (and, with
+//! `--realtime`, those of issue #13 in `abuse_ws.rs`) replayed against a
 //! running server, each with its figures beside its budget. While an
 //! attack runs, a probe asks for `/readyz`, a signed-in `/api/me` and a
 //! search every 200 ms and keeps the slowest answer and any failure; the
@@ -38,11 +39,17 @@ pub struct AbuseArgs {
     /// The server's process id (RSS and CPU time are read from /proc).
     #[arg(long)]
     pub pid: u32,
-    /// Scenarios to run (default: all): login-keys, parallel-guesses,
-    /// big-bodies, stalled-streams, render-timeout, profanity, error-size,
-    /// cache-reader, search-fairness.
+    /// Scenarios to run (default: all of the REST ones): login-keys,
+    /// parallel-guesses, big-bodies, stalled-streams, render-timeout,
+    /// profanity, error-size, cache-reader, search-fairness; and against a
+    /// realtime build ws-revoked-collaborator, ws-logout, ws-lobby-toggle,
+    /// ws-unmasked.
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
+    /// Run the realtime scenarios (the server is a realtime build) instead
+    /// of the REST ones, when no --scenario is given.
+    #[arg(long)]
+    pub realtime: bool,
     /// Seconds to wait after an attack before reading RSS again.
     #[arg(long, default_value_t = 30)]
     pub settle_secs: u64,
@@ -56,8 +63,8 @@ pub struct AbuseArgs {
 }
 
 /// What every scenario shares: where the server is and who is signed in.
-struct Target {
-    host: String,
+pub(crate) struct Target {
+    pub(crate) host: String,
     pid: u32,
     token: String,
     settle: Duration,
@@ -75,10 +82,12 @@ pub async fn run(args: AbuseArgs) -> Result<(), String> {
         settle: Duration::from_secs(args.settle_secs),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
     };
-    let chosen: Vec<&str> = if args.scenarios.is_empty() {
-        SCENARIOS.to_vec()
-    } else {
+    let chosen: Vec<&str> = if !args.scenarios.is_empty() {
         args.scenarios.iter().map(String::as_str).collect()
+    } else if args.realtime {
+        crate::abuse_ws::SCENARIOS.to_vec()
+    } else {
+        SCENARIOS.to_vec()
     };
     let mut reports = Vec::new();
     for name in chosen {
@@ -93,6 +102,9 @@ pub async fn run(args: AbuseArgs) -> Result<(), String> {
             "error-size" => error_size(&target).await?,
             "cache-reader" => cache_reader(&target).await?,
             "search-fairness" => search_fairness(&target).await?,
+            realtime if realtime.starts_with("ws-") => {
+                crate::abuse_ws::run(&target, realtime).await?
+            }
             other => {
                 return Err(format!(
                     "no scenario {other}; known: {}",
@@ -113,7 +125,7 @@ pub async fn run(args: AbuseArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn register(connection: &mut Connection, name: &str) -> Result<String, String> {
+pub(crate) async fn register(connection: &mut Connection, name: &str) -> Result<String, String> {
     let (status, reply) = connection
         .json(
             Method::POST,
@@ -200,7 +212,7 @@ impl Probe {
 /// Runs `attack` with the probe and the RSS sampler, then waits and reads
 /// RSS again. The memory budgets: peak <= 160 MB, after <= idle + 16 MB;
 /// the probe: every answer 200 within 1 s.
-async fn measured<F, T>(target: &Target, attack: F) -> Result<(Value, T), String>
+pub(crate) async fn measured<F, T>(target: &Target, attack: F) -> Result<(Value, T), String>
 where
     F: std::future::Future<Output = Result<T, String>>,
 {
@@ -233,7 +245,7 @@ where
     ))
 }
 
-fn with_figures(mut common: Value, name: &str, figures: Value, within: bool) -> Value {
+pub(crate) fn with_figures(mut common: Value, name: &str, figures: Value, within: bool) -> Value {
     common["scenario"] = json!(name);
     common["figures"] = figures;
     common["figures_within_budget"] = json!(within);

@@ -2,6 +2,7 @@
 //! including the server's memory (RSS from `/proc/PID/status`).
 
 mod abuse;
+mod abuse_ws;
 mod client;
 mod creative;
 mod http;

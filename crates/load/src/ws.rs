@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::abuse::register;
 use crate::client::{Connection, host_of};
 use crate::report::{latency_summary, publish};
 use crate::rss::{self, Sampler};
@@ -80,7 +81,7 @@ fn config() -> WebSocketConfig {
         .max_write_buffer_size(64 * 1024)
 }
 
-async fn open(
+pub(crate) async fn open(
     server: SocketAddr,
     source: IpAddr,
     token: &str,
@@ -98,17 +99,6 @@ async fn open(
         .await
         .map_err(|e| format!("upgrade: {e}"))?;
     Ok(socket)
-}
-
-async fn register(connection: &mut Connection, name: &str) -> Result<String, String> {
-    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"});
-    let (_, reply) = connection
-        .json(Method::POST, "/api/auth/register", None, Some(body))
-        .await?;
-    reply["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("register {name}: {reply}"))
 }
 
 pub async fn run(args: WsArgs) -> Result<(), String> {
