@@ -121,6 +121,9 @@ struct Inner {
     pubsub_reset: Arc<tokio::sync::Notify>,
 }
 
+/// Channels renewed by one heartbeat script.
+const HEARTBEAT_BATCH: usize = 256;
+
 /// How long a revocation is retried while Redis does not take it.
 const REVOCATION_RETRY: Duration = Duration::from_secs(60);
 /// Revocations that may wait for Redis at once.
@@ -573,20 +576,26 @@ async fn heartbeat(inner: Weak<Inner>) {
                 (entry.key().clone(), members)
             })
             .collect();
-        for (name, members) in channels {
+        // One script per batch of channels, not one per channel: 10,000
+        // channels are 40 calls a tick, each short enough not to hold
+        // Redis up for long.
+        for batch in channels.chunks(HEARTBEAT_BATCH) {
             let mut invocation = broker.scripts.heartbeat.prepare_invoke();
             invocation
-                .key(broker.key(&name, "seq"))
-                .key(broker.key(&name, "epoch"))
-                .key(broker.key(&name, "presence"))
-                .key(broker.key(&name, "members"))
                 .arg(&broker.process)
                 .arg(broker.settings.presence_ttl.as_millis() as u64)
-                .arg(broker.keep_ms())
-                .arg(broker.topic(&name))
-                .arg(json!(&*name).to_string());
-            for member in &members {
-                invocation.arg(member.id).arg(json!(member).to_string());
+                .arg(broker.keep_ms());
+            for (name, members) in batch {
+                for part in ["seq", "epoch", "presence", "members", "counts"] {
+                    invocation.key(broker.key(name, part));
+                }
+                invocation
+                    .arg(broker.topic(name))
+                    .arg(json!(&**name).to_string())
+                    .arg(members.len());
+                for member in members {
+                    invocation.arg(member.id).arg(json!(member).to_string());
+                }
             }
             let mut commands = broker.commands.clone();
             let _: Option<i64> = broker
@@ -652,6 +661,7 @@ impl Broker for RedisBroker {
                     .key(inner.key(&name, "bytes"))
                     .key(inner.key(&name, "presence"))
                     .key(inner.key(&name, "members"))
+                    .key(inner.key(&name, "counts"))
                     .arg(join.member.id)
                     .arg(&inner.process)
                     .arg(&member_json)
@@ -776,6 +786,7 @@ impl Broker for RedisBroker {
             invocation
                 .key(inner.key(channel, "presence"))
                 .key(inner.key(channel, "members"))
+                .key(inner.key(channel, "counts"))
                 .arg(member.id)
                 .arg(&inner.process)
                 .arg(inner.topic(channel))

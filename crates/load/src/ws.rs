@@ -110,7 +110,13 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
         .ok_or("no address")?;
     let mut http = Connection::open(&host).await?;
     let run_id = std::process::id();
-    let users = args.connections.div_ceil(args.per_user.max(1)) + args.channels;
+    // One publisher a channel, when there is something to publish.
+    let publishers = if args.messages / args.channels.max(1) as u64 > 0 {
+        args.channels
+    } else {
+        0
+    };
+    let users = args.connections.div_ceil(args.per_user.max(1)) + publishers;
     eprintln!("registering {users} users...");
     let mut tokens = Vec::with_capacity(users);
     for i in 0..users {

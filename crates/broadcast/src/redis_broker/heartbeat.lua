@@ -1,41 +1,53 @@
--- Every few seconds, per channel with connections here: renews this
--- process's presence entries and the channel's keys, and retires the
--- entries of processes that stopped renewing (crashed), sending a leave
--- for each user who is then nowhere on the channel.
--- KEYS: seq, epoch, presence, members
--- ARGV: process id, presence ttl (ms), keep (ms), pub/sub channel,
---       channel name as JSON, then pairs of user id and member JSON
+-- Every few seconds, once per process for a batch of its channels (not
+-- once per channel): renews this process's presence entries and each
+-- channel's keys, and retires the entries of processes that stopped
+-- renewing (crashed), sending a leave for each user who then has no entry
+-- on the channel. Renewals come first, so this process's own entries are
+-- never taken for expired. Only expired entries are read.
+-- KEYS: per channel, 5 keys: seq, epoch, presence, members, counts
+-- ARGV: process id, presence ttl (ms), keep (ms), then per channel: its
+--       pub/sub channel, its name as JSON, n, then n pairs of user id and
+--       member JSON
 local now = now_ms()
+local process = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local keep = tonumber(ARGV[3])
-
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-if #expired > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-end
-for i = 6, #ARGV, 2 do
-  redis.call('ZADD', KEYS[3], now + ttl, ARGV[i] .. ':' .. ARGV[1])
-  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
-end
-
-local live = {}
-for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. now, '+inf')) do
-  live[string.match(entry, '^(%-?%d+):')] = true
-end
+local a = 4
 local left = 0
-for _, entry in ipairs(expired) do
-  local user = string.match(entry, '^(%-?%d+):')
-  if user and not live[user] then
-    local member = redis.call('HGET', KEYS[4], user)
-    if member then
-      redis.call('HDEL', KEYS[4], user)
-      redis.call('PUBLISH', ARGV[4],
-        '0 -\n{"op":"leave","channel":' .. ARGV[5] .. ',"user":' .. member .. '}')
-      left = left + 1
+for c = 0, #KEYS / 5 - 1 do
+  local presence, members, counts = KEYS[c * 5 + 3], KEYS[c * 5 + 4], KEYS[c * 5 + 5]
+  local topic, name = ARGV[a], ARGV[a + 1]
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  for i = 1, n do
+    local user = ARGV[a]
+    if redis.call('ZADD', presence, now + ttl, user .. ':' .. process) == 1 then
+      -- Lost meanwhile (a Redis restart): counted again.
+      redis.call('HINCRBY', counts, user, 1)
+    end
+    redis.call('HSET', members, user, ARGV[a + 1])
+    a = a + 2
+  end
+  local expired = redis.call('ZRANGEBYSCORE', presence, '-inf', now)
+  if #expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', presence, '-inf', now)
+    for _, entry in ipairs(expired) do
+      local user = string.match(entry, '^(%-?%d+):')
+      if user and redis.call('HINCRBY', counts, user, -1) <= 0 then
+        redis.call('HDEL', counts, user)
+        local member = redis.call('HGET', members, user)
+        if member then
+          redis.call('HDEL', members, user)
+          -- The same bytes as the servers' leave frames (keys sorted).
+          redis.call('PUBLISH', topic,
+            '0 -\n{"channel":' .. name .. ',"op":"leave","user":' .. member .. '}')
+          left = left + 1
+        end
+      end
     end
   end
-end
-for i = 1, 4 do
-  redis.call('PEXPIRE', KEYS[i], keep)
+  for i = 1, 5 do
+    redis.call('PEXPIRE', KEYS[c * 5 + i], keep)
+  end
 end
 return left

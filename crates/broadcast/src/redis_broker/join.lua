@@ -2,7 +2,8 @@
 -- a join goes out if the user was nowhere on the channel, and the answer
 -- carries the latest offset, the epoch, who is here and the replay.
 -- KEYS: seq, epoch, history, history bytes, presence (zset of
---       "user:process" by expiry), members (hash user -> member JSON)
+--       "user:process" by expiry), members (hash user -> member JSON),
+--       counts (hash user -> how many entries they have in presence)
 -- ARGV: user id, process id, member JSON, presence ttl (ms), keep (ms),
 --       max age (ms), since ('' for none), pub/sub channel, join frame,
 --       who not to send the join to, a new epoch
@@ -18,28 +19,23 @@ redis.call('PEXPIRE', KEYS[2], keep)
 local latest = tonumber(redis.call('GET', KEYS[1]))
 local epoch = redis.call('GET', KEYS[2])
 
--- Was the user here already (through any live connection anywhere)?
-local present = false
-local users = {}
-for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. now, '+inf')) do
-  local id = string.match(entry, '^(%-?%d+):')
-  if id == user then present = true end
-  users[id] = true
+-- A new entry for this process counts; the user was here already if they
+-- had an entry anywhere (the count, not a read of the presence set).
+local entry = user .. ':' .. ARGV[2]
+local present = true
+if redis.call('ZADD', KEYS[5], now + ttl, entry) == 1 then
+  present = redis.call('HINCRBY', KEYS[7], user, 1) > 1
 end
-redis.call('ZADD', KEYS[5], now + ttl, user .. ':' .. ARGV[2])
 redis.call('HSET', KEYS[6], user, ARGV[3])
-redis.call('PEXPIRE', KEYS[5], keep)
-redis.call('PEXPIRE', KEYS[6], keep)
+for i = 5, 7 do
+  redis.call('PEXPIRE', KEYS[i], keep)
+end
 if not present then
   redis.call('PUBLISH', ARGV[8], '0 ' .. ARGV[10] .. '\n' .. ARGV[9])
 end
-users[user] = true
 
-local presence = {}
-for id, _ in pairs(users) do
-  local member = redis.call('HGET', KEYS[6], id)
-  if member then table.insert(presence, member) end
-end
+-- Who is here: the members hash holds exactly the users with entries.
+local presence = redis.call('HVALS', KEYS[6])
 
 -- The replay: every message after `since`, if the history still has them.
 local recovered = 1
