@@ -1,10 +1,12 @@
-//! The one seam through which REST handlers tell open connections that
-//! something changed: a notification was written, a user's access or
+//! The one seam between the REST side and the realtime layer. Handlers
+//! tell open connections through it that something changed: a notification was written, a user's access or
 //! tokens changed, a drawing or a story stopped being what a channel of it
 //! was opened for. Handlers call it in every build; the lean build's
 //! [`NoEvents`] drops everything (there are no connections to tell), and
 //! the realtime build's `Realtime` turns each event into revocations and
-//! pushes, on every process when `REDIS_URL` is set.
+//! pushes, on every process when `REDIS_URL` is set. The system routes
+//! read the layer's health and figures through it too, so no handler
+//! needs to know which build it is in.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +46,24 @@ pub trait Events: Send + Sync {
     /// has happened; what cannot be delivered now is retried or caught by
     /// the periodic check (see the realtime implementation).
     fn send<'a>(&'a self, event: Event<'a>) -> BoxFuture<'a, ()>;
+
+    /// Which broker carries the realtime layer (`/api/features`), if any.
+    fn broker_name(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether the realtime layer can do all it promises (`/readyz`).
+    fn is_healthy(&self) -> bool {
+        true
+    }
+
+    /// Open connections (`/api/admin/stats`), if this build has any.
+    fn connection_count(&self) -> Option<usize> {
+        None
+    }
+
+    /// Appends the realtime layer's figures to `/metrics`.
+    fn write_metrics(&self, _out: &mut String) {}
 }
 
 /// The lean build's events: nobody is connected to hear them.

@@ -229,4 +229,52 @@ impl Events for Realtime {
             }
         })
     }
+
+    fn broker_name(&self) -> Option<&'static str> {
+        Some(self.broker.name())
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.broker.is_healthy()
+    }
+
+    fn connection_count(&self) -> Option<usize> {
+        Some(Realtime::connection_count(self))
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        use crate::metrics::{counter, gauge};
+        let stats = self.broker.stats();
+        let count = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+        gauge(
+            out,
+            "ws_connections",
+            "Open WebSocket connections.",
+            Realtime::connection_count(self),
+        );
+        gauge(
+            out,
+            "ws_channels",
+            "Channels in memory.",
+            self.broker.channel_count(),
+        );
+        counter(
+            out,
+            "ws_messages_in_total",
+            "Messages published.",
+            count(&stats.messages_in),
+        );
+        counter(
+            out,
+            "ws_messages_out_total",
+            "Frames queued to subscribers.",
+            count(&stats.messages_out),
+        );
+        counter(
+            out,
+            "ws_slow_consumers_total",
+            "Connections closed for reading too slowly.",
+            count(&stats.slow_consumers),
+        );
+    }
 }

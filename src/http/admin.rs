@@ -204,7 +204,6 @@ async fn stats(
     AdminUser(_admin): AdminUser,
 ) -> ApiResult<Json<Value>> {
     let totals = state.store.totals().await?;
-    #[allow(unused_mut)]
     let mut stats = json!({
         "users": totals.users,
         "stories": totals.stories,
@@ -213,9 +212,8 @@ async fn stats(
         "rss_bytes": rss_bytes(),
         "uptime_s": state.started_at.elapsed().as_secs(),
     });
-    #[cfg(feature = "realtime")]
-    {
-        stats["connections"] = json!(state.realtime.connection_count());
+    if let Some(connections) = state.events.connection_count() {
+        stats["connections"] = json!(connections);
     }
     Ok(Json(stats))
 }

@@ -58,8 +58,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
     }
     // With Redis, this process alone still serves its own sockets, but
     // other processes' users are out of reach: not ready.
-    #[cfg(feature = "realtime")]
-    if !state.realtime.broker.is_healthy() {
+    if !state.events.is_healthy() {
         return Err(ApiError::Unavailable {
             code: "unavailable",
             message: "Redis is not answering; realtime is limited to this process".into(),
@@ -68,27 +67,16 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
     Ok(Json(json!({ "status": "ok" })))
 }
 
-/// Which broker carries the realtime layer, if this build has one.
-fn broker_name(state: &AppState) -> Option<&'static str> {
-    #[cfg(feature = "realtime")]
-    return Some(state.realtime.broker.name());
-    #[cfg(not(feature = "realtime"))]
-    {
-        let _ = state;
-        None
-    }
-}
-
 /// System: `GET /api/features`.
 async fn features(State(state): State<AppState>) -> Json<Value> {
-    let realtime = cfg!(feature = "realtime");
+    let realtime = state.events.broker_name().is_some();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "realtime": realtime,
         "ocr": state.ocr.available(),
         "generator": state.generator.name(),
         "database": state.store.backend().name(),
-        "broker": broker_name(&state),
+        "broker": state.events.broker_name(),
     }))
 }
 
@@ -165,42 +153,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "Reads the cache could not serve.",
         misses,
     );
-    #[cfg(feature = "realtime")]
-    {
-        use std::sync::atomic::Ordering::Relaxed;
-        let realtime = &state.realtime;
-        let stats = realtime.broker.stats();
-        gauge(
-            &mut out,
-            "ws_connections",
-            "Open WebSocket connections.",
-            realtime.connection_count(),
-        );
-        gauge(
-            &mut out,
-            "ws_channels",
-            "Channels in memory.",
-            realtime.broker.channel_count(),
-        );
-        counter(
-            &mut out,
-            "ws_messages_in_total",
-            "Messages published.",
-            stats.messages_in.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "ws_messages_out_total",
-            "Frames queued to subscribers.",
-            stats.messages_out.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "ws_slow_consumers_total",
-            "Connections closed for reading too slowly.",
-            stats.slow_consumers.load(Relaxed),
-        );
-    }
+    state.events.write_metrics(&mut out);
     gauge(
         &mut out,
         "login_throttle_tracked_accounts",
