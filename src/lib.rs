@@ -32,7 +32,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -47,8 +47,7 @@ pub use crate::state::AppState;
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (router, operations) = http::routes().into_parts();
-    // Serialised once; every answer shares these bytes (about 100 KiB).
-    let document = axum::body::Bytes::from(openapi::document(&operations).to_string());
+    let document = std::sync::Arc::new(openapi::Served::new(operations.clone()));
     let limits = state.limits.clone();
     #[cfg(feature = "realtime")]
     let router = router.merge(http::realtime::router());
@@ -66,17 +65,9 @@ pub fn app(state: AppState) -> Router {
     router
         .route(
             openapi::DOCUMENT_PATH,
-            get(move || {
+            get(move |headers: axum::http::HeaderMap| {
                 let document = document.clone();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/json"),
-                        )],
-                        document,
-                    )
-                }
+                async move { document.answer(&headers) }
             }),
         )
         .fallback(|| async { ApiError::NoSuchRoute })

@@ -507,3 +507,30 @@ async fn large_bodies_wait_for_memory_or_are_busy() {
         "every reservation given back"
     );
 }
+
+/// The document is kept compressed: a client that accepts `deflate` gets
+/// those bytes, and they inflate to what everyone else is sent.
+#[tokio::test]
+async fn the_openapi_document_is_sent_deflated_to_who_accepts_it() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let app = TestApp::sqlite().await;
+    let fetch = |encoding: Option<&'static str>| {
+        let mut request = Request::get("/api/openapi.json");
+        if let Some(encoding) = encoding {
+            request = request.header(header::ACCEPT_ENCODING, encoding);
+        }
+        app.router.clone().oneshot(request.body(Body::empty()).unwrap())
+    };
+    let plain = fetch(None).await.unwrap();
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    let plain = plain.into_body().collect().await.unwrap().to_bytes();
+    let deflated = fetch(Some("gzip, deflate")).await.unwrap();
+    assert_eq!(deflated.headers()[header::CONTENT_ENCODING], "deflate");
+    let deflated = deflated.into_body().collect().await.unwrap().to_bytes();
+    assert!(deflated.len() * 5 < plain.len(), "compressed");
+    let inflated = miniz_oxide::inflate::decompress_to_vec_zlib(&deflated).unwrap();
+    assert_eq!(inflated, plain.to_vec());
+    let document: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(document["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+}
