@@ -520,7 +520,9 @@ async fn the_openapi_document_is_sent_deflated_to_who_accepts_it() {
         if let Some(encoding) = encoding {
             request = request.header(header::ACCEPT_ENCODING, encoding);
         }
-        app.router.clone().oneshot(request.body(Body::empty()).unwrap())
+        app.router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
     };
     let plain = fetch(None).await.unwrap();
     assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());

@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{Connection, host_of};
 use crate::report::{latency_summary, publish};
-use crate::rss;
+use crate::rss::{self, cpu_seconds};
 
 /// Every scenario, in the order they run.
 const SCENARIOS: &[&str] = &[
@@ -138,17 +138,6 @@ pub(crate) async fn register(connection: &mut Connection, name: &str) -> Result<
         .as_str()
         .map(str::to_owned)
         .ok_or(format!("register {name}: {status} {reply}"))
-}
-
-/// A process's CPU time (user + system) in seconds, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let after = stat.rsplit_once(") ")?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on Linux.
-    Some(ticks / 100.0)
 }
 
 fn rss_mb(pid: u32) -> f64 {

@@ -66,6 +66,9 @@ pub struct HttpArgs {
     /// A label stored in the report (e.g. "lean sqlite 100k").
     #[arg(long, default_value = "")]
     pub label: String,
+    /// Send every request as a signed-in user (a new account).
+    #[arg(long)]
+    pub signed_in: bool,
 }
 
 const WORDS: &[&str] = &[
@@ -87,7 +90,7 @@ struct Shared {
     token: Option<String>,
 }
 
-async fn prepare(host: &str, scenario: Scenario) -> Result<Shared, String> {
+async fn prepare(host: &str, scenario: Scenario, signed_in: bool) -> Result<Shared, String> {
     let mut connection = Connection::open(host).await?;
     let (_, first) = connection
         .json(Method::GET, "/api/stories?page_size=100", None, None)
@@ -120,7 +123,9 @@ async fn prepare(host: &str, scenario: Scenario) -> Result<Shared, String> {
     if needs_story && story_ids.is_empty() {
         return Err("the library is empty: run `storybook seed` first".into());
     }
-    let token = if matches!(scenario, Scenario::Create | Scenario::Mix | Scenario::Soak) {
+    let token = if signed_in
+        || matches!(scenario, Scenario::Create | Scenario::Mix | Scenario::Soak)
+    {
         let name = format!("load{}", std::process::id());
         let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": "password123" });
         let (status, reply) = connection
@@ -208,8 +213,9 @@ struct Tally {
 
 pub async fn run(args: HttpArgs) -> Result<(), String> {
     let host = host_of(&args.url)?;
-    let shared = Arc::new(prepare(&host, args.scenario).await?);
+    let shared = Arc::new(prepare(&host, args.scenario, args.signed_in).await?);
     let rss_before = args.pid.and_then(rss::read).map(|r| r.0);
+    let cpu_before = args.pid.and_then(rss::cpu_seconds);
     let sampler = args
         .pid
         .map(|pid| Sampler::start(pid, Duration::from_millis(100)));
@@ -317,6 +323,11 @@ pub async fn run(args: HttpArgs) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     progress.abort();
     eprintln!();
+    let cpu_used = args
+        .pid
+        .and_then(rss::cpu_seconds)
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let peak = match sampler {
         Some(sampler) => Some(sampler.finish().await.0),
         None => None,
@@ -336,6 +347,11 @@ pub async fn run(args: HttpArgs) -> Result<(), String> {
         "errors": total.errors,
         "statuses": total.statuses,
         "requests_per_second": requests as f64 / elapsed,
+        "signed_in": args.signed_in,
+        // The server's CPU time (user + system, 10 ms ticks) over the run,
+        // per answered request.
+        "server_cpu_seconds": cpu_used,
+        "cpu_us_per_request": cpu_used.map(|cpu| cpu * 1e6 / requests.max(1) as f64),
         "latency_ms": latency_summary(total.latencies_micros),
         "rss_kib": {
             "before": rss_before,

@@ -268,6 +268,7 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
     let per_channel_rate = args.rate / args.channels as f64;
     let per_channel_messages = args.messages / args.channels as u64;
     let publish_started = Instant::now();
+    let cpu_before = args.pid.and_then(rss::cpu_seconds);
     let mut publishers = Vec::new();
     for (i, channel) in channel_names.iter().enumerate() {
         if per_channel_messages == 0 {
@@ -315,6 +316,11 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
         let _ = reader.await;
     }
     let publish_seconds = publish_started.elapsed().as_secs_f64();
+    let cpu_used = args
+        .pid
+        .and_then(rss::cpu_seconds)
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let peak = match sampler {
         Some(sampler) => Some(sampler.finish().await.0),
         None => None,
@@ -343,6 +349,9 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
         "publish_errors": publish_errors,
         "expected": expected,
         "delivered": tally.delivered,
+        // The server's CPU time while publishing, per frame delivered.
+        "server_cpu_seconds": cpu_used,
+        "cpu_us_per_frame": cpu_used.map(|cpu| cpu * 1e6 / tally.delivered.max(1) as f64),
         "duplicates": tally.duplicates,
         "gaps": tally.gaps,
         "slow_consumer_closes": tally.kicked,
