@@ -8,6 +8,7 @@
 #   scripts/freetier.sh --plan free          # one plan
 #   scripts/freetier.sh --cpu 0.25 --mem-mb 256
 #   DURATION=5 scripts/freetier.sh           # shorter runs (default 10 s each)
+#   HTTP_ONLY=1 scripts/freetier.sh          # without the WebSocket runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${FREETIER_OUT:-target/freetier}
@@ -43,6 +44,7 @@ made=()
 cleanup() {
     [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
     for dir in "${made[@]}"; do rmdir "$dir" 2>/dev/null || true; done
+    return 0
 }
 trap cleanup EXIT
 # make_cgroup CPUS MEM_MB: sets $procs to the files a process joins by.
@@ -100,6 +102,7 @@ for plan in "${plans[@]}"; do
             --label "$label" --out "$out/http-$plan-${1}${2:+-signed}.json" >/dev/null 2>&1
     done
     stop_capped
+    if [ -n "${HTTP_ONLY:-}" ]; then cleanup; made=(); continue; fi
     rm -f "$out/ws.db"*
     start_capped "$out/storybook-realtime" "sqlite://$out/ws.db"
     if [ "$plan" = starter ]; then

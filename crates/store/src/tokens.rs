@@ -1,7 +1,8 @@
 //! Bearer tokens, stored only as hashes; the caller hashes them.
 
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor};
 
+use crate::users::{USER_COLUMNS, user_from_row};
 use crate::{Result, Store, StoreError, Timestamp, User};
 
 /// Revokes every token of a user but the one whose hash is `keep` (none
@@ -36,18 +37,19 @@ impl Store {
     /// revoked or expired token (issued before `issued_after`) and for a
     /// deactivated user.
     pub async fn user_by_token(&self, token_hash: &str, issued_after: Timestamp) -> Result<User> {
-        let row =
-            sqlx::query("SELECT user_id FROM tokens WHERE token_hash = $1 AND created_at > $2")
-                .bind(token_hash)
-                .bind(issued_after.millis())
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-        let user = self.user_by_id(row.try_get("user_id")?).await?;
-        if !user.active {
-            return Err(StoreError::NotFound);
-        }
-        Ok(user)
+        // One statement, not the token's row and then its user: every
+        // signed-in request makes it, and each statement is a round trip
+        // to the database's thread.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE active = 1 AND id = \
+             (SELECT user_id FROM tokens WHERE token_hash = $1 AND created_at > $2)"
+        )))
+        .bind(token_hash)
+        .bind(issued_after.millis())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
     }
 
     /// Revokes every token of a user.

@@ -24,10 +24,10 @@ pub struct UserFilter {
     pub query: Option<String>,
 }
 
-const USER_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str =
     "id, username, email, password_hash, display_name, bio, role, active, settings, created_at";
 
-fn user_from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     let settings: String = row.try_get("settings")?;
     let role: String = row.try_get("role")?;
     Ok(User {
