@@ -435,6 +435,16 @@ pub struct Limits {
     #[arg(long, env = "TOKEN_TTL_DAYS", default_value_t = 30)]
     pub token_ttl_days: u32,
 
+    /// Tokens whose user is kept in memory, so a signed-in request does
+    /// not start with a database statement; 0 keeps none.
+    #[arg(long, env = "TOKEN_CACHE_ENTRIES", default_value_t = 1000)]
+    pub token_cache_entries: usize,
+
+    /// Seconds a kept user is served: the bound on what no invalidation
+    /// covers (a token's expiry; another lean process's write).
+    #[arg(long, env = "TOKEN_CACHE_SECS", default_value_t = 10)]
+    pub token_cache_secs: u64,
+
     /// Most entries in the read cache (story details, first library pages).
     #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 500)]
     pub cache_max_entries: usize,

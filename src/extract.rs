@@ -294,15 +294,39 @@ pub struct MaybeUser(pub Option<User>);
 /// An admin; others get `403` (and a missing token `401`).
 pub struct AdminUser(pub User);
 
-/// The user a token belongs to, looked up once per request.
+/// The user a token belongs to, looked up once per request (kept for a
+/// few seconds in the token cache).
 pub(crate) async fn user_for_token(state: &AppState, token: &str) -> Result<User, ApiError> {
+    let token_hash = hash_token(token);
     let issued_after = tokens_issued_after(state.limits.token_ttl_days);
-    match state
-        .store
-        .user_by_token(&hash_token(token), issued_after)
-        .await
-    {
-        Ok(user) => Ok(user),
+    if let Some(user) = state.tokens.get(&token_hash, issued_after) {
+        return Ok(user);
+    }
+    let (user, issued) = user_for_token_hash(state, &token_hash).await?;
+    state.tokens.put(token_hash, user.clone(), issued);
+    Ok(user)
+}
+
+/// The user a token belongs to, from the database: for the checks whose
+/// point is to see a change at once (an open socket's token).
+#[cfg_attr(
+    not(feature = "realtime"),
+    expect(dead_code, reason = "only sockets check past the cache")
+)]
+pub(crate) async fn user_for_token_uncached(
+    state: &AppState,
+    token: &str,
+) -> Result<User, ApiError> {
+    Ok(user_for_token_hash(state, &hash_token(token)).await?.0)
+}
+
+async fn user_for_token_hash(
+    state: &AppState,
+    token_hash: &str,
+) -> Result<(User, storybook_store::Timestamp), ApiError> {
+    let issued_after = tokens_issued_after(state.limits.token_ttl_days);
+    match state.store.user_by_token(token_hash, issued_after).await {
+        Ok(found) => Ok(found),
         Err(StoreError::NotFound) => Err(ApiError::Unauthorized),
         Err(other) => Err(other.into()),
     }

@@ -23,6 +23,7 @@ pub mod shutdown;
 pub mod slots;
 pub mod state;
 pub mod threads;
+pub mod token_cache;
 pub mod validate;
 
 use std::future::Future;
@@ -113,6 +114,7 @@ pub fn start_background_tasks(state: &AppState) {
     let login_throttle = state.login_throttle.clone();
     let address_throttles = state.address_throttles.clone();
     let generation_quota = state.generation_quota.clone();
+    let tokens = state.tokens.clone();
     let store = state.store.clone();
     let token_ttl_days = state.limits.token_ttl_days;
     #[cfg(feature = "realtime")]
@@ -126,6 +128,7 @@ pub fn start_background_tasks(state: &AppState) {
             login_throttle.purge_expired();
             address_throttles.purge_expired();
             generation_quota.purge_expired();
+            tokens.purge_expired();
             if ticks.is_multiple_of(EXPIRED_TOKENS_EVERY_TICKS) {
                 let cutoff = auth::tokens_issued_after(token_ttl_days);
                 if let Err(error) = store.delete_tokens_issued_before(cutoff).await {

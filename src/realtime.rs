@@ -34,6 +34,9 @@ pub struct Realtime {
     /// user id → that user's open connections.
     users: DashMap<i64, HashMap<ConnId, ConnHandle>>,
     per_ip: DashMap<IpAddr, usize>,
+    /// The server's token cache: a user event from another process makes
+    /// this one forget that user too.
+    tokens: std::sync::OnceLock<Arc<crate::token_cache::TokenCache>>,
     connections: AtomicUsize,
     next_conn: AtomicU64,
 }
@@ -100,6 +103,7 @@ impl Realtime {
             settings,
             users: DashMap::new(),
             per_ip: DashMap::new(),
+            tokens: std::sync::OnceLock::new(),
             connections: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
         });
@@ -155,6 +159,11 @@ impl Realtime {
         self.per_ip.shrink_to_fit();
     }
 
+    /// Which token cache a user event from elsewhere invalidates.
+    pub fn share_token_cache(&self, tokens: Arc<crate::token_cache::TokenCache>) {
+        let _ = self.tokens.set(tokens);
+    }
+
     /// Makes a connection reachable for pushes and closing.
     pub fn register(&self, slot: &Slot, handle: ConnHandle) {
         self.users
@@ -179,6 +188,9 @@ impl Realtime {
                 }
             }
             UserEvent::Recheck { user_id } => {
+                if let Some(tokens) = self.tokens.get() {
+                    tokens.forget_user(user_id);
+                }
                 if let Some(conns) = self.users.get(&user_id) {
                     for handle in conns.values() {
                         handle.check.notify_one();

@@ -15,6 +15,7 @@ use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
 use crate::events::{Event, Events};
 use crate::image_cache::ImageCache;
 use crate::metrics::Metrics;
+use crate::token_cache::TokenCache;
 
 /// Everything a handler may need. Cheap to clone: each part is shared.
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Registrations and logins per client address (bounded).
     pub address_throttles: Arc<AddressThrottles>,
+    /// Users by token hash, for a few seconds (see `token_cache`).
+    pub tokens: Arc<TokenCache>,
     /// Story generations per user an hour.
     pub generation_quota: Arc<GenerationQuota>,
     /// Hot reads (story details, first library pages), bounded.
@@ -104,6 +107,12 @@ impl AppState {
         generator: Arc<dyn storybook_storygen::Generator>,
         #[cfg(feature = "realtime")] realtime: Arc<crate::realtime::Realtime>,
     ) -> Self {
+        let tokens = Arc::new(TokenCache::new(
+            limits.token_cache_entries,
+            std::time::Duration::from_secs(limits.token_cache_secs),
+        ));
+        #[cfg(feature = "realtime")]
+        realtime.share_token_cache(tokens.clone());
         Self {
             store,
             profanity: Arc::new(Filter::new()),
@@ -111,6 +120,7 @@ impl AppState {
             login_throttle: Arc::new(LoginThrottle::new(&limits)),
             address_throttles: Arc::new(AddressThrottles::new(&limits)),
             generation_quota: Arc::new(GenerationQuota::new(&limits)),
+            tokens,
             cache: Arc::new(ReadCache::new(
                 limits.cache_max_entries,
                 limits.cache_max_bytes,
@@ -163,6 +173,7 @@ impl AppState {
     #[cfg(feature = "realtime")]
     pub fn with_realtime(mut self, settings: crate::config::RealtimeArgs) -> Result<Self, String> {
         self.realtime = crate::realtime::Realtime::new(settings)?;
+        self.realtime.share_token_cache(self.tokens.clone());
         self.events = self.realtime.clone();
         Ok(self)
     }

@@ -327,6 +327,7 @@ async fn logout(
 ) -> ApiResult<StatusCode> {
     if let Some(token) = bearer_token(&parts.headers)? {
         state.store.delete_token(&hash_token(token)).await?;
+        state.tokens.forget_user(user.id);
         let event = Event::TokensRevoked { user_id: user.id };
         state.events.send(event).await;
     }
@@ -340,6 +341,7 @@ async fn logout_all(
     AuthUser(user): AuthUser,
 ) -> ApiResult<StatusCode> {
     state.store.delete_user_tokens(user.id).await?;
+    state.tokens.forget_user(user.id);
     let event = Event::TokensRevoked { user_id: user.id };
     state.events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
@@ -384,6 +386,7 @@ async fn change_password(
         .store
         .change_password(user.id, &password_hash, &hash_token(token))
         .await?;
+    state.tokens.forget_user(user.id);
     let event = Event::TokensRevoked { user_id: user.id };
     state.events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
@@ -421,6 +424,7 @@ async fn update_me(
         .store
         .update_profile(user.id, display_name.as_deref(), bio.as_deref())
         .await?;
+    state.tokens.forget_user(user.id);
     if updated.display_name != user.display_name {
         // Cached stories and library pages show the author's display name.
         state.cache.invalidate_all();
@@ -471,6 +475,7 @@ async fn update_settings(
     }
     body.finish()?;
     state.store.set_settings(user.id, &settings).await?;
+    state.tokens.forget_user(user.id);
     Ok(Json(settings))
 }
 

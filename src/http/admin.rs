@@ -109,6 +109,7 @@ async fn update_user(
     let active = body.optional_bool("active");
     body.finish()?;
     let user = state.store.set_role_and_active(id, role, active).await?;
+    state.tokens.forget_user(id);
     // Deactivation closes the user's open connections; a role change makes
     // them check what they may still read.
     if active == Some(false) {

@@ -1,6 +1,6 @@
 //! Bearer tokens, stored only as hashes; the caller hashes them.
 
-use sqlx::{Any, Executor};
+use sqlx::{Any, Executor, Row};
 
 use crate::users::{USER_COLUMNS, user_from_row};
 use crate::{Result, Store, StoreError, Timestamp, User};
@@ -36,20 +36,30 @@ impl Store {
     /// The active user a token hash belongs to; `NotFound` for an unknown,
     /// revoked or expired token (issued before `issued_after`) and for a
     /// deactivated user.
-    pub async fn user_by_token(&self, token_hash: &str, issued_after: Timestamp) -> Result<User> {
+    /// The active user a token belongs to, with when the token was issued
+    /// (a caller that keeps the user knows when it expires).
+    pub async fn user_by_token(
+        &self,
+        token_hash: &str,
+        issued_after: Timestamp,
+    ) -> Result<(User, Timestamp)> {
         // One statement, not the token's row and then its user: every
-        // signed-in request makes it, and each statement is a round trip
-        // to the database's thread.
+        // signed-in request makes it (unless cached), and each statement is
+        // a round trip to the database's thread.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE active = 1 AND id = \
-             (SELECT user_id FROM tokens WHERE token_hash = $1 AND created_at > $2)"
+            "SELECT * FROM \
+             (SELECT user_id, created_at AS token_created_at FROM tokens \
+              WHERE token_hash = $1 AND created_at > $2) t, \
+             (SELECT {USER_COLUMNS} FROM users WHERE active = 1) u \
+             WHERE u.id = t.user_id"
         )))
         .bind(token_hash)
         .bind(issued_after.millis())
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        user_from_row(&row)
+        let issued = Timestamp(row.try_get("token_created_at")?);
+        Ok((user_from_row(&row)?, issued))
     }
 
     /// Revokes every token of a user.

@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 
 use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
-use crate::extract::user_for_token;
+use crate::extract::{user_for_token, user_for_token_uncached};
 use crate::realtime::{ConnHandle, Slot};
 use crate::state::AppState;
 
@@ -500,7 +500,7 @@ impl Session {
     /// again with it, so a role change is seen too. A database that does
     /// not answer is not a reason to close.
     async fn token_works(&mut self) -> bool {
-        match user_for_token(&self.state, &self.token).await {
+        match user_for_token_uncached(&self.state, &self.token).await {
             Ok(user) => {
                 self.user = user;
                 true

@@ -1,0 +1,132 @@
+//! Users by token hash, for a few seconds: every signed-in request starts
+//! by finding its token's user, and on a 0.1 CPU plan that statement (a
+//! round trip to the database thread) was a third of a signed-in page.
+//!
+//! Correct by invalidation, bounded by time: every write to a user or its
+//! tokens forgets that user here before it answers (logout, logout-all,
+//! password, profile, settings, role, deactivation), and with `REDIS_URL`
+//! the same events reach the other processes through the realtime layer.
+//! A token expires here when it does in the database (its issue time is
+//! kept with it). What no event covers (a write on another process of the
+//! lean build, which has no Redis) is seen within `TOKEN_CACHE_SECS`.
+//! Sockets check their tokens past the cache.
+//! Bounded by `TOKEN_CACHE_ENTRIES`; 0 turns it off.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use storybook_store::{Timestamp, User};
+
+pub struct TokenCache {
+    max_entries: usize,
+    ttl: Duration,
+    /// token hash → (its user, when the token was issued, when kept).
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+type Entry = (User, Timestamp, Instant);
+
+impl TokenCache {
+    pub fn new(max_entries: usize, ttl: Duration) -> Self {
+        Self {
+            max_entries,
+            ttl,
+            entries: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The kept user of a token issued after `issued_after` (so a token
+    /// expires here exactly when it does in the database).
+    pub fn get(&self, token_hash: &str, issued_after: Timestamp) -> Option<User> {
+        let entries = self.lock();
+        let (user, issued, at) = entries.get(token_hash)?;
+        (at.elapsed() < self.ttl && *issued > issued_after).then(|| user.clone())
+    }
+
+    pub fn put(&self, token_hash: String, user: User, issued: Timestamp) {
+        if self.max_entries == 0 {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.len() >= self.max_entries && !entries.contains_key(&token_hash) {
+            // Full: the stale go first, and if none is, everything (a
+            // crowd of new tokens is not worth an eviction order).
+            let ttl = self.ttl;
+            entries.retain(|_, (_, _, at)| at.elapsed() < ttl);
+            if entries.len() >= self.max_entries {
+                entries.clear();
+            }
+        }
+        entries.insert(token_hash, (user, issued, Instant::now()));
+    }
+
+    /// A user or their tokens changed: nothing of theirs is served again.
+    pub fn forget_user(&self, user_id: i64) {
+        self.lock().retain(|_, (user, _, _)| user.id != user_id);
+    }
+
+    /// Housekeeping: drops what has expired and gives back table space.
+    pub fn purge_expired(&self) {
+        let ttl = self.ttl;
+        let mut entries = self.lock();
+        entries.retain(|_, (_, _, at)| at.elapsed() < ttl);
+        if entries.capacity() > 4 * entries.len().max(8) {
+            entries.shrink_to_fit();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storybook_store::{Role, Settings};
+
+    fn user(id: i64) -> User {
+        User {
+            id,
+            username: format!("u{id}"),
+            email: format!("u{id}@example.com"),
+            password_hash: String::new(),
+            display_name: format!("U{id}"),
+            bio: String::new(),
+            role: Role::User,
+            active: true,
+            settings: Settings::default(),
+            created_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn kept_users_are_forgotten_expired_and_bounded() {
+        let cache = TokenCache::new(2, Duration::from_secs(60));
+        cache.put("a".into(), user(1), Timestamp(100));
+        cache.put("b".into(), user(1), Timestamp(100));
+        assert_eq!(cache.get("a", Timestamp(99)).map(|u| u.id), Some(1));
+        assert!(
+            cache.get("a", Timestamp(100)).is_none(),
+            "a token issued at or before the cutoff has expired"
+        );
+        cache.forget_user(1);
+        assert!(cache.is_empty());
+        for (n, key) in ["c", "d", "e"].into_iter().enumerate() {
+            cache.put(key.into(), user(n as i64), Timestamp(100));
+        }
+        assert!(cache.len() <= 2, "bounded: {}", cache.len());
+        let off = TokenCache::new(0, Duration::from_secs(60));
+        off.put("a".into(), user(1), Timestamp(100));
+        assert!(off.get("a", Timestamp(0)).is_none());
+    }
+}
