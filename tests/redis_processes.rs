@@ -99,6 +99,23 @@ async fn register(server: &Server, name: &str) -> String {
     common::process::register(server.address, name).await
 }
 
+/// A published story of `token`'s, made through `server`.
+async fn published_story(server: &Server, token: &str) -> i64 {
+    let story = json!({"title": "Shared", "pages": [{"text": "x"}], "genre": "funny", "age_group": "3-5", "status": "published"});
+    let (status, body) = raw_http_as(
+        server.address,
+        "POST",
+        "/api/stories",
+        Some(token),
+        Some(&story.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
 async fn status_of(server: &Server, path: &str) -> u16 {
     raw_http(server.address, "GET", path, None).await.0
 }
@@ -158,19 +175,7 @@ async fn two_processes_share_channels_through_redis_and_survive_its_restart() {
 
     let alice = register(&one, "alice").await;
     let bob = register(&two, "bob").await;
-    let story = json!({"title": "Shared", "pages": [{"text": "x"}], "genre": "funny", "age_group": "3-5", "status": "published"});
-    let (status, body) = raw_http_as(
-        one.address,
-        "POST",
-        "/api/stories",
-        Some(&alice),
-        Some(&story.to_string()),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let id = published_story(&one, &alice).await;
     let channel = format!("story:{id}");
     for server in [&one, &two] {
         let (_, features) = raw_http(server.address, "GET", "/api/features", None).await;
@@ -236,18 +241,7 @@ async fn two_processes_share_channels_through_redis_and_survive_its_restart() {
         .unwrap()
         .to_owned();
     let mut bobs_second = connect(two.address, &second).await;
-    let (status, body) = raw_http_as(
-        one.address,
-        "POST",
-        "/api/stories",
-        Some(&alice),
-        Some(&story.to_string()),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let other = serde_json::from_str::<Value>(&body).unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let other = published_story(&one, &alice).await;
     let mut reader = connect(two.address, &bob).await;
     subscribe(&mut reader, &format!("story:{other}"), None).await;
     let started = Instant::now();

@@ -395,6 +395,20 @@ impl Inner {
         }
     }
 
+    /// Publishes a user event's payload on the users topic (every process
+    /// listens to it); `None` when Redis did not take it.
+    async fn publish_to_users(&self, payload: &[u8]) -> Option<i64> {
+        let mut commands = self.commands.clone();
+        self.call(
+            "publish",
+            redis::cmd("PUBLISH")
+                .arg(&self.users_topic)
+                .arg(payload)
+                .query_async(&mut commands),
+        )
+        .await
+    }
+
     /// Publishes a revocation on the users topic, retrying with back-off
     /// for up to [`REVOCATION_RETRY`] while Redis does not take it. At most
     /// [`REVOCATIONS_RETRYING`] wait at once; past that (or that time) the
@@ -410,16 +424,7 @@ impl Inner {
             let started = tokio::time::Instant::now();
             let mut backoff = Duration::from_millis(50);
             loop {
-                let mut commands = inner.commands.clone();
-                let sent: Option<i64> = inner
-                    .call(
-                        "publish",
-                        redis::cmd("PUBLISH")
-                            .arg(&inner.users_topic)
-                            .arg(payload.as_bytes())
-                            .query_async(&mut commands),
-                    )
-                    .await;
+                let sent = inner.publish_to_users(payload.as_bytes()).await;
                 if sent.is_some() || started.elapsed() >= REVOCATION_RETRY {
                     if sent.is_none() {
                         tracing::warn!("a revocation did not reach Redis in time");
@@ -919,21 +924,10 @@ impl Broker for RedisBroker {
                     return inner.publish_until_taken(format!("c {channel} {process}"));
                 }
             };
-            let mut commands = inner.commands.clone();
-            let sent: Option<i64> = inner
-                .call(
-                    "publish",
-                    redis::cmd("PUBLISH")
-                        .arg(&inner.users_topic)
-                        .arg(payload)
-                        .query_async(&mut commands),
-                )
-                .await;
+            let sent = inner.publish_to_users(&payload).await;
             // Without the echo from Redis, this process delivers its own.
-            if (sent.is_none() || !inner.listening.load(Ordering::Relaxed))
-                && let Some(handler) = inner.user_events.get()
-            {
-                handler(event);
+            if sent.is_none() || !inner.listening.load(Ordering::Relaxed) {
+                inner.deliver_here(event);
             }
         })
     }
