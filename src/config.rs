@@ -445,6 +445,16 @@ pub struct Limits {
     #[arg(long, env = "TOKEN_CACHE_SECS", default_value_t = 10)]
     pub token_cache_secs: u64,
 
+    /// Users whose liked stories are kept in memory, so a signed-in
+    /// library page needs no database statement; 0 keeps none.
+    #[arg(long, env = "LIKES_CACHE_USERS", default_value_t = 1000)]
+    pub likes_cache_users: usize,
+
+    /// Seconds a kept set of likes is served: the bound on a like written
+    /// by another process.
+    #[arg(long, env = "LIKES_CACHE_SECS", default_value_t = 10)]
+    pub likes_cache_secs: u64,
+
     /// Most entries in the read cache (story details, first library pages).
     #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 500)]
     pub cache_max_entries: usize,

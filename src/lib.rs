@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod http;
 pub mod image_cache;
+pub mod likes_cache;
 pub mod metrics;
 pub mod openapi;
 pub mod process;
@@ -115,6 +116,7 @@ pub fn start_background_tasks(state: &AppState) {
     let address_throttles = state.address_throttles.clone();
     let generation_quota = state.generation_quota.clone();
     let tokens = state.tokens.clone();
+    let likes = state.likes.clone();
     let store = state.store.clone();
     let token_ttl_days = state.limits.token_ttl_days;
     #[cfg(feature = "realtime")]
@@ -129,6 +131,7 @@ pub fn start_background_tasks(state: &AppState) {
             address_throttles.purge_expired();
             generation_quota.purge_expired();
             tokens.purge_expired();
+            likes.purge_expired();
             if ticks.is_multiple_of(EXPIRED_TOKENS_EVERY_TICKS) {
                 let cutoff = auth::tokens_issued_after(token_ttl_days);
                 if let Err(error) = store.delete_tokens_issued_before(cutoff).await {

@@ -14,6 +14,7 @@ use crate::cache::ReadCache;
 use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
 use crate::events::{Event, Events};
 use crate::image_cache::ImageCache;
+use crate::likes_cache::LikesCache;
 use crate::metrics::Metrics;
 use crate::token_cache::TokenCache;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub address_throttles: Arc<AddressThrottles>,
     /// Users by token hash, for a few seconds (see `token_cache`).
     pub tokens: Arc<TokenCache>,
+    /// Users' liked story ids, for a few seconds (see `likes_cache`).
+    pub likes: Arc<LikesCache>,
     /// Story generations per user an hour.
     pub generation_quota: Arc<GenerationQuota>,
     /// Hot reads (story details, first library pages), bounded.
@@ -121,6 +124,10 @@ impl AppState {
             address_throttles: Arc::new(AddressThrottles::new(&limits)),
             generation_quota: Arc::new(GenerationQuota::new(&limits)),
             tokens,
+            likes: Arc::new(LikesCache::new(
+                limits.likes_cache_users,
+                std::time::Duration::from_secs(limits.likes_cache_secs),
+            )),
             cache: Arc::new(ReadCache::new(
                 limits.cache_max_entries,
                 limits.cache_max_bytes,

@@ -473,7 +473,21 @@ async fn likes_are_idempotent_and_notify_once(app: TestApp) {
         .as_i64()
         .unwrap();
     let like = format!("/api/stories/{id}/like");
+    // What the fan likes is kept in memory after their first page: the
+    // page must still change the moment they like or unlike.
+    let liked_on_library_page = || async {
+        let page = app.get("/api/stories", Some(&fan)).await.body;
+        let item = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned();
+        item.expect("the story is on the first page")["liked"].clone()
+    };
+    assert_eq!(liked_on_library_page().await, false);
     let first = app.post(&like, Some(&fan), json!({})).await;
+    assert_eq!(liked_on_library_page().await, true);
     assert_eq!(
         (first.status, first.body.clone()),
         (StatusCode::OK, json!({"likes": 1, "liked": true}))
@@ -492,6 +506,7 @@ async fn likes_are_idempotent_and_notify_once(app: TestApp) {
         app.delete(&like, Some(&fan)).await.body,
         json!({"likes": 0, "liked": false})
     );
+    assert_eq!(liked_on_library_page().await, false);
     assert_eq!(
         app.delete(&like, Some(&fan)).await.body,
         json!({"likes": 0, "liked": false})

@@ -19,6 +19,7 @@ use crate::cache::{CacheKey, Cached, Ticket};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
+use crate::likes_cache::MAX_KEPT_LIKES;
 use crate::state::AppState;
 use crate::validate::{Fields, char_len, check_profanity};
 
@@ -185,12 +186,35 @@ async fn with_liked(
 ) -> ApiResult<Vec<StorySummary>> {
     if let Some(user) = viewer {
         let ids: Vec<i64> = items.iter().map(|s| s.id).collect();
-        let liked = state.store.liked_among(user.id, &ids).await?;
+        let liked = liked_among(state, user.id, &ids).await?;
         for item in &mut items {
             item.liked = liked.contains(&item.id);
         }
     }
     Ok(items)
+}
+
+/// Which of `story_ids` the user likes: from the likes cache, else from
+/// the database (keeping the user's whole set when it is small).
+async fn liked_among(state: &AppState, user_id: i64, story_ids: &[i64]) -> ApiResult<Vec<i64>> {
+    if let Some(liked) = state.likes.liked_among(user_id, story_ids) {
+        return Ok(liked);
+    }
+    let ticket = state.likes.ticket();
+    let all = state
+        .store
+        .liked_story_ids(user_id, MAX_KEPT_LIKES as i64 + 1)
+        .await?;
+    if all.len() > MAX_KEPT_LIKES {
+        return Ok(state.store.liked_among(user_id, story_ids).await?);
+    }
+    let liked = story_ids
+        .iter()
+        .copied()
+        .filter(|id| all.contains(id))
+        .collect();
+    state.likes.put(ticket, user_id, all);
+    Ok(liked)
 }
 
 fn summaries_json(items: Vec<StorySummary>, total: i64, request: PageRequest) -> Value {
@@ -571,7 +595,7 @@ async fn detail(
         // the cache for everyone.
         state.cache.invalidate_story(id);
     }
-    let liked = !state.store.liked_among(viewer.id, &[id]).await?.is_empty();
+    let liked = !liked_among(&state, viewer.id, &[id]).await?.is_empty();
     Ok(Json(story_json(&story, liked)).into_response())
 }
 
@@ -595,7 +619,7 @@ async fn update(
         // Readers of it, or of a drawing it showed, may have lost the right.
         story_changed(&state, &before).await;
     }
-    let liked = !state.store.liked_among(user.id, &[id]).await?.is_empty();
+    let liked = !liked_among(&state, user.id, &[id]).await?.is_empty();
     Ok(Json(story_json(&story, liked)))
 }
 
@@ -631,6 +655,7 @@ async fn like(
 ) -> ApiResult<Json<Value>> {
     let story = visible_story(&state, id, Some(&user)).await?;
     let outcome = state.store.like(user.id, id).await?;
+    state.likes.forget_user(user.id);
     state.cache.invalidate_story_and_library(id);
     if outcome.first_like && story.author.id != user.id {
         state
@@ -654,6 +679,7 @@ async fn unlike(
 ) -> ApiResult<Json<Value>> {
     visible_story(&state, id, Some(&user)).await?;
     let outcome = state.store.unlike(user.id, id).await?;
+    state.likes.forget_user(user.id);
     state.cache.invalidate_story_and_library(id);
     Ok(Json(
         json!({ "likes": outcome.likes, "liked": outcome.liked }),

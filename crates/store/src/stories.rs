@@ -536,6 +536,18 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("story_id")?)).collect()
     }
 
+    /// The ids of the stories a user likes, at most `limit` of them (ask
+    /// for one more than you will keep to know whether there were more).
+    pub async fn liked_story_ids(&self, user_id: i64, limit: i64) -> Result<Vec<i64>> {
+        let rows =
+            sqlx::query("SELECT story_id FROM likes WHERE user_id = $1 AND active = 1 LIMIT $2")
+                .bind(user_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get("story_id")?)).collect()
+    }
+
     /// Likes a story (idempotent). Each statement writes before it reads, so
     /// concurrent likes on SQLite wait for the lock instead of failing.
     pub async fn like(&self, user_id: i64, story_id: i64) -> Result<LikeOutcome> {
