@@ -190,7 +190,7 @@ async fn login_refuses_bad_pairs_and_deactivated_accounts(app: TestApp) {
     let carol = app.state.store.user_by_username("carol").await.unwrap();
     app.state
         .store
-        .set_role_and_active(carol.id, None, Some(false))
+        .set_role_and_active(carol.id, None, Some(false), None)
         .await
         .unwrap();
     let deactivated = app

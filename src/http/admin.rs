@@ -1,10 +1,15 @@
-//! Contract section "Admin": users, the report queue, and stats. Every
-//! route answers `403` to anyone who is not an admin.
+//! Contract sections "Admin" and "Admin console and audit (v1.4)": users,
+//! the report queue, every story, the audit log and stats. Every route
+//! answers `403` to anyone who is not an admin. The actions write their
+//! audit entries in the store, in the action's own transaction.
 
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
-use storybook_store::{ReportAction, ReportStatus, Role, UserFilter};
+use storybook_store::{
+    AuditAction, AuditFilter, ReportAction, ReportStatus, Role, StoreError, StoryFilter,
+    StoryStatus, UserFilter,
+};
 
 use super::accounts::user_json;
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
@@ -23,6 +28,44 @@ const REPORT_STATUS: QueryParam = QueryParam::new(
     "only reports in this state",
 );
 
+const STORY_STATUSES: &[&str] = &["draft", "published"];
+const STORY_TITLE_SEARCH: QueryParam = QueryParam::new(
+    "q",
+    ParamKind::Text,
+    "part of the title, case-insensitive (drafts included)",
+);
+const STORY_STATUS: QueryParam = QueryParam::new(
+    "status",
+    ParamKind::OneOf(STORY_STATUSES),
+    "only stories in this state",
+);
+const STORY_AUTHOR: QueryParam = QueryParam::new(
+    "author",
+    ParamKind::Text,
+    "the author's username (an unknown one finds nothing)",
+);
+/// The audit log's actions, as `?action=` takes them.
+pub const AUDIT_ACTIONS: &[&str] = &[
+    "report_resolved",
+    "report_dismissed",
+    "story_unpublished",
+    "story_updated",
+    "story_deleted",
+    "user_role_changed",
+    "user_deactivated",
+    "user_reactivated",
+];
+const AUDIT_ADMIN: QueryParam = QueryParam::new(
+    "admin",
+    ParamKind::Text,
+    "only what this admin (a username) did; an unknown one finds nothing",
+);
+const AUDIT_ACTION: QueryParam = QueryParam::new(
+    "action",
+    ParamKind::OneOf(AUDIT_ACTIONS),
+    "only entries of this action",
+);
+
 pub fn router() -> ApiRouter {
     ApiRouter::new("admin")
         .get(
@@ -36,7 +79,7 @@ pub fn router() -> ApiRouter {
         .patch(
             "/api/admin/users/{id}",
             update_user,
-            Doc::new("Change a user's role or deactivate them (revokes their tokens at once)")
+            Doc::new("Change a user's role or deactivate them (revokes their tokens at once); an admin cannot demote or deactivate themself (422)")
                 .admin()
                 .body("AdminUserUpdate")
                 .returns(200, Some("User"))
@@ -58,6 +101,22 @@ pub fn router() -> ApiRouter {
                 .body("ReportDecision")
                 .returns(200, Some("Report"))
                 .errors(&[404]),
+        )
+        .get(
+            "/api/admin/stories",
+            stories,
+            Doc::new("Every story, drafts included, newest first, as summaries")
+                .admin()
+                .query(&[STORY_TITLE_SEARCH, STORY_STATUS, STORY_AUTHOR, PAGE, PAGE_SIZE])
+                .returns(200, Some("StoryPage")),
+        )
+        .get(
+            "/api/admin/audit",
+            audit,
+            Doc::new("What admins did, newest first")
+                .admin()
+                .query(&[AUDIT_ADMIN, AUDIT_ACTION, PAGE, PAGE_SIZE])
+                .returns(200, Some("AuditPage")),
         )
         .get(
             "/api/admin/stats",
@@ -93,7 +152,7 @@ async fn users(
 /// Admin: `PATCH /api/admin/users/{id}`.
 async fn update_user(
     State(state): State<AppState>,
-    AdminUser(_admin): AdminUser,
+    AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
@@ -107,8 +166,20 @@ async fn update_user(
         None => None,
     };
     let active = body.optional_bool("active");
+    // So the last admin cannot lock everyone out.
+    if id == admin.id {
+        if role == Some(Role::User) {
+            body.reject("role", "you cannot remove your own admin role");
+        }
+        if active == Some(false) {
+            body.reject("active", "you cannot deactivate yourself");
+        }
+    }
     body.finish()?;
-    let user = state.store.set_role_and_active(id, role, active).await?;
+    let user = state
+        .store
+        .set_role_and_active(id, role, active, Some(admin.id))
+        .await?;
     state.tokens.forget_user(id);
     // Deactivation closes the user's open connections; a role change makes
     // them check what they may still read.
@@ -151,7 +222,7 @@ async fn reports(
 /// Admin: `PATCH /api/admin/reports/{id}`.
 async fn close_report(
     State(state): State<AppState>,
-    AdminUser(_admin): AdminUser,
+    AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
@@ -178,7 +249,10 @@ async fn close_report(
     let (Some(status), Some(action)) = (status, action) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let (closed, story_id) = state.store.close_report(id, status, action).await?;
+    let (closed, story_id) = state
+        .store
+        .close_report(id, status, action, admin.id)
+        .await?;
     if action != ReportAction::None
         && let Some(story_id) = story_id
     {
@@ -199,6 +273,77 @@ async fn close_report(
     Ok(Json(json!(closed)))
 }
 
+/// The id of the user named `username`; `None` when there is none (a
+/// filter by an unknown name finds nothing, it is not an error).
+async fn user_id_named(state: &AppState, username: &str) -> ApiResult<Option<i64>> {
+    match state.store.user_by_username(&username.to_lowercase()).await {
+        Ok(user) => Ok(Some(user.id)),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn empty_page(page: storybook_store::PageRequest) -> Json<Value> {
+    Json(json!({ "items": [], "total": 0, "page": page.page, "page_size": page.page_size }))
+}
+
+/// Admin: `GET /api/admin/stories?q=&status=&author=`.
+async fn stories(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Query(mut params): Query,
+) -> ApiResult<Json<Value>> {
+    let title_contains = params.text(STORY_TITLE_SEARCH.name);
+    let status = params
+        .choice(STORY_STATUS.name, STORY_STATUSES)
+        .map(|s| match s {
+            "draft" => StoryStatus::Draft,
+            _ => StoryStatus::Published,
+        });
+    let author = params.text(STORY_AUTHOR.name);
+    let page = params.page();
+    params.finish()?;
+    let author_id = match &author {
+        Some(username) => match user_id_named(&state, username).await? {
+            Some(id) => Some(id),
+            None => return Ok(empty_page(page)),
+        },
+        None => None,
+    };
+    let filter = StoryFilter {
+        title_contains,
+        status,
+        author_id,
+        ..StoryFilter::default()
+    };
+    let found = state.store.list_stories(&filter, page).await?;
+    Ok(Json(page_json(&found, page)))
+}
+
+/// Admin: `GET /api/admin/audit?admin=&action=`.
+async fn audit(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Query(mut params): Query,
+) -> ApiResult<Json<Value>> {
+    let admin = params.text(AUDIT_ADMIN.name);
+    let action = params
+        .choice(AUDIT_ACTION.name, AUDIT_ACTIONS)
+        .and_then(AuditAction::parse);
+    let page = params.page();
+    params.finish()?;
+    let admin_id = match &admin {
+        Some(username) => match user_id_named(&state, username).await? {
+            Some(id) => Some(id),
+            None => return Ok(empty_page(page)),
+        },
+        None => None,
+    };
+    let filter = AuditFilter { admin_id, action };
+    let found = state.store.list_audit(&filter, page).await?;
+    Ok(Json(page_json(&found, page)))
+}
+
 /// Admin: `GET /api/admin/stats`.
 async fn stats(
     State(state): State<AppState>,
@@ -217,4 +362,15 @@ async fn stats(
         stats["connections"] = json!(connections);
     }
     Ok(Json(stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_action_filter_names_every_audited_action() {
+        let names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names, AUDIT_ACTIONS);
+    }
 }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod admin;
+pub use admin::AUDIT_ACTIONS;
 mod drawings;
 mod games;
 mod notifications;

@@ -10,8 +10,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use storybook_store::{
-    AGE_GROUPS, GENRES, NewStory, Page, PageRequest, Story, StoryChanges, StoryFilter, StoryPage,
-    StorySort, StorySource, StoryStatus, StorySummary, User,
+    AGE_GROUPS, AuditAction, AuditNote, GENRES, NewStory, Page, PageRequest, Role, Story,
+    StoryChanges, StoryFilter, StoryPage, StorySort, StorySource, StoryStatus, StorySummary, User,
 };
 
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
@@ -178,6 +178,12 @@ async fn editable_story(state: &AppState, id: i64, user: &User) -> ApiResult<Arc
     }
 }
 
+/// The admin's id when an admin changes a story that is not theirs: such
+/// a change goes to the audit log.
+fn admin_acting_on(user: &User, story: &Story) -> Option<i64> {
+    (user.role == Role::Admin && story.author.id != user.id).then_some(user.id)
+}
+
 /// Fills in `liked` for the viewer.
 async fn with_liked(
     state: &AppState,
@@ -285,6 +291,7 @@ async fn library(
         author_id,
         published_only: true,
         sort: Some(sort),
+        ..StoryFilter::default()
     };
     // The first pages of browsing and of each search are the hot reads.
     let cacheable = page.page <= CACHED_LIBRARY_PAGES;
@@ -611,7 +618,22 @@ async fn update(
     body.finish()?;
     check_drawings(&state, before.author.id, &changes).await?;
     check_story_profanity(&state, &changes).await?;
-    let story = state.store.update_story(id, &changes).await?;
+    let unpublished = before.status == StoryStatus::Published
+        && changes.status.is_some_and(|s| s != StoryStatus::Published);
+    let audit = admin_acting_on(&user, &before).map(|admin_id| AuditNote {
+        admin_id,
+        action: if unpublished {
+            AuditAction::StoryUnpublished
+        } else {
+            AuditAction::StoryUpdated
+        },
+        target_id: id,
+        detail: json!({ "title": before.title, "author": before.author.username, "fields": changes.named_fields() }),
+    });
+    let story = state
+        .store
+        .update_story(id, &changes, audit.as_ref())
+        .await?;
     state.cache.invalidate_story_and_library(id);
     if before.status == StoryStatus::Published && story.status != StoryStatus::Published
         || changes.pages.is_some()
@@ -630,7 +652,13 @@ async fn remove(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let story = editable_story(&state, id, &user).await?;
-    state.store.delete_story(id).await?;
+    let audit = admin_acting_on(&user, &story).map(|admin_id| AuditNote {
+        admin_id,
+        action: AuditAction::StoryDeleted,
+        target_id: id,
+        detail: json!({ "title": story.title, "author": story.author.username }),
+    });
+    state.store.delete_story(id, audit.as_ref()).await?;
     state.cache.invalidate_story_and_library(id);
     story_changed(&state, &story).await;
     Ok(StatusCode::NO_CONTENT)

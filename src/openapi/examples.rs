@@ -56,6 +56,14 @@ fn story_summary() -> Value {
     summary
 }
 
+fn audit_entry() -> Value {
+    json!({
+        "id": 1, "admin": admin(), "action": "report_resolved",
+        "target": { "type": "report", "id": 1 },
+        "detail": { "action": "unpublish", "story_id": 1 }, "created_at": CREATED,
+    })
+}
+
 fn page_of(item: Value) -> Value {
     json!({ "items": [item], "total": 1, "page": 1, "page_size": 20 })
 }
@@ -156,6 +164,8 @@ pub fn of(schema: &str) -> Option<Value> {
             page_of(listed)
         }
         "AdminUserUpdate" => json!({ "role": "user", "active": false }),
+        "AuditEntry" => audit_entry(),
+        "AuditPage" => page_of(audit_entry()),
         "Stats" => json!({
             "users": 2, "stories": 1, "drawings": 1, "open_reports": 1, "rss_bytes": 10846208,
             "uptime_s": 5, "connections": 0,

@@ -221,6 +221,16 @@ fn account_and_library_schemas() -> Value {
         "AdminUserUpdate": { "type": "object", "properties": {
             "role": { "type": "string", "enum": ["user", "admin"] }, "active": { "type": "boolean" },
         } },
+        "AuditEntry": { "type": "object", "properties": {
+            "id": integer, "admin": reference("UserSummary"),
+            "action": { "type": "string", "enum": crate::http::AUDIT_ACTIONS },
+            "target": { "type": "object", "properties": {
+                "type": { "type": "string", "enum": ["user", "story", "report"] }, "id": integer,
+            } },
+            "detail": { "type": "object", "description": "what the action was: for a report its story action and story id; for a story its title, author and (on an edit) the fields written; for a role change `from` and `to`" },
+            "created_at": time,
+        } },
+        "AuditPage": page_of(reference("AuditEntry")),
         "Stats": { "type": "object", "properties": {
             "users": integer, "stories": integer, "drawings": integer, "open_reports": integer,
             "rss_bytes": integer, "uptime_s": integer, "connections": integer,

@@ -262,7 +262,7 @@ impl TestApp {
             .expect("user");
         self.state
             .store
-            .set_role_and_active(user.id, Some(storybook_store::Role::Admin), None)
+            .set_role_and_active(user.id, Some(storybook_store::Role::Admin), None, None)
             .await
             .expect("promote");
         token

@@ -9,6 +9,7 @@
 //! integers, floats, strings and bytes: timestamps are stored as
 //! milliseconds and flags as integers, and the models convert them.
 
+mod audit;
 mod db;
 mod drawings;
 mod error;
@@ -24,6 +25,7 @@ mod time;
 mod tokens;
 mod users;
 
+pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditNote, AuditTarget};
 pub use db::{Backend, PoolSettings, Store};
 pub use drawings::{Drawing, DrawingChanges, StrokePages};
 pub use error::StoreError;

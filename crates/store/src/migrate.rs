@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_library"),
     migration!(3, "0003_creative"),
     migration!(4, "0004_invitations"),
+    migration!(5, "0005_audit"),
 ];
 
 impl Store {

@@ -129,7 +129,7 @@ pub const GENRES: &[&str] = &[
 /// The age groups a story may be for.
 pub const AGE_GROUPS: &[&str] = &["3-5", "6-8", "9-12"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoryStatus {
     Draft,
@@ -253,6 +253,23 @@ pub struct StoryChanges {
     pub status: Option<StoryStatus>,
 }
 
+impl StoryChanges {
+    /// The names of the fields this change writes (for the audit log).
+    pub fn named_fields(&self) -> Vec<&'static str> {
+        [
+            ("title", self.title.is_some()),
+            ("pages", self.pages.is_some()),
+            ("genre", self.genre.is_some()),
+            ("age_group", self.age_group.is_some()),
+            ("tags", self.tags.is_some()),
+            ("status", self.status.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, written)| written.then_some(name))
+        .collect()
+    }
+}
+
 /// The library's orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StorySort {
@@ -271,6 +288,11 @@ pub struct StoryFilter {
     pub tag: Option<String>,
     pub author_id: Option<i64>,
     pub published_only: bool,
+    /// Only stories in this state (the admin list).
+    pub status: Option<StoryStatus>,
+    /// Part of the title, case-insensitive (the admin list's search, which
+    /// covers drafts: full-text search indexes published stories only).
+    pub title_contains: Option<String>,
     pub sort: Option<StorySort>,
 }
 

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::{AuditAction, AuditNote};
 use crate::stories::{summary_columns, summary_from_row};
 use crate::{
     Page, PageRequest, Report, ReportAction, ReportStatus, Result, Store, StoreError, StoryChanges,
@@ -113,6 +114,7 @@ impl Store {
         id: i64,
         status: ReportStatus,
         action: ReportAction,
+        admin_id: i64,
     ) -> Result<(Report, Option<i64>)> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -143,6 +145,16 @@ impl Store {
                 ReportAction::Delete => self.delete_story_in(&mut tx, story_id).await?,
             }
         }
+        let note = AuditNote {
+            admin_id,
+            action: match status {
+                ReportStatus::Dismissed => AuditAction::ReportDismissed,
+                _ => AuditAction::ReportResolved,
+            },
+            target_id: id,
+            detail: serde_json::json!({ "action": action.as_str(), "story_id": story_id }),
+        };
+        crate::audit::record(&mut tx, &note).await?;
         tx.commit().await?;
         Ok((self.report(id).await?, story_id))
     }

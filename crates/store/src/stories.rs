@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::audit::AuditNote;
 use crate::search::full_text_query;
 use crate::sql::Sql;
 use crate::{
@@ -256,9 +257,19 @@ impl Store {
     /// fields both take effect, and one that does not send `status` never
     /// writes an old status back over an admin's unpublish. Title or page
     /// changes bump the version (games are made per version).
-    pub async fn update_story(&self, id: i64, changes: &StoryChanges) -> Result<Story> {
+    /// `audit`, when an admin changes someone else's story, is written in
+    /// the same transaction.
+    pub async fn update_story(
+        &self,
+        id: i64,
+        changes: &StoryChanges,
+        audit: Option<&AuditNote>,
+    ) -> Result<Story> {
         let mut tx = self.pool.begin().await?;
         self.update_story_in(&mut tx, id, changes).await?;
+        if let Some(note) = audit {
+            crate::audit::record(&mut tx, note).await?;
+        }
         tx.commit().await?;
         self.story(id).await
     }
@@ -325,9 +336,13 @@ impl Store {
         .await
     }
 
-    pub async fn delete_story(&self, id: i64) -> Result<()> {
+    /// Deletes a story; `audit` as in [`Store::update_story`].
+    pub async fn delete_story(&self, id: i64, audit: Option<&AuditNote>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         self.delete_story_in(&mut tx, id).await?;
+        if let Some(note) = audit {
+            crate::audit::record(&mut tx, note).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -364,6 +379,8 @@ impl Store {
             && filter.age_group.is_none()
             && filter.tag.is_none()
             && filter.author_id.is_none()
+            && filter.status.is_none()
+            && filter.title_contains.is_none()
             && matches!(filter.sort, None | Some(StorySort::Relevance));
         if self.backend() == Backend::Sqlite
             && plain_search
@@ -405,6 +422,16 @@ impl Store {
         }
         if filter.published_only {
             conditions.push("s.status = 'published'".into());
+        }
+        if let Some(status) = filter.status {
+            conditions.push(format!("s.status = {}", sql.text_arg(status.as_str())));
+        }
+        if let Some(part) = &filter.title_contains {
+            let pattern = crate::users::like_pattern(&part.to_lowercase());
+            conditions.push(format!(
+                "lower(s.title) LIKE {} ESCAPE '\\'",
+                sql.text_arg(&pattern)
+            ));
         }
         if let Some(genre) = &filter.genre {
             conditions.push(format!("s.genre = {}", sql.text_arg(genre)));

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::{AuditAction, AuditNote};
 use crate::{
     Page, PageRequest, Result, Role, Settings, Store, StoreError, Timestamp, User, touched_a_row,
 };
@@ -161,14 +162,29 @@ impl Store {
     }
 
     /// Changes role and/or active flag. Deactivating also revokes every
-    /// token of the user, in the same transaction.
+    /// token of the user; when an admin (`by_admin`) does it, each change
+    /// that happened is written to the audit log; all in one transaction.
     pub async fn set_role_and_active(
         &self,
         id: i64,
         role: Option<Role>,
         active: Option<bool>,
+        by_admin: Option<i64>,
     ) -> Result<User> {
         let mut tx = self.pool.begin().await?;
+        // A write first, so SQLite takes its write lock before the read
+        // (a read-then-write transaction could fail to upgrade).
+        let done = sqlx::query("UPDATE users SET active = active WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        touched_a_row(&done)?;
+        let before = sqlx::query("SELECT role, active FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let old_role: String = before.try_get("role")?;
+        let was_active = before.try_get::<i64, _>("active")? != 0;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE users SET role = COALESCE($2, role), active = COALESCE($3, active)
              WHERE id = $1 RETURNING {USER_COLUMNS}"
@@ -181,6 +197,33 @@ impl Store {
         .ok_or(StoreError::NotFound)?;
         if active == Some(false) {
             crate::tokens::revoke_tokens(&mut *tx, id, "").await?;
+        }
+        let mut notes = Vec::new();
+        if let Some(role) = role.filter(|r| r.as_str() != old_role) {
+            notes.push((
+                AuditAction::UserRoleChanged,
+                serde_json::json!({ "from": old_role, "to": role.as_str() }),
+            ));
+        }
+        match active {
+            Some(false) if was_active => {
+                notes.push((AuditAction::UserDeactivated, serde_json::json!({})))
+            }
+            Some(true) if !was_active => {
+                notes.push((AuditAction::UserReactivated, serde_json::json!({})))
+            }
+            _ => {}
+        }
+        if let Some(admin_id) = by_admin {
+            for (action, detail) in notes {
+                let note = AuditNote {
+                    admin_id,
+                    action,
+                    target_id: id,
+                    detail,
+                };
+                crate::audit::record(&mut tx, &note).await?;
+            }
         }
         tx.commit().await?;
         user_from_row(&row)
