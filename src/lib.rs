@@ -53,10 +53,12 @@ pub fn app(state: AppState) -> Router {
     let limits = state.limits.clone();
     #[cfg(feature = "realtime")]
     let router = router.merge(http::realtime::router());
+    let router = router.merge(http::console::assets());
     #[cfg(feature = "realtime")]
     let undocumented = http::realtime::PATHS.iter().copied();
     #[cfg(not(feature = "realtime"))]
     let undocumented = std::iter::empty();
+    let undocumented = undocumented.chain([http::console::ASSET_PATH]);
     state.metrics.prepare(
         operations
             .iter()

@@ -267,8 +267,13 @@ async fn every_admin_action_is_audited(app: TestApp) {
     assert_eq!(newest["admin"]["username"], "first_admin");
     assert_eq!(newest["admin"]["id"], admin_id);
     assert!(newest["id"].is_i64() && newest["created_at"].is_string());
-    assert_eq!(entries[2]["detail"], json!({"from": "admin", "to": "user"}));
-    assert_eq!(entries[3]["detail"], json!({"from": "user", "to": "admin"}));
+    assert_eq!(entries[0]["detail"], json!({"username": "audited_author"}));
+    assert_eq!(
+        entries[2]["detail"],
+        json!({"username": "audited_author", "from": "admin", "to": "user"})
+    );
+    assert_eq!(entries[3]["detail"]["from"], "user");
+    assert_eq!(entries[3]["detail"]["to"], "admin");
     assert_eq!(entries[4]["detail"]["title"], "Deleted tale");
     assert_eq!(entries[4]["detail"]["author"], "audited_author");
     assert_eq!(entries[6]["detail"]["fields"], json!(["title"]));

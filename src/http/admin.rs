@@ -28,6 +28,11 @@ const REPORT_STATUS: QueryParam = QueryParam::new(
     "only reports in this state",
 );
 
+const REPORT_AUTHOR: QueryParam = QueryParam::new(
+    "author",
+    ParamKind::Text,
+    "only reports about this user's stories (a username; an unknown one finds nothing)",
+);
 const STORY_STATUSES: &[&str] = &["draft", "published"];
 const STORY_TITLE_SEARCH: QueryParam = QueryParam::new(
     "q",
@@ -88,9 +93,9 @@ pub fn router() -> ApiRouter {
         .get(
             "/api/admin/reports",
             reports,
-            Doc::new("The report queue, each with its story summary")
+            Doc::new("The report queue, open reports first, then oldest first, each with its story summary")
                 .admin()
-                .query(&[REPORT_STATUS, PAGE, PAGE_SIZE])
+                .query(&[REPORT_STATUS, REPORT_AUTHOR, PAGE, PAGE_SIZE])
                 .returns(200, Some("ReportPage")),
         )
         .patch(
@@ -206,16 +211,24 @@ fn parse_report_status(params: &mut crate::validate::Params) -> Option<ReportSta
         .and_then(ReportStatus::parse)
 }
 
-/// Admin: `GET /api/admin/reports?status=`.
+/// Admin: `GET /api/admin/reports?status=&author=`.
 async fn reports(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
     let status = parse_report_status(&mut params);
+    let author = params.text(REPORT_AUTHOR.name);
     let page = params.page();
     params.finish()?;
-    let found = state.store.list_reports(status, page).await?;
+    let author_id = match &author {
+        Some(username) => match user_id_named(&state, username).await? {
+            Some(id) => Some(id),
+            None => return Ok(empty_page(page)),
+        },
+        None => None,
+    };
+    let found = state.store.list_reports(status, author_id, page).await?;
     Ok(Json(page_json(&found, page)))
 }
 

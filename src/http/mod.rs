@@ -5,6 +5,7 @@
 
 mod accounts;
 mod admin;
+pub mod console;
 pub use admin::AUDIT_ACTIONS;
 mod drawings;
 mod games;
@@ -266,6 +267,7 @@ pub fn routes() -> ApiRouter {
         .merge(stories::router())
         .merge(notifications::router())
         .merge(admin::router())
+        .merge(console::router())
         .merge(drawings::router())
         .merge(games::router())
         .merge(story_tools::router())

@@ -18,6 +18,7 @@ use storybook::{AppState, app};
 use storybook_store::{PoolSettings, Store};
 use tower::ServiceExt;
 
+pub mod browser;
 pub mod process;
 #[cfg(feature = "realtime")]
 pub mod ws;

@@ -80,22 +80,30 @@ impl Store {
     }
 
     /// The moderators' queue, oldest first, optionally by status.
+    /// Reports, open ones first, then oldest first; `author_id` keeps
+    /// those about that user's stories.
     pub async fn list_reports(
         &self,
         status: Option<ReportStatus>,
+        author_id: Option<i64>,
         page: PageRequest,
     ) -> Result<Page<Report>> {
         let status = status.map(ReportStatus::as_str);
-        let (total,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM reports WHERE ($1 IS NULL OR status = $1)")
-                .bind(status)
-                .fetch_one(&self.pool)
-                .await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{} ORDER BY r.id LIMIT $2 OFFSET $3",
-            report_query("($1 IS NULL OR r.status = $1)")
+        let condition = "($1 IS NULL OR r.status = $1)
+             AND ($2 IS NULL OR r.story_id IN (SELECT s.id FROM stories s WHERE s.author_id = $2))";
+        let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM reports r WHERE {condition}"
         )))
         .bind(status)
+        .bind(author_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{} ORDER BY CASE WHEN r.status = 'open' THEN 0 ELSE 1 END, r.id LIMIT $3 OFFSET $4",
+            report_query(condition)
+        )))
+        .bind(status)
+        .bind(author_id)
         .bind(page.limit())
         .bind(page.offset())
         .fetch_all(&self.pool)

@@ -198,20 +198,18 @@ impl Store {
         if active == Some(false) {
             crate::tokens::revoke_tokens(&mut *tx, id, "").await?;
         }
+        let user = user_from_row(&row)?;
         let mut notes = Vec::new();
         if let Some(role) = role.filter(|r| r.as_str() != old_role) {
             notes.push((
                 AuditAction::UserRoleChanged,
-                serde_json::json!({ "from": old_role, "to": role.as_str() }),
+                serde_json::json!({ "username": user.username, "from": old_role, "to": role.as_str() }),
             ));
         }
+        let named = serde_json::json!({ "username": user.username });
         match active {
-            Some(false) if was_active => {
-                notes.push((AuditAction::UserDeactivated, serde_json::json!({})))
-            }
-            Some(true) if !was_active => {
-                notes.push((AuditAction::UserReactivated, serde_json::json!({})))
-            }
+            Some(false) if was_active => notes.push((AuditAction::UserDeactivated, named)),
+            Some(true) if !was_active => notes.push((AuditAction::UserReactivated, named)),
             _ => {}
         }
         if let Some(admin_id) = by_admin {
@@ -226,7 +224,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        user_from_row(&row)
+        Ok(user)
     }
 
     /// Users for the admin list, oldest first.
