@@ -24,10 +24,13 @@ pub struct LikesCache {
     max_users: usize,
     ttl: Duration,
     /// user id → (their liked story ids, sorted; when read).
-    entries: Mutex<HashMap<i64, (Box<[i64]>, Instant)>>,
+    entries: Mutex<HashMap<i64, Entry>>,
     /// Likes and unlikes written so far: a set read across one is stale.
     writes: AtomicU64,
 }
+
+/// A user's liked ids, sorted, and when they were read.
+type Entry = (Box<[i64]>, Instant);
 
 /// Taken before the database is asked, given back to `put`.
 #[derive(Clone, Copy)]
@@ -43,7 +46,7 @@ impl LikesCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (Box<[i64]>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
