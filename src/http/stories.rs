@@ -299,8 +299,9 @@ async fn library(
     let key = CacheKey::Library(described.clone());
     let generation = state.cache.generation();
     // Anonymous readers (no `liked` to fill in) get the finished bytes.
-    let body_key = (cacheable && viewer.is_none()).then_some(CacheKey::LibraryBody(described));
-    if let Some(body_key) = &body_key
+    let body_key = cacheable.then_some(CacheKey::LibraryBody(described));
+    if viewer.is_none()
+        && let Some(body_key) = &body_key
         && let Some(Cached::Body(body)) = state.cache.get(generation, body_key)
     {
         return Ok(json_body(body));
@@ -331,12 +332,30 @@ async fn library(
             found
         }
     };
-    let items = with_liked(&state, viewer.as_ref(), found.items.clone()).await?;
-    let value = summaries_json(items, found.total, page);
-    match body_key {
-        Some(body_key) => cache_body(&state, generation, body_key, &value),
-        None => Ok(Json(value).into_response()),
+    let liked = match &viewer {
+        Some(user) => {
+            let ids: Vec<i64> = found.items.iter().map(|s| s.id).collect();
+            liked_among(&state, user.id, &ids).await?
+        }
+        None => Vec::new(),
+    };
+    // A page on which the reader likes nothing is the anonymous page: the
+    // same bytes, serialised once for everyone (issue #14's profile: the
+    // JSON was most of a signed-in page once its statements were gone).
+    if liked.is_empty()
+        && let Some(body_key) = body_key
+    {
+        if let Some(Cached::Body(body)) = state.cache.get(generation, &body_key) {
+            return Ok(json_body(body));
+        }
+        let value = summaries_json(found.items.clone(), found.total, page);
+        return cache_body(&state, generation, body_key, &value);
     }
+    let mut items = found.items.clone();
+    for item in &mut items {
+        item.liked = liked.contains(&item.id);
+    }
+    Ok(Json(summaries_json(items, found.total, page)).into_response())
 }
 
 /// The writable fields of a story, read from a body. With `partial`, every
