@@ -4,6 +4,7 @@
 # prints a markdown table. About 8 minutes on the 2-core machine.
 #   scripts/bench.sh            # everything
 #   QUICK=1 scripts/bench.sh    # skip 100k stories and 10,000 sockets
+#   NO_FREETIER=1 scripts/bench.sh  # without the capped runs (scripts/freetier.sh)
 # Needs PostgreSQL at $BENCH_PG_URL for the PostgreSQL idle figure
 # (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
@@ -87,3 +88,15 @@ if [ -z "${QUICK:-}" ]; then
 fi
 
 python3 scripts/bench-table.py "$out"
+
+# The same set under a hosting plan's CPU cap (issue #14): free (0.1 CPU)
+# and starter (0.5 CPU), 512 MB. Needs root for the cgroups; about 12
+# minutes. NO_FREETIER=1 leaves it out.
+if [ -z "${NO_FREETIER:-}" ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo
+        scripts/freetier.sh
+    else
+        echo "(the capped runs need root: sudo scripts/freetier.sh)" >&2
+    fi
+fi

@@ -9,6 +9,7 @@
 #   scripts/freetier.sh --cpu 0.25 --mem-mb 256
 #   DURATION=5 scripts/freetier.sh           # shorter runs (default 10 s each)
 #   HTTP_ONLY=1 scripts/freetier.sh          # without the WebSocket runs
+#   SKIP_100K=1 scripts/freetier.sh          # without search on 100,000 stories
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${FREETIER_OUT:-target/freetier}
@@ -37,6 +38,12 @@ load=target/release/storybook-load
 
 db="$out/seed-1000.db"
 [ -f "$db" ] || "$out/storybook-lean" seed --database-url "sqlite://$db" --stories 1000 --users 50 >&2
+# Search on a big library (the issue's 100,000-story row); seeded once,
+# about two minutes. SKIP_100K=1 leaves it out.
+big="$out/seed-100000.db"
+if [ -z "${SKIP_100K:-}" ] && [ ! -f "$big" ]; then
+    "$out/storybook-lean" seed --database-url "sqlite://$big" --stories 100000 --users 500 >&2
+fi
 
 # --- cgroups ------------------------------------------------------------
 name="storybook-freetier-$$"
@@ -102,6 +109,17 @@ for plan in "${plans[@]}"; do
             --label "$label" --out "$out/http-$plan-${1}${2:+-signed}.json" >/dev/null 2>&1
     done
     stop_capped
+    if [ -z "${SKIP_100K:-}" ] && [ "$plan" != starter ]; then
+        cp "$big" "$out/run.db"; rm -f "$out/run.db-wal" "$out/run.db-shm"
+        start_capped "$out/storybook-lean" "sqlite://$out/run.db"
+        for run in "search" "search --signed-in"; do
+            set -- $run
+            echo "   http $plan $* (100,000 stories)" >&2
+            $load http --url "$url" --pid "$pid" --scenario "$1" ${2:-} --concurrency 16 --duration "$duration" \
+                --label "$plan $* 100k" --out "$out/http-$plan-100k-${1}${2:+-signed}.json" >/dev/null 2>&1
+        done
+        stop_capped
+    fi
     if [ -n "${HTTP_ONLY:-}" ]; then cleanup; made=(); continue; fi
     rm -f "$out/ws.db"*
     start_capped "$out/storybook-realtime" "sqlite://$out/ws.db"
