@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use serde_json::{Value, json};
 use storybook_store::{NewUser, Role, Settings, StoreError, User};
 
+use super::views::user_json;
 use super::{ApiRouter, Doc};
 use crate::auth::AuthRoute;
 use crate::auth::{hash_token, new_token};
@@ -114,22 +115,7 @@ pub fn router() -> ApiRouter {
         )
 }
 
-/// The user as the API shows it; `email` only for the user themself and admins.
-pub fn user_json(user: &User, with_email: bool) -> Value {
-    let mut value = json!({
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "bio": user.bio,
-        "role": user.role,
-        "created_at": user.created_at,
-    });
-    if with_email {
-        value["email"] = json!(user.email);
-    }
-    value
-}
-
+/// The signed-in user as `/api/me` shows them: with email and settings.
 fn me_json(user: &User) -> Value {
     let mut value = user_json(user, true);
     value["settings"] = json!(user.settings);

@@ -11,7 +11,7 @@ use storybook_store::{
     StoryStatus, UserFilter,
 };
 
-use super::accounts::user_json;
+use super::views::user_json;
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;

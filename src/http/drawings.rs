@@ -15,8 +15,9 @@ use storybook_canvas::{
     Canvas, MAX_SIDE, MAX_STROKES, MIN_SIDE, Stroke, StrokesDraft, check_stroke, is_color,
     output_size,
 };
-use storybook_store::{Drawing, DrawingChanges, StoreError, User};
+use storybook_store::{Drawing, DrawingChanges, StoreError};
 
+use super::access::{drawable, managed, visible_drawing};
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::events::Event;
@@ -127,50 +128,6 @@ pub fn router() -> ApiRouter {
                 .query(&[PAGE, PAGE_SIZE])
                 .returns(200, Some("DrawingPage")),
         )
-}
-
-fn is_member(drawing: &Drawing, user: &User) -> bool {
-    user.is_admin() || drawing.owner.id == user.id || drawing.collaborator_ids.contains(&user.id)
-}
-
-fn is_manager(drawing: &Drawing, user: &User) -> bool {
-    user.is_admin() || drawing.owner.id == user.id
-}
-
-/// A drawing the viewer may see: members, or anyone once a published story
-/// shows it. Anything else is `404`, like a missing drawing.
-pub async fn visible_drawing(
-    state: &AppState,
-    id: i64,
-    viewer: Option<&User>,
-) -> ApiResult<Drawing> {
-    let drawing = state.store.drawing(id).await?;
-    if viewer.is_some_and(|user| is_member(&drawing, user))
-        || state.store.drawing_is_public(id).await?
-    {
-        Ok(drawing)
-    } else {
-        Err(ApiError::NotFound)
-    }
-}
-
-/// A drawing the user may draw on (members); `403` if they only see it.
-pub async fn drawable(state: &AppState, id: i64, user: &User) -> ApiResult<Drawing> {
-    let drawing = visible_drawing(state, id, Some(user)).await?;
-    if is_member(&drawing, user) {
-        Ok(drawing)
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
-async fn managed(state: &AppState, id: i64, user: &User) -> ApiResult<Drawing> {
-    let drawing = visible_drawing(state, id, Some(user)).await?;
-    if is_manager(&drawing, user) {
-        Ok(drawing)
-    } else {
-        Err(ApiError::Forbidden)
-    }
 }
 
 fn title_field(body: &mut Fields, required: bool) -> Option<String> {

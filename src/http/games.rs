@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use storybook_games::{Answer, Game, Kind, Submitted};
 use storybook_store::{Story, User};
 
-use super::stories::visible_story;
+use super::access::visible_story;
 use super::{ApiRouter, Doc};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser};

@@ -3,6 +3,7 @@
 //! that the OpenAPI document is generated from the same calls that build
 //! the router and cannot forget a route.
 
+mod access;
 mod accounts;
 mod admin;
 pub mod console;
@@ -11,7 +12,9 @@ mod drawings;
 mod games;
 mod notifications;
 mod stories;
+pub mod story_input;
 mod story_tools;
+mod views;
 pub use accounts::create_admin;
 mod profanity;
 #[cfg(feature = "realtime")]

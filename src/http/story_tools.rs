@@ -12,7 +12,8 @@ use storybook_store::{
 };
 use storybook_storygen::Request as GenerateRequest;
 
-use super::stories::{check_story_profanity, story_json};
+use super::story_input::{MAX_TITLE_CHARS, check_story_profanity, paginate};
+use super::views::story_json;
 use super::{ApiRouter, Doc};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonFields};
@@ -20,9 +21,6 @@ use crate::state::AppState;
 use crate::validate::{char_len, check_profanity};
 
 const MAX_PROMPT_CHARS: usize = 500;
-const MAX_TITLE_CHARS: usize = 120;
-const MAX_PAGE_CHARS: usize = 5_000;
-const MAX_PAGES: usize = 50;
 /// Room for the multipart framing and a title around the image.
 const MULTIPART_OVERHEAD: usize = 64 * 1024;
 
@@ -185,39 +183,6 @@ async fn read_form(
         }
     }
     Ok((image, title))
-}
-
-/// Recognised text as pages: paragraphs gathered up to the page limit.
-fn paginate(text: &str) -> Vec<StoryPage> {
-    let mut pages: Vec<String> = Vec::new();
-    for paragraph in text.split("\n\n") {
-        let mut rest = paragraph.trim();
-        while !rest.is_empty() {
-            let fits = match pages.last() {
-                Some(last) => char_len(last) + 2 + char_len(rest) <= MAX_PAGE_CHARS,
-                None => false,
-            };
-            if fits && let Some(last) = pages.last_mut() {
-                last.push_str("\n\n");
-                last.push_str(rest);
-                break;
-            }
-            let cut = rest
-                .char_indices()
-                .nth(MAX_PAGE_CHARS)
-                .map_or(rest.len(), |(i, _)| i);
-            pages.push(rest[..cut].to_owned());
-            rest = rest[cut..].trim_start();
-        }
-    }
-    pages.truncate(MAX_PAGES);
-    pages
-        .into_iter()
-        .map(|text| StoryPage {
-            text,
-            drawing_id: None,
-        })
-        .collect()
 }
 
 /// Stories: `POST /api/stories/from-photo`.

@@ -3,6 +3,9 @@
 use serde_json::{Value, json};
 
 use super::reference;
+use crate::http::story_input::{
+    MAX_PAGE_CHARS, MAX_PAGES, MAX_REASON_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
+};
 
 /// Text with at least one character that is not white space (the server
 /// trims these fields; the class is Rust's `White_Space`, which `trim` uses).
@@ -17,11 +20,11 @@ fn trimmed_text(max: usize) -> Value {
 /// sends any of them and changes only those.
 fn story_input(story_page: &Value, create: bool) -> Value {
     let mut input = json!({ "type": "object", "properties": {
-        "title": trimmed_text(120),
-        "pages": { "type": "array", "minItems": 1, "maxItems": 50, "items": story_page },
+        "title": trimmed_text(MAX_TITLE_CHARS),
+        "pages": { "type": "array", "minItems": 1, "maxItems": MAX_PAGES, "items": story_page },
         "genre": { "type": "string", "enum": storybook_store::GENRES },
         "age_group": { "type": "string", "enum": storybook_store::AGE_GROUPS },
-        "tags": { "type": "array", "maxItems": 10, "items": trimmed_text(30) },
+        "tags": { "type": "array", "maxItems": MAX_TAGS, "items": trimmed_text(MAX_TAG_CHARS) },
         "status": { "type": "string", "enum": ["draft", "published"], "default": "draft" },
     } });
     if create {
@@ -121,7 +124,7 @@ fn creative_schemas() -> Value {
         } },
         "PhotoInput": { "type": "object", "required": ["image"], "additionalProperties": false, "properties": {
             "image": { "type": "string", "format": "binary", "description": "PNG or JPEG, at most 5 MiB and 25 megapixels" },
-            "title": { "type": "string", "maxLength": 120, "description": "default: My photo story" },
+            "title": { "type": "string", "maxLength": MAX_TITLE_CHARS, "description": "default: My photo story" },
         } },
     })
 }
@@ -164,7 +167,7 @@ fn account_and_library_schemas() -> Value {
         "created_at": time, "updated_at": time,
     } });
     let story_page = json!({ "type": "object", "required": ["text"], "properties": {
-        "text": { "type": "string", "maxLength": 5000 },
+        "text": { "type": "string", "maxLength": MAX_PAGE_CHARS },
         "drawing_id": { "type": "integer", "format": "int64", "nullable": true },
     } });
     let page_of = |items: Value| {
@@ -207,7 +210,7 @@ fn account_and_library_schemas() -> Value {
         "ReadingPage": page_of(json!({ "type": "object", "properties": {
             "story": reference("StorySummary"), "page": integer, "completed": { "type": "boolean" }, "updated_at": time,
         } })),
-        "ReportInput": { "type": "object", "required": ["reason"], "properties": { "reason": trimmed_text(500) } },
+        "ReportInput": { "type": "object", "required": ["reason"], "properties": { "reason": trimmed_text(MAX_REASON_CHARS) } },
         "ReportCreated": { "type": "object", "properties": { "id": integer, "status": string, "created_at": time } },
         "Report": report,
         "ReportPage": page_of(reference("Report")),

@@ -457,7 +457,7 @@ impl Session {
     async fn access(&self, kind: ChannelKind, fresh: Freshness) -> Access {
         let checked = match kind {
             ChannelKind::Lobby => return Ok((0, 0)),
-            ChannelKind::Drawing(id) => super::drawings::drawable(&self.state, id, &self.user)
+            ChannelKind::Drawing(id) => crate::http::access::drawable(&self.state, id, &self.user)
                 .await
                 .map(|drawing| (drawing.width as u32, drawing.height as u32)),
             // Another process's write is not in this one's read cache: a
@@ -471,7 +471,7 @@ impl Session {
                 }
             }
             ChannelKind::Story(id) => {
-                super::stories::visible_story(&self.state, id, Some(&self.user))
+                crate::http::access::visible_story(&self.state, id, Some(&self.user))
                     .await
                     .map(|_| (0, 0))
             }
@@ -663,12 +663,10 @@ impl Session {
                 Some(name),
             ));
         };
-        if data.to_string().len() > self.state.realtime.settings.ws_max_data_bytes {
-            return self.reply(frames::error(
-                "too_large",
-                "data is larger than 16 KiB",
-                Some(name),
-            ));
+        let max_data_bytes = self.state.realtime.settings.ws_max_data_bytes;
+        if data.to_string().len() > max_data_bytes {
+            let message = format!("data is larger than {max_data_bytes} bytes");
+            return self.reply(frames::error("too_large", &message, Some(name)));
         }
         let outcome = match kind {
             ChannelKind::Lobby => Err(("forbidden", "the lobby is presence only".to_owned())),
@@ -739,9 +737,10 @@ impl Session {
                     .await
                 {
                     Ok(_) => Ok(Outgoing::Kept(json!({"type": "stroke", "stroke": stroke}))),
-                    Err(StoreError::Limit(_)) => {
-                        Err(("bad_request", "the drawing has 10,000 strokes".to_owned()))
-                    }
+                    Err(StoreError::Limit(_)) => Err((
+                        "bad_request",
+                        format!("the drawing has {MAX_STROKES} strokes"),
+                    )),
                     Err(StoreError::NotFound) => Err(("not_found", "no such drawing".to_owned())),
                     Err(error) => {
                         tracing::error!(%error, "saving a stroke from a websocket failed");

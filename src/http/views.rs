@@ -1,0 +1,27 @@
+//! The contract's JSON shapes that more than one section answers with.
+
+use serde_json::{Value, json};
+use storybook_store::{Story, User};
+
+/// A story; `liked` is whether the viewer likes it.
+pub fn story_json(story: &Story, liked: bool) -> Value {
+    let mut value = json!(story);
+    value["liked"] = json!(liked);
+    value
+}
+
+/// The user as the API shows it; `email` only for the user themself and admins.
+pub fn user_json(user: &User, with_email: bool) -> Value {
+    let mut value = json!({
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "bio": user.bio,
+        "role": user.role,
+        "created_at": user.created_at,
+    });
+    if with_email {
+        value["email"] = json!(user.email);
+    }
+    value
+}
