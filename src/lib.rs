@@ -2,11 +2,13 @@
 //! The storybook server as a library: `app(state)` builds the router and
 //! `serve` runs it, so `main.rs` stays thin and tests reuse both.
 
+pub mod accounts;
 pub mod admission;
 pub mod allocator;
 pub mod auth;
 pub mod cache;
 pub mod client_addr;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -14,6 +16,7 @@ pub mod extract;
 pub mod http;
 pub mod image_cache;
 pub mod likes_cache;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod process;
@@ -33,7 +36,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -91,7 +94,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::track,
         ))
         .layer(CatchPanicLayer::custom(|_panic| {
@@ -155,16 +158,11 @@ async fn check_token(State(state): State<AppState>, request: Request, next: Next
     {
         return next.run(request).await;
     }
+    // The extractor does the work (and keeps the user for the handler's
+    // own extractor); here only its refusal matters.
     let (mut parts, body) = request.into_parts();
-    let user = match extract::bearer_token(&parts.headers) {
-        Ok(Some(token)) => extract::user_for_token(&state, token).await,
-        Ok(None) | Err(_) => Err(ApiError::Unauthorized),
-    };
-    match user {
-        Ok(user) => {
-            parts.extensions.insert(extract::CachedUser(user));
-            next.run(Request::from_parts(parts, body)).await
-        }
+    match extract::MaybeUser::from_request_parts(&mut parts, &state).await {
+        Ok(_) => next.run(Request::from_parts(parts, body)).await,
         Err(error) => error.into_response(),
     }
 }

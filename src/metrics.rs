@@ -5,6 +5,7 @@
 //! exporter crate would bring an HTTP stack of its own.
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use dashmap::DashMap;
-
-use crate::state::AppState;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 11] = [
@@ -182,13 +181,13 @@ fn escape(label: &str) -> String {
 }
 
 /// Middleware: counts every request under its route template.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_name(request.method());
     // The matched path is shared (an `Arc<str>`): cloning it copies nothing.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    state.metrics.record(
+    metrics.record(
         method,
         route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
         response.status().as_u16(),

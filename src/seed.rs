@@ -4,6 +4,9 @@
 //! Deterministic for a given `--seed`: the same command makes the same
 //! library (SplitMix64, the same generator the games use).
 
+/// The password of every seeded user (a load tool signs in with it).
+pub const SEED_PASSWORD: &str = "password123";
+
 use storybook_splitmix::SplitMix64;
 use storybook_store::{
     AGE_GROUPS, GENRES, NewStory, NewUser, Role, Store, StoryPage, StorySource, StoryStatus,

@@ -10,6 +10,7 @@ use storybook_store::{NewUser, Role, Settings, StoreError, User};
 
 use super::views::user_json;
 use super::{ApiRouter, Doc};
+use crate::accounts::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, is_valid_email, is_valid_username};
 use crate::auth::AuthRoute;
 use crate::auth::{hash_token, new_token};
 use crate::client_addr::ClientAddr;
@@ -21,9 +22,6 @@ use crate::validate::{Fields, char_len, check_profanity};
 
 const MAX_BIO_CHARS: usize = 500;
 const MAX_DISPLAY_NAME_CHARS: usize = 50;
-const MIN_PASSWORD_CHARS: usize = 8;
-/// Longer passwords are refused rather than hashed: bounded work per request.
-const MAX_PASSWORD_CHARS: usize = 1024;
 /// The longest login worth looking up: an email address is at most 254
 /// bytes (RFC 5321), a username 30.
 const MAX_LOGIN_BYTES: usize = 254;
@@ -120,30 +118,6 @@ fn me_json(user: &User) -> Value {
     let mut value = user_json(user, true);
     value["settings"] = json!(user.settings);
     value
-}
-
-/// Whether `username` (already lowercased) is 3–30 of `[a-z0-9_]`.
-pub fn is_valid_username(username: &str) -> bool {
-    (3..=30).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-/// A plausible address: one `@`, something before it, a dotted domain
-/// after it, no spaces. Deliverability is not our business.
-fn is_valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    email.len() <= 254
-        && !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// A new password is 8 to 1,024 characters (longer ones are refused rather
@@ -495,39 +469,6 @@ async fn profile(
     let mut value = user_json(&user, false);
     value["stories"] = json!(stories);
     Ok(Json(value))
-}
-
-/// `storybook create-admin`: the same rules as registration, role `admin`.
-pub async fn create_admin(
-    store: &storybook_store::Store,
-    username: &str,
-    email: &str,
-    password: String,
-) -> Result<User, String> {
-    let username = username.to_lowercase();
-    if !is_valid_username(&username) {
-        return Err("username must be 3 to 30 of a-z, 0-9 and _".into());
-    }
-    if !is_valid_email(email) {
-        return Err("email must be an email address".into());
-    }
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&char_len(&password)) {
-        return Err(format!(
-            "password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
-        ));
-    }
-    let passwords = crate::auth::Passwords::new(&crate::config::Limits::default());
-    let password_hash = passwords.hash(password).await.map_err(|e| e.to_string())?;
-    store
-        .create_user(&NewUser {
-            username: username.clone(),
-            email: email.trim().to_owned(),
-            password_hash,
-            display_name: username,
-            role: Role::Admin,
-        })
-        .await
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -11,15 +11,14 @@ pub use admin::AUDIT_ACTIONS;
 mod drawings;
 mod games;
 mod notifications;
-mod stories;
-pub mod story_input;
-mod story_tools;
-mod views;
-pub use accounts::create_admin;
 mod profanity;
 #[cfg(feature = "realtime")]
 pub mod realtime;
+mod stories;
+pub mod story_input;
+mod story_tools;
 mod system;
+mod views;
 
 use axum::Router;
 use axum::handler::Handler;

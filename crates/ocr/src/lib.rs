@@ -251,6 +251,43 @@ pub fn prepare(bytes: &[u8], max_pixels: u64) -> Result<Vec<u8>, OcrError> {
     upright_grayscale_png(bytes, format)
 }
 
+/// The `photo-prepare` command, run by the server as a child process: a
+/// photo on `input`, grey upright PNG on `output`; a refusal is an exit
+/// status the server reads back ([`prepare_exit_code`]) with the reason
+/// on standard error. Returns the exit status.
+pub fn prepare_command(
+    input: impl std::io::Read,
+    mut output: impl std::io::Write,
+    max_bytes: usize,
+    max_pixels: u64,
+) -> u8 {
+    let mut photo = Vec::new();
+    if let Err(error) =
+        std::io::Read::read_to_end(&mut input.take(max_bytes as u64 + 1), &mut photo)
+    {
+        eprintln!("cannot read the photo: {error}");
+        return 1;
+    }
+    let prepared = if photo.len() > max_bytes {
+        Err(OcrError::BadImage(format!("larger than {max_bytes} bytes")))
+    } else {
+        prepare(&photo, max_pixels)
+    };
+    match prepared {
+        Ok(png) => match output.write_all(&png).and_then(|()| output.flush()) {
+            Ok(()) => 0,
+            Err(error) => {
+                eprintln!("cannot write the prepared photo: {error}");
+                1
+            }
+        },
+        Err(error) => {
+            eprintln!("{error}");
+            prepare_exit_code(&error) as u8
+        }
+    }
+}
+
 /// The exit status [`prepare`]'s command reports an error with.
 pub fn prepare_exit_code(error: &OcrError) -> i32 {
     match error {

@@ -1,0 +1,94 @@
+//! The subcommands of the `storybook` binary, each given its parsed
+//! settings: `serve` (the default), `migrate`, `create-admin` and `seed`.
+//! (`photo-prepare` is the OCR crate's, run before any runtime exists.)
+
+use std::io::Read;
+use std::time::Duration;
+
+use storybook_store::Store;
+use tokio::net::TcpListener;
+
+use crate::AppState;
+use crate::config::{CreateAdminArgs, DatabaseArgs, LogFormat, SeedArgs, ServeArgs};
+
+async fn connect(database: &DatabaseArgs) -> Result<Store, String> {
+    Store::connect(database.database_url.expose(), &database.pool_settings())
+        .await
+        .map_err(|e| format!("database: {e}"))
+}
+
+pub async fn serve(args: ServeArgs) -> Result<(), String> {
+    crate::logging::init(args.log_format, &args.log_level);
+    let store = connect(&args.database).await?;
+    let address = format!("{}:{}", args.host, args.port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, database = store.backend().name(), "serving");
+    let grace = Duration::from_secs(args.limits.shutdown_grace_secs);
+    let state = AppState::from_args(store.clone(), args)?;
+    crate::start_background_tasks(&state);
+    tracing::info!(
+        generator = state.generator.name(),
+        ocr = state.ocr.available(),
+        "story tools"
+    );
+    crate::serve(
+        listener,
+        crate::app(state),
+        crate::shutdown::signal(),
+        grace,
+    )
+    .await
+    .map_err(|e| format!("server: {e}"))?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub async fn migrate(args: DatabaseArgs) -> Result<(), String> {
+    crate::logging::init(LogFormat::Pretty, "info");
+    let store = Store::connect_without_migrating(args.database_url.expose(), &args.pool_settings())
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let applied = store.migrate().await.map_err(|e| e.to_string())?;
+    println!("{applied} migration(s) applied");
+    store.close().await;
+    Ok(())
+}
+
+pub async fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
+    crate::logging::init(LogFormat::Pretty, "warn");
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let store = connect(&args.database).await?;
+    let user = crate::accounts::create_admin(&store, &args.username, &args.email, password).await?;
+    println!("admin {} created (id {})", user.username, user.id);
+    store.close().await;
+    Ok(())
+}
+
+pub async fn seed(args: SeedArgs) -> Result<(), String> {
+    crate::logging::init(LogFormat::Pretty, "warn");
+    let store = connect(&args.database).await?;
+    let passwords = crate::auth::Passwords::new(&crate::config::Limits::default());
+    // One hash for every seeded user: hashing is the slow part otherwise.
+    let password_hash = passwords
+        .hash(crate::seed::SEED_PASSWORD.to_owned())
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let written =
+        crate::seed::seed(&store, args.stories, args.users, args.seed, password_hash).await?;
+    println!(
+        "seeded {written} stories and {} users in {:.1?}",
+        args.users,
+        started.elapsed()
+    );
+    store.close().await;
+    Ok(())
+}
