@@ -103,7 +103,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     let largest_body = state
         .limits
         .body_limit_bytes
-        .max(state.ocr.max_bytes() + 64 * 1024);
+        .max(state.tools.ocr.max_bytes() + 64 * 1024);
     let route = request
         .extensions()
         .get::<MatchedPath>()

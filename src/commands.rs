@@ -30,8 +30,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     let state = AppState::from_args(store.clone(), args)?;
     crate::start_background_tasks(&state);
     tracing::info!(
-        generator = state.generator.name(),
-        ocr = state.ocr.available(),
+        generator = state.tools.generator.name(),
+        ocr = state.tools.ocr.available(),
         "story tools"
     );
     crate::serve(

@@ -299,11 +299,11 @@ pub struct AdminUser(pub User);
 pub(crate) async fn user_for_token(state: &AppState, token: &str) -> Result<User, ApiError> {
     let token_hash = hash_token(token);
     let issued_after = tokens_issued_after(state.limits.token_ttl_days);
-    if let Some(user) = state.tokens.get(&token_hash, issued_after) {
+    if let Some(user) = state.auth.tokens.get(&token_hash, issued_after) {
         return Ok(user);
     }
     let (user, issued) = user_for_token_hash(state, &token_hash).await?;
-    state.tokens.put(token_hash, user.clone(), issued);
+    state.auth.tokens.put(token_hash, user.clone(), issued);
     Ok(user)
 }
 

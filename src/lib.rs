@@ -18,6 +18,7 @@ pub mod image_cache;
 pub mod likes_cache;
 pub mod logging;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod process;
 #[cfg(feature = "realtime")]
@@ -116,12 +117,12 @@ const EXPIRED_TOKENS_EVERY_TICKS: u64 = 120;
 /// and idle channels are freed. Nothing a burst left behind stays resident
 /// until the next request happens to touch it.
 pub fn start_background_tasks(state: &AppState) {
-    let cache = state.cache.clone();
-    let login_throttle = state.login_throttle.clone();
-    let address_throttles = state.address_throttles.clone();
-    let generation_quota = state.generation_quota.clone();
-    let tokens = state.tokens.clone();
-    let likes = state.likes.clone();
+    let cache = state.caches.reads.clone();
+    let login_throttle = state.auth.login_throttle.clone();
+    let address_throttles = state.auth.address_throttles.clone();
+    let generation_quota = state.tools.generation_quota.clone();
+    let tokens = state.auth.tokens.clone();
+    let likes = state.caches.likes.clone();
     let store = state.store.clone();
     let token_ttl_days = state.limits.token_ttl_days;
     #[cfg(feature = "realtime")]

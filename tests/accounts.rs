@@ -279,7 +279,7 @@ async fn concurrent_guesses_check_at_most_five_passwords(app: TestApp) {
 /// A login name longer than any account's is 401 at once and leaves
 /// nothing behind in the throttle.
 async fn over_long_logins_are_refused_unremembered(app: TestApp) {
-    let before = app.state.login_throttle.tracked();
+    let before = app.state.auth.login_throttle.tracked();
     for n in 0..20 {
         let reply = app
             .post(
@@ -290,7 +290,7 @@ async fn over_long_logins_are_refused_unremembered(app: TestApp) {
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(app.state.login_throttle.tracked(), before);
+    assert_eq!(app.state.auth.login_throttle.tracked(), before);
 }
 
 async fn login(app: &TestApp, username: &str, password: &str) -> (StatusCode, Option<String>) {

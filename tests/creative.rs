@@ -179,7 +179,7 @@ async fn a_render_stops_when_its_request_ends() {
     );
     // The render held its slot while it ran; it lets go soon after the
     // request ended (1 s), not after the whole drawing (about 7 s here).
-    while app.state.renders.admitted() > 0 {
+    while app.state.tools.renders.admitted() > 0 {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(3),
             "the render is still running {:?} after its request started",
@@ -222,11 +222,11 @@ async fn a_render_stops_at_its_cpu_budget_and_is_kept() {
         (255, 255, 255),
         "with no time at all, nothing is drawn"
     );
-    assert_eq!(app.state.images.stats().0, 1, "the image is kept");
+    assert_eq!(app.state.caches.images.stats().0, 1, "the image is kept");
 
     // With the only render slot taken, a new render is busy at once, but
     // the kept image is still served.
-    let _held = app.state.renders.acquire().await.unwrap();
+    let _held = app.state.tools.renders.acquire().await.unwrap();
     let other_size = app
         .send(image_request(&format!("{path}?width=500"), &token))
         .await;

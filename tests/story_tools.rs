@@ -153,7 +153,7 @@ async fn generate_with_an_openai_compatible_server() {
             concurrency: 2,
         })
         .unwrap();
-        app.reconfigure(|state| state.generator = Arc::new(generator));
+        app.reconfigure(|state| state.tools.generator = Arc::new(generator));
     };
     use_model(&mut app, "ok");
     assert_eq!(
@@ -435,7 +435,7 @@ async fn photo_stories_read_rendered_text(mut app: TestApp) {
     assert_eq!(json_body.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     app.reconfigure(|state| {
-        state.ocr = Arc::new(storybook_ocr::Ocr::new(storybook_ocr::OcrSettings {
+        state.tools.ocr = Arc::new(storybook_ocr::Ocr::new(storybook_ocr::OcrSettings {
             command: "/nonexistent/tesseract".into(),
             ..common::ocr_settings()
         }))

@@ -18,14 +18,15 @@ pub async fn visible_story(
     id: i64,
     viewer: Option<&User>,
 ) -> ApiResult<Arc<Story>> {
-    let generation = state.cache.generation();
+    let generation = state.caches.reads.generation();
     let key = CacheKey::Story(id);
-    let story = match state.cache.get(generation, &key) {
+    let story = match state.caches.reads.get(generation, &key) {
         Some(Cached::Story(story)) => story,
         _ => {
             let story = Arc::new(state.store.story(id).await?);
             state
-                .cache
+                .caches
+                .reads
                 .put(generation, key, Cached::Story(story.clone()));
             story
         }

@@ -156,7 +156,10 @@ async fn register(
     ClientAddr(client): ClientAddr,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    state.address_throttles.check(AuthRoute::Register, client)?;
+    state
+        .auth
+        .address_throttles
+        .check(AuthRoute::Register, client)?;
     let username = body.required_string("username").map(|u| u.to_lowercase());
     let email = body.required_string("email").map(|e| e.trim().to_owned());
     let password = body.required_string("password");
@@ -180,7 +183,7 @@ async fn register(
     };
     let display_name = display_name.unwrap_or_else(|| username.clone());
     check_profanity(
-        &state.profanity,
+        &state.tools.profanity,
         [
             ("username", username.as_str()),
             ("display_name", display_name.as_str()),
@@ -194,7 +197,7 @@ async fn register(
         Ok(_) | Err(StoreError::NotFound) => {}
         Err(other) => return Err(other.into()),
     }
-    let password_hash = state.passwords.hash(password).await?;
+    let password_hash = state.auth.passwords.hash(password).await?;
     let user = state
         .store
         .create_user(&NewUser {
@@ -233,7 +236,10 @@ async fn login(
     ClientAddr(client): ClientAddr,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
-    state.address_throttles.check(AuthRoute::Login, client)?;
+    state
+        .auth
+        .address_throttles
+        .check(AuthRoute::Login, client)?;
     let login = body.required_string("username");
     let password = body.required_string("password");
     body.finish()?;
@@ -257,10 +263,11 @@ async fn login(
     let throttle_key = user
         .as_ref()
         .map_or_else(|| format!("login:{login}"), |u| account_key(u.id));
-    state.login_throttle.begin(&throttle_key)?;
+    state.auth.login_throttle.begin(&throttle_key)?;
     let verified = match &user {
         Some(user) if user.active && char_len(&password) <= MAX_PASSWORD_CHARS => {
             state
+                .auth
                 .passwords
                 .verify(password, user.password_hash.clone())
                 .await?
@@ -269,7 +276,7 @@ async fn login(
     };
     match user {
         Some(user) if verified => {
-            state.login_throttle.succeeded(&throttle_key);
+            state.auth.login_throttle.succeeded(&throttle_key);
             let token = issue_token(&state, &user).await?;
             Ok(Json(
                 json!({ "token": token, "user": user_json(&user, true) }),
@@ -287,7 +294,7 @@ async fn logout(
 ) -> ApiResult<StatusCode> {
     if let Some(token) = bearer_token(&parts.headers)? {
         state.store.delete_token(&hash_token(token)).await?;
-        state.tokens.forget_user(user.id);
+        state.auth.tokens.forget_user(user.id);
         let event = Event::TokensRevoked { user_id: user.id };
         state.events.send(event).await;
     }
@@ -301,7 +308,7 @@ async fn logout_all(
     AuthUser(user): AuthUser,
 ) -> ApiResult<StatusCode> {
     state.store.delete_user_tokens(user.id).await?;
-    state.tokens.forget_user(user.id);
+    state.auth.tokens.forget_user(user.id);
     let event = Event::TokensRevoked { user_id: user.id };
     state.events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
@@ -328,9 +335,10 @@ async fn change_password(
         return Err(ApiError::internal("validated fields missing"));
     };
     let throttle_key = account_key(user.id);
-    state.login_throttle.begin(&throttle_key)?;
+    state.auth.login_throttle.begin(&throttle_key)?;
     let current_is_right = char_len(&current) <= MAX_PASSWORD_CHARS
         && state
+            .auth
             .passwords
             .verify(current, user.password_hash.clone())
             .await?;
@@ -340,13 +348,13 @@ async fn change_password(
             "is not your current password",
         ));
     }
-    state.login_throttle.succeeded(&throttle_key);
-    let password_hash = state.passwords.hash(new).await?;
+    state.auth.login_throttle.succeeded(&throttle_key);
+    let password_hash = state.auth.passwords.hash(new).await?;
     state
         .store
         .change_password(user.id, &password_hash, &hash_token(token))
         .await?;
-    state.tokens.forget_user(user.id);
+    state.auth.tokens.forget_user(user.id);
     let event = Event::TokensRevoked { user_id: user.id };
     state.events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
@@ -372,7 +380,7 @@ async fn update_me(
     }
     body.finish()?;
     check_profanity(
-        &state.profanity,
+        &state.tools.profanity,
         [
             ("display_name", display_name.as_deref()),
             ("bio", bio.as_deref()),
@@ -384,10 +392,10 @@ async fn update_me(
         .store
         .update_profile(user.id, display_name.as_deref(), bio.as_deref())
         .await?;
-    state.tokens.forget_user(user.id);
+    state.auth.tokens.forget_user(user.id);
     if updated.display_name != user.display_name {
         // Cached stories and library pages show the author's display name.
-        state.cache.invalidate_all();
+        state.caches.reads.invalidate_all();
     }
     Ok(Json(me_json(&updated)))
 }
@@ -435,7 +443,7 @@ async fn update_settings(
     }
     body.finish()?;
     state.store.set_settings(user.id, &settings).await?;
-    state.tokens.forget_user(user.id);
+    state.auth.tokens.forget_user(user.id);
     Ok(Json(settings))
 }
 

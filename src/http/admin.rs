@@ -185,7 +185,7 @@ async fn update_user(
         .store
         .set_role_and_active(id, role, active, Some(admin.id))
         .await?;
-    state.tokens.forget_user(id);
+    state.auth.tokens.forget_user(id);
     // Deactivation closes the user's open connections; a role change makes
     // them check what they may still read.
     if active == Some(false) {
@@ -269,7 +269,7 @@ async fn close_report(
     if action != ReportAction::None
         && let Some(story_id) = story_id
     {
-        state.cache.invalidate_story_and_library(story_id);
+        state.caches.reads.invalidate_story_and_library(story_id);
         let event = Event::StoryChanged {
             story_id,
             drawing_ids: &[],
@@ -277,6 +277,7 @@ async fn close_report(
         state.events.send(event).await;
     }
     state
+        .notifier
         .notify(
             closed.reporter.id,
             "report_resolved",

@@ -235,7 +235,7 @@ async fn create(
     let (Some(title), Some(width), Some(height)) = (title, width, height) else {
         return Err(ApiError::internal("validated drawing fields missing"));
     };
-    check_profanity(&state.profanity, [("title", title.as_str())])?;
+    check_profanity(&state.tools.profanity, [("title", title.as_str())])?;
     let drawing = state
         .store
         .create_drawing(
@@ -368,7 +368,7 @@ async fn update(
     let background = background_field(&mut body);
     body.finish()?;
     if let Some(title) = &title {
-        check_profanity(&state.profanity, [("title", title.as_str())])?;
+        check_profanity(&state.tools.profanity, [("title", title.as_str())])?;
     }
     let drawing = state
         .store
@@ -386,7 +386,7 @@ async fn remove(
     managed(&state, id, &user).await?;
     // The pages that attached it no longer do; cached copies are stale.
     for story in state.store.delete_drawing(id).await? {
-        state.cache.invalidate_story(story);
+        state.caches.reads.invalidate_story(story);
     }
     state
         .events
@@ -464,10 +464,10 @@ async fn image(
         }
         headers
     };
-    if let Some(image) = state.images.get(&etag) {
+    if let Some(image) = state.caches.images.get(&etag) {
         return Ok((image_headers(etag_header, image.complete), image.png).into_response());
     }
-    let slot = state.renders.acquire().await?;
+    let slot = state.tools.renders.acquire().await?;
     let store = state.store.clone();
     let background = drawing.background.clone();
     let cpu_budget = Duration::from_millis(state.limits.render_cpu_ms);
@@ -517,7 +517,7 @@ async fn image(
     if !image.complete {
         tracing::warn!(drawing = id, "render stopped at its CPU budget");
     }
-    state.images.put(&etag, image.clone());
+    state.caches.images.put(&etag, image.clone());
     Ok((image_headers(etag_header, image.complete), image.png).into_response())
 }
 
@@ -567,6 +567,7 @@ async fn add_collaborator(
     }
     if state.store.add_collaborator(id, invited.id).await? {
         state
+            .notifier
             .notify(
                 invited.id,
                 "collab_invite",

@@ -63,7 +63,7 @@ async fn load_game(
 
 fn make_game(state: &AppState, story: &Story, kind: Kind) -> Option<Game> {
     let pages: Vec<&str> = story.pages.iter().map(|p| p.text.as_str()).collect();
-    let allowed = |word: &str| state.profanity.is_clean(word);
+    let allowed = |word: &str| state.tools.profanity.is_clean(word);
     storybook_games::Story::new(story.id, story.version, &pages, &allowed).game(kind)
 }
 
@@ -82,7 +82,7 @@ async fn kinds(
 ) -> ApiResult<Json<Value>> {
     let story = visible_story(&state, id, viewer.as_ref()).await?;
     let pages: Vec<&str> = story.pages.iter().map(|p| p.text.as_str()).collect();
-    let allowed = |word: &str| state.profanity.is_clean(word);
+    let allowed = |word: &str| state.tools.profanity.is_clean(word);
     let kinds: Vec<&str> = storybook_games::Story::new(story.id, story.version, &pages, &allowed)
         .kinds()
         .into_iter()

@@ -39,7 +39,7 @@ async fn check(
     }
     body.finish()?;
     let text = text.unwrap_or_default();
-    let report = state.profanity.check(&text);
+    let report = state.tools.profanity.check(&text);
     let matches: Vec<Value> = report
         .matches
         .iter()

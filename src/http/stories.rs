@@ -163,10 +163,10 @@ async fn with_liked(
 /// Which of `story_ids` the user likes: from the likes cache, else from
 /// the database (keeping the user's whole set when it is small).
 async fn liked_among(state: &AppState, user_id: i64, story_ids: &[i64]) -> ApiResult<Vec<i64>> {
-    if let Some(liked) = state.likes.liked_among(user_id, story_ids) {
+    if let Some(liked) = state.caches.likes.liked_among(user_id, story_ids) {
         return Ok(liked);
     }
-    let ticket = state.likes.ticket();
+    let ticket = state.caches.likes.ticket();
     let all = state
         .store
         .liked_story_ids(user_id, MAX_KEPT_LIKES as i64 + 1)
@@ -179,7 +179,7 @@ async fn liked_among(state: &AppState, user_id: i64, story_ids: &[i64]) -> ApiRe
         .copied()
         .filter(|id| all.contains(id))
         .collect();
-    state.likes.put(ticket, user_id, all);
+    state.caches.likes.put(ticket, user_id, all);
     Ok(liked)
 }
 
@@ -207,7 +207,10 @@ fn cache_body(
     value: &Value,
 ) -> ApiResult<Response> {
     let body = axum::body::Bytes::from(serde_json::to_vec(value).map_err(ApiError::internal)?);
-    state.cache.put(ticket, key, Cached::Body(body.clone()));
+    state
+        .caches
+        .reads
+        .put(ticket, key, Cached::Body(body.clone()));
     Ok(json_body(body))
 }
 
@@ -257,17 +260,17 @@ async fn library(
     let cacheable = page.page <= CACHED_LIBRARY_PAGES;
     let described = format!("{filter:?}/{}/{}", page.page, page.page_size);
     let key = CacheKey::Library(described.clone());
-    let generation = state.cache.generation();
+    let generation = state.caches.reads.generation();
     // Anonymous readers (no `liked` to fill in) get the finished bytes.
     let body_key = cacheable.then_some(CacheKey::LibraryBody(described));
     if viewer.is_none()
         && let Some(body_key) = &body_key
-        && let Some(Cached::Body(body)) = state.cache.get(generation, body_key)
+        && let Some(Cached::Body(body)) = state.caches.reads.get(generation, body_key)
     {
         return Ok(json_body(body));
     }
     let found = if cacheable {
-        match state.cache.get(generation, &key) {
+        match state.caches.reads.get(generation, &key) {
             Some(Cached::Library(found)) => Some(found),
             _ => None,
         }
@@ -280,13 +283,14 @@ async fn library(
             // Search has slots of its own: it queues behind other searches
             // (503 busy past its queue), not in front of everything else.
             let _search_slot = match &query {
-                Some(_) => Some(state.searches.acquire().await?),
+                Some(_) => Some(state.tools.searches.acquire().await?),
                 None => None,
             };
             let found = Arc::new(state.store.list_stories(&filter, page).await?);
             if cacheable {
                 state
-                    .cache
+                    .caches
+                    .reads
                     .put(generation, key, Cached::Library(found.clone()));
             }
             found
@@ -305,7 +309,7 @@ async fn library(
     if liked.is_empty()
         && let Some(body_key) = body_key
     {
-        if let Some(Cached::Body(body)) = state.cache.get(generation, &body_key) {
+        if let Some(Cached::Body(body)) = state.caches.reads.get(generation, &body_key) {
             return Ok(json_body(body));
         }
         let value = summaries_json(found.items.clone(), found.total, page);
@@ -349,7 +353,7 @@ async fn create(
             source: StorySource::Manual,
         })
         .await?;
-    state.cache.invalidate_library();
+    state.caches.reads.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 
@@ -362,9 +366,9 @@ async fn detail(
     let Some(viewer) = viewer else {
         // Anonymous readers see only published stories and count no read:
         // their answer is the same bytes for everyone until the next write.
-        let generation = state.cache.generation();
+        let generation = state.caches.reads.generation();
         let body_key = CacheKey::StoryBody(id);
-        if let Some(Cached::Body(body)) = state.cache.get(generation, &body_key) {
+        if let Some(Cached::Body(body)) = state.caches.reads.get(generation, &body_key) {
             return Ok(json_body(body));
         }
         let story = visible_story(&state, id, None).await?;
@@ -377,7 +381,7 @@ async fn detail(
         // Only this story's entries: library pages show its read count up
         // to CACHE_TTL_SECS late, so a crowd of first reads does not empty
         // the cache for everyone.
-        state.cache.invalidate_story(id);
+        state.caches.reads.invalidate_story(id);
     }
     let liked = !liked_among(&state, viewer.id, &[id]).await?.is_empty();
     Ok(Json(story_json(&story, liked)).into_response())
@@ -411,7 +415,7 @@ async fn update(
         .store
         .update_story(id, &changes, audit.as_ref())
         .await?;
-    state.cache.invalidate_story_and_library(id);
+    state.caches.reads.invalidate_story_and_library(id);
     if before.status == StoryStatus::Published && story.status != StoryStatus::Published
         || changes.pages.is_some()
     {
@@ -436,7 +440,7 @@ async fn remove(
         detail: json!({ "title": story.title, "author": story.author.username }),
     });
     state.store.delete_story(id, audit.as_ref()).await?;
-    state.cache.invalidate_story_and_library(id);
+    state.caches.reads.invalidate_story_and_library(id);
     story_changed(&state, &story).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -460,10 +464,11 @@ async fn like(
 ) -> ApiResult<Json<Value>> {
     let story = visible_story(&state, id, Some(&user)).await?;
     let outcome = state.store.like(user.id, id).await?;
-    state.likes.forget_user(user.id);
-    state.cache.invalidate_story_and_library(id);
+    state.caches.likes.forget_user(user.id);
+    state.caches.reads.invalidate_story_and_library(id);
     if outcome.first_like && story.author.id != user.id {
         state
+            .notifier
             .notify(
                 story.author.id,
                 "like",
@@ -484,8 +489,8 @@ async fn unlike(
 ) -> ApiResult<Json<Value>> {
     visible_story(&state, id, Some(&user)).await?;
     let outcome = state.store.unlike(user.id, id).await?;
-    state.likes.forget_user(user.id);
-    state.cache.invalidate_story_and_library(id);
+    state.caches.likes.forget_user(user.id);
+    state.caches.reads.invalidate_story_and_library(id);
     Ok(Json(
         json!({ "likes": outcome.likes, "liked": outcome.liked }),
     ))

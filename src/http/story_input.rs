@@ -172,7 +172,7 @@ pub async fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> 
     }
     if fields.iter().map(|(_, text)| text.len()).sum::<usize>() <= BLOCKING_CHECK_BYTES {
         return check_profanity(
-            &state.profanity,
+            &state.tools.profanity,
             fields.iter().map(|(name, text)| (name.as_str(), *text)),
         );
     }
@@ -180,7 +180,7 @@ pub async fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> 
         .into_iter()
         .map(|(name, text)| (name, text.to_owned()))
         .collect();
-    let filter = state.profanity.clone();
+    let filter = state.tools.profanity.clone();
     tokio::task::spawn_blocking(move || {
         check_profanity(
             &filter,

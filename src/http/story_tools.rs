@@ -60,7 +60,7 @@ async fn generate(
     AuthUser(user): AuthUser,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    state.generation_quota.check(user.id)?;
+    state.tools.generation_quota.check(user.id)?;
     let prompt = body.required_string("prompt").map(|p| p.trim().to_owned());
     if let Some(prompt) = &prompt
         && !(1..=MAX_PROMPT_CHARS).contains(&char_len(prompt))
@@ -87,15 +87,15 @@ async fn generate(
     }
     body.finish()?;
     let prompt = prompt.unwrap_or_default();
-    check_profanity(&state.profanity, [("prompt", prompt.as_str())])?;
+    check_profanity(&state.tools.profanity, [("prompt", prompt.as_str())])?;
     let request = GenerateRequest {
         prompt,
         genre: genre.clone(),
         age_group: age_group.clone(),
         pages: pages as usize,
     };
-    let generated = state.generator.generate(&request).await.map_err(|error| {
-        tracing::warn!(%error, generator = state.generator.name(), "story generation failed");
+    let generated = state.tools.generator.generate(&request).await.map_err(|error| {
+        tracing::warn!(%error, generator = state.tools.generator.name(), "story generation failed");
         ApiError::Unavailable {
             code: "generator_unavailable",
             message: "the story generator is not available right now; try again later".into(),
@@ -134,7 +134,7 @@ async fn generate(
             source: StorySource::Ai,
         })
         .await?;
-    state.cache.invalidate_library();
+    state.caches.reads.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 
@@ -160,7 +160,7 @@ async fn read_form(
             Some("image") => {
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(too_large)? {
-                    if bytes.len() + chunk.len() > state.ocr.max_bytes() {
+                    if bytes.len() + chunk.len() > state.tools.ocr.max_bytes() {
                         return Err(ApiError::PayloadTooLarge);
                     }
                     bytes.extend_from_slice(&chunk);
@@ -201,10 +201,10 @@ async fn from_photo(
     if char_len(&title) > MAX_TITLE_CHARS {
         return Err(ApiError::field("title", "must be at most 120 characters"));
     }
-    check_profanity(&state.profanity, [("title", title.as_str())])?;
+    check_profanity(&state.tools.profanity, [("title", title.as_str())])?;
     // The contract's order: 413, then 415, then 503, then 422.
-    storybook_ocr::check(&image, state.ocr.max_pixels()).map_err(ocr_error)?;
-    let text = state.ocr.recognize(image).await.map_err(ocr_error)?;
+    storybook_ocr::check(&image, state.tools.ocr.max_pixels()).map_err(ocr_error)?;
+    let text = state.tools.ocr.recognize(image).await.map_err(ocr_error)?;
     let pages = paginate(&text);
     if pages.is_empty() {
         return Err(ocr_error(OcrError::NoText));
@@ -227,7 +227,7 @@ async fn from_photo(
             source: StorySource::Photo,
         })
         .await?;
-    state.cache.invalidate_library();
+    state.caches.reads.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 

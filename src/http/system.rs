@@ -73,8 +73,8 @@ async fn features(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "realtime": realtime,
-        "ocr": state.ocr.available(),
-        "generator": state.generator.name(),
+        "ocr": state.tools.ocr.available(),
+        "generator": state.tools.generator.name(),
         "database": state.store.backend().name(),
         "broker": state.events.broker_name(),
     }))
@@ -115,7 +115,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "Idle database connections.",
         idle,
     );
-    let (images, image_bytes) = state.images.stats();
+    let (images, image_bytes) = state.caches.images.stats();
     gauge(
         &mut out,
         "render_cache_images",
@@ -128,7 +128,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "Bytes of rendered PNGs kept.",
         image_bytes,
     );
-    let (entries, bytes, hits, misses) = state.cache.stats();
+    let (entries, bytes, hits, misses) = state.caches.reads.stats();
     gauge(
         &mut out,
         "cache_entries",
@@ -158,7 +158,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         &mut out,
         "login_throttle_tracked_accounts",
         "Accounts with recent failed logins remembered.",
-        state.login_throttle.tracked(),
+        state.auth.login_throttle.tracked(),
     );
     counter(
         &mut out,
@@ -173,7 +173,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         &mut out,
         "auth_throttle_tracked_addresses",
         "Client addresses with recent registrations or logins remembered.",
-        state.address_throttles.tracked(),
+        state.auth.address_throttles.tracked(),
     );
     gauge(
         &mut out,
@@ -181,7 +181,10 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         "Memory reserved by the requests in flight for their bodies.",
         state.memory.in_use_bytes(),
     );
-    for (name, slots) in [("renders", &state.renders), ("searches", &state.searches)] {
+    for (name, slots) in [
+        ("renders", &state.tools.renders),
+        ("searches", &state.tools.searches),
+    ] {
         gauge(
             &mut out,
             &format!("{name}_admitted"),

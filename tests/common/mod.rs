@@ -170,7 +170,7 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("connect {url}: {e}"));
         let mut state = AppState::new(store, limits, None);
-        state.ocr = std::sync::Arc::new(storybook_ocr::Ocr::new(ocr_settings()));
+        state.tools.ocr = std::sync::Arc::new(storybook_ocr::Ocr::new(ocr_settings()));
         Self {
             router: app(state.clone()),
             state,

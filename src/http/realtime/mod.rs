@@ -706,7 +706,7 @@ impl Session {
         data: frames::DrawingData,
     ) -> Result<Outgoing, (&'static str, String)> {
         use frames::DrawingData;
-        let profanity = &self.state.profanity;
+        let profanity = &self.state.tools.profanity;
         match data {
             DrawingData::Cursor { x, y } => Ok(Outgoing::Volatile(
                 json!({"type": "cursor", "x": x, "y": y}),
@@ -793,9 +793,9 @@ impl Session {
                 }
                 Outgoing::Volatile(cursor)
             }
-            frames::StoryData::Chat { text } => {
-                Outgoing::Kept(json!({"type": "chat", "text": self.state.profanity.censor(&text)}))
-            }
+            frames::StoryData::Chat { text } => Outgoing::Kept(
+                json!({"type": "chat", "text": self.state.tools.profanity.censor(&text)}),
+            ),
         }
     }
 }
