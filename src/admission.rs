@@ -25,7 +25,6 @@ use http_body::SizeHint;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Bytes of memory a JSON body's parsed tree may take per byte of text.
 pub const JSON_EXPANSION: usize = 48;
@@ -97,13 +96,17 @@ pub fn weight(headers: &HeaderMap, route: &str, body: &SizeHint, largest_body: u
     length.saturating_mul(expansion)
 }
 
+/// What the middleware needs: the budget, and the largest body any route
+/// takes (the photo upload has a limit of its own above the JSON one).
+#[derive(Clone)]
+pub struct Admission {
+    pub memory: Arc<MemoryBudget>,
+    pub largest_body: usize,
+}
+
 /// The middleware: reserve, run, give back.
-pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // The photo upload has a limit of its own above the JSON one.
-    let largest_body = state
-        .limits
-        .body_limit_bytes
-        .max(state.tools.ocr.max_bytes() + 64 * 1024);
+pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
+    let largest_body = admission.largest_body;
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -118,7 +121,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     if weight < FREE_WEIGHT_BYTES {
         return next.run(request).await;
     }
-    match state.memory.reserve(weight) {
+    match admission.memory.reserve(weight) {
         Ok(_reservation) => next.run(request).await,
         Err(busy) => busy.into_response(),
     }

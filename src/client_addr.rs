@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
@@ -14,8 +15,6 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
-
-use crate::state::AppState;
 
 /// The networks whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default)]
@@ -108,15 +107,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 /// Works out the client address once per request. A request with no TCP
 /// peer (tests through `oneshot`) is from the unspecified address.
-pub async fn remember(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn remember(
+    State(proxies): State<Arc<TrustedProxies>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    let client = state
-        .limits
-        .trusted_proxies
-        .client_of(peer, request.headers());
+    let client = proxies.client_of(peer, request.headers());
     request.extensions_mut().insert(ClientAddr(client));
     next.run(request).await
 }

@@ -82,12 +82,18 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            admission::Admission {
+                memory: state.memory.clone(),
+                // The photo upload has a limit of its own above the JSON one.
+                largest_body: limits
+                    .body_limit_bytes
+                    .max(state.tools.ocr.max_bytes() + 64 * 1024),
+            },
             admission::admit,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), check_token))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            Arc::new(limits.trusted_proxies.clone()),
             client_addr::remember,
         ))
         .layer(GlobalConcurrencyLimitLayer::new(

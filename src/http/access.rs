@@ -9,23 +9,24 @@ use storybook_store::{Drawing, Story, User};
 
 use crate::cache::{CacheKey, Cached};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::Caches;
+use storybook_store::Store;
 
 /// A story the viewer may see, from the cache when possible; drafts of
 /// others are `NotFound`, exactly like missing stories.
 pub async fn visible_story(
-    state: &AppState,
+    store: &Store,
+    caches: &Caches,
     id: i64,
     viewer: Option<&User>,
 ) -> ApiResult<Arc<Story>> {
-    let generation = state.caches.reads.generation();
+    let generation = caches.reads.generation();
     let key = CacheKey::Story(id);
-    let story = match state.caches.reads.get(generation, &key) {
+    let story = match caches.reads.get(generation, &key) {
         Some(Cached::Story(story)) => story,
         _ => {
-            let story = Arc::new(state.store.story(id).await?);
-            state
-                .caches
+            let story = Arc::new(store.story(id).await?);
+            caches
                 .reads
                 .put(generation, key, Cached::Story(story.clone()));
             story
@@ -40,8 +41,13 @@ pub async fn visible_story(
 
 /// A story the user may change: `404` if they cannot see it, `403` if they
 /// can see it but not change it.
-pub async fn editable_story(state: &AppState, id: i64, user: &User) -> ApiResult<Arc<Story>> {
-    let story = visible_story(state, id, Some(user)).await?;
+pub async fn editable_story(
+    store: &Store,
+    caches: &Caches,
+    id: i64,
+    user: &User,
+) -> ApiResult<Arc<Story>> {
+    let story = visible_story(store, caches, id, Some(user)).await?;
     if story.editable_by(user) {
         Ok(story)
     } else {
@@ -60,15 +66,9 @@ pub fn is_manager(drawing: &Drawing, user: &User) -> bool {
 
 /// A drawing the viewer may see: members, or anyone once a published story
 /// shows it. Anything else is `404`, like a missing drawing.
-pub async fn visible_drawing(
-    state: &AppState,
-    id: i64,
-    viewer: Option<&User>,
-) -> ApiResult<Drawing> {
-    let drawing = state.store.drawing(id).await?;
-    if viewer.is_some_and(|user| is_member(&drawing, user))
-        || state.store.drawing_is_public(id).await?
-    {
+pub async fn visible_drawing(store: &Store, id: i64, viewer: Option<&User>) -> ApiResult<Drawing> {
+    let drawing = store.drawing(id).await?;
+    if viewer.is_some_and(|user| is_member(&drawing, user)) || store.drawing_is_public(id).await? {
         Ok(drawing)
     } else {
         Err(ApiError::NotFound)
@@ -76,8 +76,8 @@ pub async fn visible_drawing(
 }
 
 /// A drawing the user may draw on (members); `403` if they only see it.
-pub async fn drawable(state: &AppState, id: i64, user: &User) -> ApiResult<Drawing> {
-    let drawing = visible_drawing(state, id, Some(user)).await?;
+pub async fn drawable(store: &Store, id: i64, user: &User) -> ApiResult<Drawing> {
+    let drawing = visible_drawing(store, id, Some(user)).await?;
     if is_member(&drawing, user) {
         Ok(drawing)
     } else {
@@ -85,8 +85,8 @@ pub async fn drawable(state: &AppState, id: i64, user: &User) -> ApiResult<Drawi
     }
 }
 
-pub async fn managed(state: &AppState, id: i64, user: &User) -> ApiResult<Drawing> {
-    let drawing = visible_drawing(state, id, Some(user)).await?;
+pub async fn managed(store: &Store, id: i64, user: &User) -> ApiResult<Drawing> {
+    let drawing = visible_drawing(store, id, Some(user)).await?;
     if is_manager(&drawing, user) {
         Ok(drawing)
     } else {

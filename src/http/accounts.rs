@@ -16,9 +16,12 @@ use crate::auth::{hash_token, new_token};
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;
+use crate::events::Events;
 use crate::extract::{ApiPath, AuthUser, JsonFields, bearer_token};
-use crate::state::AppState;
+use crate::state::{Auth, Caches, Tools};
 use crate::validate::{Fields, char_len, check_profanity};
+use std::sync::Arc;
+use storybook_store::Store;
 
 const MAX_BIO_CHARS: usize = 500;
 const MAX_DISPLAY_NAME_CHARS: usize = 50;
@@ -152,14 +155,13 @@ fn display_name_field(body: &mut Fields) -> Option<String> {
 
 /// Accounts: `POST /api/auth/register`.
 async fn register(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(auth): State<Auth>,
+    State(tools): State<Tools>,
     ClientAddr(client): ClientAddr,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    state
-        .auth
-        .address_throttles
-        .check(AuthRoute::Register, client)?;
+    auth.address_throttles.check(AuthRoute::Register, client)?;
     let username = body.required_string("username").map(|u| u.to_lowercase());
     let email = body.required_string("email").map(|e| e.trim().to_owned());
     let password = body.required_string("password");
@@ -183,23 +185,22 @@ async fn register(
     };
     let display_name = display_name.unwrap_or_else(|| username.clone());
     check_profanity(
-        &state.tools.profanity,
+        &tools.profanity,
         [
             ("username", username.as_str()),
             ("display_name", display_name.as_str()),
         ],
     )?;
     // Refuse a taken name before paying for a hash; the insert checks again.
-    match state.store.user_by_login(&username).await {
+    match store.user_by_login(&username).await {
         Ok(existing) if existing.username == username => {
             return Err(ApiError::Conflict("username is already taken".into()));
         }
         Ok(_) | Err(StoreError::NotFound) => {}
         Err(other) => return Err(other.into()),
     }
-    let password_hash = state.auth.passwords.hash(password).await?;
-    let user = state
-        .store
+    let password_hash = auth.passwords.hash(password).await?;
+    let user = store
         .create_user(&NewUser {
             username,
             email,
@@ -208,19 +209,16 @@ async fn register(
             role: Role::User,
         })
         .await?;
-    let token = issue_token(&state, &user).await?;
+    let token = issue_token(&store, &user).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "token": token, "user": user_json(&user, true) })),
     ))
 }
 
-async fn issue_token(state: &AppState, user: &User) -> ApiResult<String> {
+async fn issue_token(store: &Store, user: &User) -> ApiResult<String> {
     let token = new_token()?;
-    state
-        .store
-        .create_token(user.id, &hash_token(&token))
-        .await?;
+    store.create_token(user.id, &hash_token(&token)).await?;
     Ok(token)
 }
 
@@ -232,14 +230,12 @@ fn account_key(user_id: i64) -> String {
 
 /// Accounts: `POST /api/auth/login`.
 async fn login(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(auth): State<Auth>,
     ClientAddr(client): ClientAddr,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
-    state
-        .auth
-        .address_throttles
-        .check(AuthRoute::Login, client)?;
+    auth.address_throttles.check(AuthRoute::Login, client)?;
     let login = body.required_string("username");
     let password = body.required_string("password");
     body.finish()?;
@@ -253,7 +249,7 @@ async fn login(
         return Err(ApiError::Unauthorized);
     }
     let login = login.to_lowercase();
-    let user = match state.store.user_by_login(&login).await {
+    let user = match store.user_by_login(&login).await {
         Ok(user) => Some(user),
         Err(StoreError::NotFound) => None,
         Err(other) => return Err(other.into()),
@@ -263,12 +259,10 @@ async fn login(
     let throttle_key = user
         .as_ref()
         .map_or_else(|| format!("login:{login}"), |u| account_key(u.id));
-    state.auth.login_throttle.begin(&throttle_key)?;
+    auth.login_throttle.begin(&throttle_key)?;
     let verified = match &user {
         Some(user) if user.active && char_len(&password) <= MAX_PASSWORD_CHARS => {
-            state
-                .auth
-                .passwords
+            auth.passwords
                 .verify(password, user.password_hash.clone())
                 .await?
         }
@@ -276,8 +270,8 @@ async fn login(
     };
     match user {
         Some(user) if verified => {
-            state.auth.login_throttle.succeeded(&throttle_key);
-            let token = issue_token(&state, &user).await?;
+            auth.login_throttle.succeeded(&throttle_key);
+            let token = issue_token(&store, &user).await?;
             Ok(Json(
                 json!({ "token": token, "user": user_json(&user, true) }),
             ))
@@ -288,15 +282,17 @@ async fn login(
 
 /// Accounts: `POST /api/auth/logout`: the token stops working at once.
 async fn logout(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(auth): State<Auth>,
+    State(events): State<Arc<dyn Events>>,
     AuthUser(user): AuthUser,
     parts: Parts,
 ) -> ApiResult<StatusCode> {
     if let Some(token) = bearer_token(&parts.headers)? {
-        state.store.delete_token(&hash_token(token)).await?;
-        state.auth.tokens.forget_user(user.id);
+        store.delete_token(&hash_token(token)).await?;
+        auth.tokens.forget_user(user.id);
         let event = Event::TokensRevoked { user_id: user.id };
-        state.events.send(event).await;
+        events.send(event).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -304,13 +300,15 @@ async fn logout(
 /// Contract v1.3: `POST /api/auth/logout-all`: every token of the user,
 /// this one included, stops working at once.
 async fn logout_all(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(auth): State<Auth>,
+    State(events): State<Arc<dyn Events>>,
     AuthUser(user): AuthUser,
 ) -> ApiResult<StatusCode> {
-    state.store.delete_user_tokens(user.id).await?;
-    state.auth.tokens.forget_user(user.id);
+    store.delete_user_tokens(user.id).await?;
+    auth.tokens.forget_user(user.id);
     let event = Event::TokensRevoked { user_id: user.id };
-    state.events.send(event).await;
+    events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -319,7 +317,9 @@ async fn logout_all(
 /// passwords count against the account's login lock, so a stolen token
 /// cannot be used to guess the password faster than a login could.
 async fn change_password(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(auth): State<Auth>,
+    State(events): State<Arc<dyn Events>>,
     AuthUser(user): AuthUser,
     parts: Parts,
     JsonFields(mut body): JsonFields,
@@ -335,10 +335,9 @@ async fn change_password(
         return Err(ApiError::internal("validated fields missing"));
     };
     let throttle_key = account_key(user.id);
-    state.auth.login_throttle.begin(&throttle_key)?;
+    auth.login_throttle.begin(&throttle_key)?;
     let current_is_right = char_len(&current) <= MAX_PASSWORD_CHARS
-        && state
-            .auth
+        && auth
             .passwords
             .verify(current, user.password_hash.clone())
             .await?;
@@ -348,15 +347,14 @@ async fn change_password(
             "is not your current password",
         ));
     }
-    state.auth.login_throttle.succeeded(&throttle_key);
-    let password_hash = state.auth.passwords.hash(new).await?;
-    state
-        .store
+    auth.login_throttle.succeeded(&throttle_key);
+    let password_hash = auth.passwords.hash(new).await?;
+    store
         .change_password(user.id, &password_hash, &hash_token(token))
         .await?;
-    state.auth.tokens.forget_user(user.id);
+    auth.tokens.forget_user(user.id);
     let event = Event::TokensRevoked { user_id: user.id };
-    state.events.send(event).await;
+    events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -367,7 +365,10 @@ async fn me(AuthUser(user): AuthUser) -> Json<Value> {
 
 /// Accounts: `PATCH /api/me`.
 async fn update_me(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(auth): State<Auth>,
+    State(tools): State<Tools>,
     AuthUser(user): AuthUser,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
@@ -380,7 +381,7 @@ async fn update_me(
     }
     body.finish()?;
     check_profanity(
-        &state.tools.profanity,
+        &tools.profanity,
         [
             ("display_name", display_name.as_deref()),
             ("bio", bio.as_deref()),
@@ -388,14 +389,13 @@ async fn update_me(
         .into_iter()
         .filter_map(|(name, text)| Some((name, text?))),
     )?;
-    let updated = state
-        .store
+    let updated = store
         .update_profile(user.id, display_name.as_deref(), bio.as_deref())
         .await?;
-    state.auth.tokens.forget_user(user.id);
+    auth.tokens.forget_user(user.id);
     if updated.display_name != user.display_name {
         // Cached stories and library pages show the author's display name.
-        state.caches.reads.invalidate_all();
+        caches.reads.invalidate_all();
     }
     Ok(Json(me_json(&updated)))
 }
@@ -410,7 +410,8 @@ const FONT_SIZES: &[&str] = &["small", "medium", "large"];
 
 /// Accounts: `PATCH /api/me/settings`: the keys given change, the rest stay.
 async fn update_settings(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(auth): State<Auth>,
     AuthUser(user): AuthUser,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Settings>> {
@@ -442,8 +443,8 @@ async fn update_settings(
         settings.notifications = notifications;
     }
     body.finish()?;
-    state.store.set_settings(user.id, &settings).await?;
-    state.auth.tokens.forget_user(user.id);
+    store.set_settings(user.id, &settings).await?;
+    auth.tokens.forget_user(user.id);
     Ok(Json(settings))
 }
 
@@ -463,17 +464,14 @@ pub fn is_language_tag(tag: &str) -> bool {
 
 /// Accounts: `GET /api/users/{username}`: never shows an email.
 async fn profile(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     ApiPath(username): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = state
-        .store
-        .user_by_username(&username.to_lowercase())
-        .await?;
+    let user = store.user_by_username(&username.to_lowercase()).await?;
     if !user.active {
         return Err(ApiError::NotFound);
     }
-    let stories = state.store.count_published_stories(user.id).await?;
+    let stories = store.count_published_stories(user.id).await?;
     let mut value = user_json(&user, false);
     value["stories"] = json!(stories);
     Ok(Json(value))

@@ -15,9 +15,14 @@ use super::views::user_json;
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;
+use crate::events::Events;
 use crate::extract::{AdminUser, ApiPath, JsonFields, Query};
+use crate::notifications::Notifier;
 use crate::process::rss_bytes;
 use crate::state::AppState;
+use crate::state::{Auth, Caches};
+use std::sync::Arc;
+use storybook_store::Store;
 
 const REPORT_STATUSES: &[&str] = &["open", "resolved", "dismissed"];
 const USER_SEARCH: QueryParam =
@@ -132,14 +137,14 @@ pub fn router() -> ApiRouter {
 
 /// Admin: `GET /api/admin/users?q=`.
 async fn users(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AdminUser(_admin): AdminUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
     let query = params.text("q");
     let page = params.page();
     params.finish()?;
-    let found = state.store.list_users(&UserFilter { query }, page).await?;
+    let found = store.list_users(&UserFilter { query }, page).await?;
     let items: Vec<Value> = found
         .items
         .iter()
@@ -156,7 +161,9 @@ async fn users(
 
 /// Admin: `PATCH /api/admin/users/{id}`.
 async fn update_user(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(auth): State<Auth>,
+    State(events): State<Arc<dyn Events>>,
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
@@ -181,24 +188,17 @@ async fn update_user(
         }
     }
     body.finish()?;
-    let user = state
-        .store
+    let user = store
         .set_role_and_active(id, role, active, Some(admin.id))
         .await?;
-    state.auth.tokens.forget_user(id);
+    auth.tokens.forget_user(id);
     // Deactivation closes the user's open connections; a role change makes
     // them check what they may still read.
     if active == Some(false) {
-        state
-            .events
-            .send(Event::TokensRevoked { user_id: id })
-            .await;
+        events.send(Event::TokensRevoked { user_id: id }).await;
     }
     if role.is_some() {
-        state
-            .events
-            .send(Event::AccessChanged { user_id: id })
-            .await;
+        events.send(Event::AccessChanged { user_id: id }).await;
     }
     let mut value = user_json(&user, true);
     value["active"] = json!(user.active);
@@ -213,7 +213,7 @@ fn parse_report_status(params: &mut crate::validate::Params) -> Option<ReportSta
 
 /// Admin: `GET /api/admin/reports?status=&author=`.
 async fn reports(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AdminUser(_admin): AdminUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
@@ -222,19 +222,22 @@ async fn reports(
     let page = params.page();
     params.finish()?;
     let author_id = match &author {
-        Some(username) => match user_id_named(&state, username).await? {
+        Some(username) => match user_id_named(&store, username).await? {
             Some(id) => Some(id),
             None => return Ok(empty_page(page)),
         },
         None => None,
     };
-    let found = state.store.list_reports(status, author_id, page).await?;
+    let found = store.list_reports(status, author_id, page).await?;
     Ok(Json(page_json(&found, page)))
 }
 
 /// Admin: `PATCH /api/admin/reports/{id}`.
 async fn close_report(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(notifier): State<Notifier>,
+    State(events): State<Arc<dyn Events>>,
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
@@ -262,22 +265,18 @@ async fn close_report(
     let (Some(status), Some(action)) = (status, action) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let (closed, story_id) = state
-        .store
-        .close_report(id, status, action, admin.id)
-        .await?;
+    let (closed, story_id) = store.close_report(id, status, action, admin.id).await?;
     if action != ReportAction::None
         && let Some(story_id) = story_id
     {
-        state.caches.reads.invalidate_story_and_library(story_id);
+        caches.reads.invalidate_story_and_library(story_id);
         let event = Event::StoryChanged {
             story_id,
             drawing_ids: &[],
         };
-        state.events.send(event).await;
+        events.send(event).await;
     }
-    state
-        .notifier
+    notifier
         .notify(
             closed.reporter.id,
             "report_resolved",
@@ -289,8 +288,8 @@ async fn close_report(
 
 /// The id of the user named `username`; `None` when there is none (a
 /// filter by an unknown name finds nothing, it is not an error).
-async fn user_id_named(state: &AppState, username: &str) -> ApiResult<Option<i64>> {
-    match state.store.user_by_username(&username.to_lowercase()).await {
+async fn user_id_named(store: &Store, username: &str) -> ApiResult<Option<i64>> {
+    match store.user_by_username(&username.to_lowercase()).await {
         Ok(user) => Ok(Some(user.id)),
         Err(StoreError::NotFound) => Ok(None),
         Err(other) => Err(other.into()),
@@ -303,7 +302,7 @@ fn empty_page(page: storybook_store::PageRequest) -> Json<Value> {
 
 /// Admin: `GET /api/admin/stories?q=&status=&author=`.
 async fn stories(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AdminUser(_admin): AdminUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
@@ -318,7 +317,7 @@ async fn stories(
     let page = params.page();
     params.finish()?;
     let author_id = match &author {
-        Some(username) => match user_id_named(&state, username).await? {
+        Some(username) => match user_id_named(&store, username).await? {
             Some(id) => Some(id),
             None => return Ok(empty_page(page)),
         },
@@ -330,13 +329,13 @@ async fn stories(
         author_id,
         ..StoryFilter::default()
     };
-    let found = state.store.list_stories(&filter, page).await?;
+    let found = store.list_stories(&filter, page).await?;
     Ok(Json(page_json(&found, page)))
 }
 
 /// Admin: `GET /api/admin/audit?admin=&action=`.
 async fn audit(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AdminUser(_admin): AdminUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
@@ -347,14 +346,14 @@ async fn audit(
     let page = params.page();
     params.finish()?;
     let admin_id = match &admin {
-        Some(username) => match user_id_named(&state, username).await? {
+        Some(username) => match user_id_named(&store, username).await? {
             Some(id) => Some(id),
             None => return Ok(empty_page(page)),
         },
         None => None,
     };
     let filter = AuditFilter { admin_id, action };
-    let found = state.store.list_audit(&filter, page).await?;
+    let found = store.list_audit(&filter, page).await?;
     Ok(Json(page_json(&found, page)))
 }
 

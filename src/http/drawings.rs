@@ -19,13 +19,18 @@ use storybook_store::{Drawing, DrawingChanges, StoreError};
 
 use super::access::{drawable, managed, visible_drawing};
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
+use crate::config::Limits;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::events::Event;
+use crate::events::Events;
 use crate::extract::{ApiPath, AuthUser, JsonFields, JsonWithStrokes, MaybeUser, Query};
 use crate::image_cache::RenderedImage;
-use crate::state::AppState;
+use crate::metrics::Metrics;
+use crate::notifications::Notifier;
+use crate::state::{Caches, Tools};
 use crate::threads::CpuBudget;
 use crate::validate::{Fields, char_len, check_profanity};
+use storybook_store::Store;
 
 const MAX_TITLE_CHARS: usize = 120;
 /// `?width=` of a rendered image, in pixels.
@@ -217,7 +222,10 @@ fn side_field(body: &mut Fields, field: &str) -> Option<u32> {
 
 /// Drawings: `POST /api/drawings`.
 async fn create(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(tools): State<Tools>,
+    State(limits): State<Arc<Limits>>,
+    State(metrics): State<Arc<Metrics>>,
     AuthUser(user): AuthUser,
     JsonWithStrokes(mut body, strokes): JsonWithStrokes,
 ) -> ApiResult<(StatusCode, Response)> {
@@ -235,9 +243,8 @@ async fn create(
     let (Some(title), Some(width), Some(height)) = (title, width, height) else {
         return Err(ApiError::internal("validated drawing fields missing"));
     };
-    check_profanity(&state.tools.profanity, [("title", title.as_str())])?;
-    let drawing = state
-        .store
+    check_profanity(&tools.profanity, [("title", title.as_str())])?;
+    let drawing = store
         .create_drawing(
             user.id,
             &title,
@@ -247,24 +254,32 @@ async fn create(
             &strokes,
         )
         .await?;
-    Ok((StatusCode::CREATED, drawing_response(&state, drawing)))
+    Ok((
+        StatusCode::CREATED,
+        drawing_response(&store, &limits, &metrics, drawing),
+    ))
 }
 
 /// The drawing with its strokes, streamed: the strokes are read and sent
 /// a chunk at a time, so a drawing at the limits never sits in memory.
-fn drawing_response(state: &AppState, drawing: Drawing) -> Response {
+fn drawing_response(
+    store: &Store,
+    limits: &Arc<Limits>,
+    metrics: &Arc<Metrics>,
+    drawing: Drawing,
+) -> Response {
     let mut head = json!(drawing);
     head.as_object_mut().map(|o| o.remove("stroke_count"));
     let head = head.to_string();
     // `{...,"strokes":[` then the strokes, then `]}`.
     let opening = format!("{},\"strokes\":[", &head[..head.len() - 1]);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
-    let store = state.store.clone();
-    let stall = Duration::from_secs(state.limits.response_stall_secs.max(1));
+    let store = store.clone();
+    let stall = Duration::from_secs(limits.response_stall_secs.max(1));
     let id = drawing.id;
     let gave_up = Arc::new(AtomicBool::new(false));
     let producer_gave_up = gave_up.clone();
-    let metrics = state.metrics.clone();
+    let metrics = metrics.clone();
     tokio::spawn(async move {
         let finished = stream_strokes(&store, id, opening, &sender, stall).await;
         if !finished {
@@ -348,66 +363,68 @@ async fn stream_strokes(
 
 /// Drawings: `GET /api/drawings/{id}`.
 async fn detail(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(limits): State<Arc<Limits>>,
+    State(metrics): State<Arc<Metrics>>,
     MaybeUser(viewer): MaybeUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Response> {
-    let drawing = visible_drawing(&state, id, viewer.as_ref()).await?;
-    Ok(drawing_response(&state, drawing))
+    let drawing = visible_drawing(&store, id, viewer.as_ref()).await?;
+    Ok(drawing_response(&store, &limits, &metrics, drawing))
 }
 
 /// Drawings: `PATCH /api/drawings/{id}`.
 async fn update(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(tools): State<Tools>,
+    State(limits): State<Arc<Limits>>,
+    State(metrics): State<Arc<Metrics>>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Response> {
-    managed(&state, id, &user).await?;
+    managed(&store, id, &user).await?;
     let title = title_field(&mut body, false);
     let background = background_field(&mut body);
     body.finish()?;
     if let Some(title) = &title {
-        check_profanity(&state.tools.profanity, [("title", title.as_str())])?;
+        check_profanity(&tools.profanity, [("title", title.as_str())])?;
     }
-    let drawing = state
-        .store
+    let drawing = store
         .update_drawing(id, &DrawingChanges { title, background })
         .await?;
-    Ok(drawing_response(&state, drawing))
+    Ok(drawing_response(&store, &limits, &metrics, drawing))
 }
 
 /// Drawings: `DELETE /api/drawings/{id}`.
 async fn remove(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(events): State<Arc<dyn Events>>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    managed(&state, id, &user).await?;
+    managed(&store, id, &user).await?;
     // The pages that attached it no longer do; cached copies are stale.
-    for story in state.store.delete_drawing(id).await? {
-        state.caches.reads.invalidate_story(story);
+    for story in store.delete_drawing(id).await? {
+        caches.reads.invalidate_story(story);
     }
-    state
-        .events
-        .send(Event::DrawingChanged { drawing_id: id })
-        .await;
+    events.send(Event::DrawingChanged { drawing_id: id }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Drawings: `POST /api/drawings/{id}/strokes`.
 async fn append(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
     JsonWithStrokes(mut body, strokes): JsonWithStrokes,
 ) -> ApiResult<Json<Value>> {
-    let drawing = drawable(&state, id, &user).await?;
+    let drawing = drawable(&store, id, &user).await?;
     let (width, height) = (drawing.width as u32, drawing.height as u32);
     let strokes = strokes_field(&mut body, strokes.as_ref(), width, height, true);
     body.finish()?;
-    let count = state
-        .store
+    let count = store
         .append_strokes(id, &strokes, MAX_STROKES as i64)
         .await?;
     Ok(Json(json!({ "stroke_count": count })))
@@ -415,18 +432,21 @@ async fn append(
 
 /// Drawings: `DELETE /api/drawings/{id}/strokes/{stroke_id}`.
 async fn undo(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AuthUser(user): AuthUser,
     ApiPath((id, stroke_id)): ApiPath<(i64, String)>,
 ) -> ApiResult<StatusCode> {
-    drawable(&state, id, &user).await?;
-    state.store.delete_stroke(id, &stroke_id).await?;
+    drawable(&store, id, &user).await?;
+    store.delete_stroke(id, &stroke_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Drawings: `GET /api/drawings/{id}/image.png?width=`.
 async fn image(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
+    State(limits): State<Arc<Limits>>,
     MaybeUser(viewer): MaybeUser,
     ApiPath(id): ApiPath<i64>,
     Query(mut params): Query,
@@ -436,7 +456,7 @@ async fn image(
         .integer(WIDTH.name, MIN_IMAGE_WIDTH, MAX_IMAGE_WIDTH)
         .map(|w| w as u32);
     params.finish()?;
-    let drawing = visible_drawing(&state, id, viewer.as_ref()).await?;
+    let drawing = visible_drawing(&store, id, viewer.as_ref()).await?;
     let (width, height) = (drawing.width as u32, drawing.height as u32);
     let (out_width, out_height, _) = output_size(width, height, requested);
     let etag = format!(
@@ -464,13 +484,13 @@ async fn image(
         }
         headers
     };
-    if let Some(image) = state.caches.images.get(&etag) {
+    if let Some(image) = caches.images.get(&etag) {
         return Ok((image_headers(etag_header, image.complete), image.png).into_response());
     }
-    let slot = state.tools.renders.acquire().await?;
-    let store = state.store.clone();
+    let slot = tools.renders.acquire().await?;
+    let store = store.clone();
     let background = drawing.background.clone();
-    let cpu_budget = Duration::from_millis(state.limits.render_cpu_ms);
+    let cpu_budget = Duration::from_millis(limits.render_cpu_ms);
     // When this request ends (answered, timed out, or the client left), the
     // render stops at its next piece of stroke; its slot goes with the
     // blocking task, so it is free only once the drawing has really stopped.
@@ -517,7 +537,7 @@ async fn image(
     if !image.complete {
         tracing::warn!(drawing = id, "render stopped at its CPU budget");
     }
-    state.caches.images.put(&etag, image.clone());
+    caches.images.put(&etag, image.clone());
     Ok((image_headers(etag_header, image.complete), image.png).into_response())
 }
 
@@ -543,18 +563,19 @@ impl Drop for RequestEnded {
 
 /// Drawings: `POST /api/drawings/{id}/collaborators`.
 async fn add_collaborator(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(notifier): State<Notifier>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let drawing = managed(&state, id, &user).await?;
+    let drawing = managed(&store, id, &user).await?;
     let username = body
         .required_string("username")
         .map(|u| u.trim().to_lowercase());
     body.finish()?;
     let username = username.unwrap_or_default();
-    let invited = match state.store.user_by_username(&username).await {
+    let invited = match store.user_by_username(&username).await {
         Ok(invited) if invited.active => invited,
         Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::NotFound),
         Err(other) => return Err(other.into()),
@@ -565,9 +586,8 @@ async fn add_collaborator(
             "is the drawing's owner".to_owned(),
         )])));
     }
-    if state.store.add_collaborator(id, invited.id).await? {
-        state
-            .notifier
+    if store.add_collaborator(id, invited.id).await? {
+        notifier
             .notify(
                 invited.id,
                 "collab_invite",
@@ -575,7 +595,7 @@ async fn add_collaborator(
             )
             .await;
     }
-    let drawing = state.store.drawing(id).await?;
+    let drawing = store.drawing(id).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "collaborators": drawing.collaborators })),
@@ -584,31 +604,29 @@ async fn add_collaborator(
 
 /// Drawings: `DELETE /api/drawings/{id}/collaborators/{username}`.
 async fn remove_collaborator(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(events): State<Arc<dyn Events>>,
     AuthUser(user): AuthUser,
     ApiPath((id, username)): ApiPath<(i64, String)>,
 ) -> ApiResult<StatusCode> {
-    managed(&state, id, &user).await?;
-    let removed = state
-        .store
-        .user_by_username(&username.to_lowercase())
-        .await?;
-    state.store.remove_collaborator(id, removed.id).await?;
+    managed(&store, id, &user).await?;
+    let removed = store.user_by_username(&username.to_lowercase()).await?;
+    store.remove_collaborator(id, removed.id).await?;
     let event = Event::AccessChanged {
         user_id: removed.id,
     };
-    state.events.send(event).await;
+    events.send(event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Drawings: `GET /api/me/drawings`.
 async fn mine(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AuthUser(user): AuthUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
     let page = params.page();
     params.finish()?;
-    let found = state.store.list_user_drawings(user.id, page).await?;
+    let found = store.list_user_drawings(user.id, page).await?;
     Ok(Json(page_json(&found, page)))
 }

@@ -13,7 +13,8 @@ use super::access::visible_story;
 use super::{ApiRouter, Doc};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser};
-use crate::state::AppState;
+use crate::state::{Caches, Tools};
+use storybook_store::Store;
 
 /// Leaderboard length.
 const LEADERBOARD_SIZE: i64 = 10;
@@ -50,20 +51,22 @@ pub fn router() -> ApiRouter {
 
 /// The game of `kind` for a story the viewer may read, or `404`.
 async fn load_game(
-    state: &AppState,
+    store: &Store,
+    caches: &Caches,
+    tools: &Tools,
     id: i64,
     kind: &str,
     viewer: Option<&User>,
 ) -> ApiResult<(std::sync::Arc<Story>, Game)> {
     let kind = Kind::parse(kind).ok_or(ApiError::NotFound)?;
-    let story = visible_story(state, id, viewer).await?;
-    let game = make_game(state, &story, kind).ok_or(ApiError::NotFound)?;
+    let story = visible_story(store, caches, id, viewer).await?;
+    let game = make_game(tools, &story, kind).ok_or(ApiError::NotFound)?;
     Ok((story, game))
 }
 
-fn make_game(state: &AppState, story: &Story, kind: Kind) -> Option<Game> {
+fn make_game(tools: &Tools, story: &Story, kind: Kind) -> Option<Game> {
     let pages: Vec<&str> = story.pages.iter().map(|p| p.text.as_str()).collect();
-    let allowed = |word: &str| state.tools.profanity.is_clean(word);
+    let allowed = |word: &str| tools.profanity.is_clean(word);
     storybook_games::Story::new(story.id, story.version, &pages, &allowed).game(kind)
 }
 
@@ -76,13 +79,15 @@ fn answer_json(answer: &Answer) -> Value {
 
 /// Games: `GET /api/stories/{id}/games`.
 async fn kinds(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
     MaybeUser(viewer): MaybeUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
-    let story = visible_story(&state, id, viewer.as_ref()).await?;
+    let story = visible_story(&store, &caches, id, viewer.as_ref()).await?;
     let pages: Vec<&str> = story.pages.iter().map(|p| p.text.as_str()).collect();
-    let allowed = |word: &str| state.tools.profanity.is_clean(word);
+    let allowed = |word: &str| tools.profanity.is_clean(word);
     let kinds: Vec<&str> = storybook_games::Story::new(story.id, story.version, &pages, &allowed)
         .kinds()
         .into_iter()
@@ -93,11 +98,13 @@ async fn kinds(
 
 /// Games: `GET /api/stories/{id}/games/{kind}`.
 async fn game(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
     MaybeUser(viewer): MaybeUser,
     ApiPath((id, kind)): ApiPath<(i64, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (story, game) = load_game(&state, id, &kind, viewer.as_ref()).await?;
+    let (story, game) = load_game(&store, &caches, &tools, id, &kind, viewer.as_ref()).await?;
     let questions: Vec<Value> = game
         .questions
         .iter()
@@ -119,12 +126,14 @@ async fn game(
 
 /// Games: `POST /api/stories/{id}/games/{kind}/answers`.
 async fn answers(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
     AuthUser(user): AuthUser,
     ApiPath((id, kind)): ApiPath<(i64, String)>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
-    let (story, game) = load_game(&state, id, &kind, Some(&user)).await?;
+    let (story, game) = load_game(&store, &caches, &tools, id, &kind, Some(&user)).await?;
     let version = body.required_i64("version");
     let mut submitted = HashMap::new();
     match body.raw("answers") {
@@ -164,8 +173,7 @@ async fn answers(
         )));
     }
     let score = storybook_games::check(&game, &submitted);
-    state
-        .store
+    store
         .record_score(
             user.id,
             id,
@@ -191,13 +199,14 @@ async fn answers(
 
 /// Games: `GET /api/stories/{id}/games/{kind}/leaderboard`.
 async fn leaderboard(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
     MaybeUser(viewer): MaybeUser,
     ApiPath((id, kind)): ApiPath<(i64, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (_, game) = load_game(&state, id, &kind, viewer.as_ref()).await?;
-    let items = state
-        .store
+    let (_, game) = load_game(&store, &caches, &tools, id, &kind, viewer.as_ref()).await?;
+    let items = store
         .leaderboard(id, game.kind.as_str(), LEADERBOARD_SIZE)
         .await?;
     Ok(Json(json!({ "items": items })))

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, AuthUser, Query};
-use crate::state::AppState;
+use storybook_store::Store;
 
 const UNREAD: QueryParam = QueryParam::new(
     "unread",
@@ -45,15 +45,14 @@ pub fn router() -> ApiRouter {
 
 /// Notifications: `GET /api/notifications?unread=`.
 async fn list(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AuthUser(user): AuthUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
     let unread = params.bool("unread");
     let page = params.page();
     params.finish()?;
-    let (notifications, unread_count) = state
-        .store
+    let (notifications, unread_count) = store
         .list_notifications(user.id, unread.map(|unread| !unread), page)
         .await?;
     let mut body = page_json(&notifications, page);
@@ -63,19 +62,19 @@ async fn list(
 
 /// Notifications: `POST /api/notifications/{id}/read`.
 async fn mark_read(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    state.store.mark_notification_read(user.id, id).await?;
+    store.mark_notification_read(user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Notifications: `POST /api/notifications/read-all`.
 async fn mark_all_read(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     AuthUser(user): AuthUser,
 ) -> ApiResult<StatusCode> {
-    state.store.mark_all_notifications_read(user.id).await?;
+    store.mark_all_notifications_read(user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

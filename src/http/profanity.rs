@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{ApiRouter, Doc};
 use crate::error::ApiResult;
 use crate::extract::JsonFields;
-use crate::state::AppState;
+use crate::state::Tools;
 use crate::validate::char_len;
 
 /// The longest text the check accepts, in characters.
@@ -25,7 +25,7 @@ pub fn router() -> ApiRouter {
 
 /// Profanity: `POST /api/profanity/check`.
 async fn check(
-    State(state): State<AppState>,
+    State(tools): State<Tools>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
     let text = body.required_string("text");
@@ -39,7 +39,7 @@ async fn check(
     }
     body.finish()?;
     let text = text.unwrap_or_default();
-    let report = state.tools.profanity.check(&text);
+    let report = tools.profanity.check(&text);
     let matches: Vec<Value> = report
         .matches
         .iter()

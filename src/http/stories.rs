@@ -21,10 +21,13 @@ use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::cache::{CacheKey, Cached, Ticket};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;
+use crate::events::Events;
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser, Query};
 use crate::likes_cache::MAX_KEPT_LIKES;
-use crate::state::AppState;
+use crate::notifications::Notifier;
+use crate::state::{Caches, Tools};
 use crate::validate::char_len;
+use storybook_store::Store;
 
 /// Library pages up to this number are cached (the hot ones).
 const CACHED_LIBRARY_PAGES: u32 = 3;
@@ -146,13 +149,14 @@ fn admin_acting_on(user: &User, story: &Story) -> Option<i64> {
 
 /// Fills in `liked` for the viewer.
 async fn with_liked(
-    state: &AppState,
+    store: &Store,
+    caches: &Caches,
     viewer: Option<&User>,
     mut items: Vec<StorySummary>,
 ) -> ApiResult<Vec<StorySummary>> {
     if let Some(user) = viewer {
         let ids: Vec<i64> = items.iter().map(|s| s.id).collect();
-        let liked = liked_among(state, user.id, &ids).await?;
+        let liked = liked_among(store, caches, user.id, &ids).await?;
         for item in &mut items {
             item.liked = liked.contains(&item.id);
         }
@@ -162,24 +166,28 @@ async fn with_liked(
 
 /// Which of `story_ids` the user likes: from the likes cache, else from
 /// the database (keeping the user's whole set when it is small).
-async fn liked_among(state: &AppState, user_id: i64, story_ids: &[i64]) -> ApiResult<Vec<i64>> {
-    if let Some(liked) = state.caches.likes.liked_among(user_id, story_ids) {
+async fn liked_among(
+    store: &Store,
+    caches: &Caches,
+    user_id: i64,
+    story_ids: &[i64],
+) -> ApiResult<Vec<i64>> {
+    if let Some(liked) = caches.likes.liked_among(user_id, story_ids) {
         return Ok(liked);
     }
-    let ticket = state.caches.likes.ticket();
-    let all = state
-        .store
+    let ticket = caches.likes.ticket();
+    let all = store
         .liked_story_ids(user_id, MAX_KEPT_LIKES as i64 + 1)
         .await?;
     if all.len() > MAX_KEPT_LIKES {
-        return Ok(state.store.liked_among(user_id, story_ids).await?);
+        return Ok(store.liked_among(user_id, story_ids).await?);
     }
     let liked = story_ids
         .iter()
         .copied()
         .filter(|id| all.contains(id))
         .collect();
-    state.caches.likes.put(ticket, user_id, all);
+    caches.likes.put(ticket, user_id, all);
     Ok(liked)
 }
 
@@ -201,22 +209,21 @@ fn json_body(body: axum::body::Bytes) -> Response {
 
 /// Serialises `value`, keeps the bytes under `key`, and answers with them.
 fn cache_body(
-    state: &AppState,
+    caches: &Caches,
     ticket: Ticket,
     key: CacheKey,
     value: &Value,
 ) -> ApiResult<Response> {
     let body = axum::body::Bytes::from(serde_json::to_vec(value).map_err(ApiError::internal)?);
-    state
-        .caches
-        .reads
-        .put(ticket, key, Cached::Body(body.clone()));
+    caches.reads.put(ticket, key, Cached::Body(body.clone()));
     Ok(json_body(body))
 }
 
 /// Stories: `GET /api/stories` (the library).
 async fn library(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
     MaybeUser(viewer): MaybeUser,
     Query(mut params): Query,
 ) -> ApiResult<Response> {
@@ -237,7 +244,7 @@ async fn library(
         None => StorySort::Newest,
     };
     let author_id = match &author {
-        Some(username) => match state.store.user_by_username(username).await {
+        Some(username) => match store.user_by_username(username).await {
             Ok(user) => Some(user.id),
             Err(storybook_store::StoreError::NotFound) => {
                 return Ok(Json(summaries_json(Vec::new(), 0, page)).into_response());
@@ -260,17 +267,17 @@ async fn library(
     let cacheable = page.page <= CACHED_LIBRARY_PAGES;
     let described = format!("{filter:?}/{}/{}", page.page, page.page_size);
     let key = CacheKey::Library(described.clone());
-    let generation = state.caches.reads.generation();
+    let generation = caches.reads.generation();
     // Anonymous readers (no `liked` to fill in) get the finished bytes.
     let body_key = cacheable.then_some(CacheKey::LibraryBody(described));
     if viewer.is_none()
         && let Some(body_key) = &body_key
-        && let Some(Cached::Body(body)) = state.caches.reads.get(generation, body_key)
+        && let Some(Cached::Body(body)) = caches.reads.get(generation, body_key)
     {
         return Ok(json_body(body));
     }
     let found = if cacheable {
-        match state.caches.reads.get(generation, &key) {
+        match caches.reads.get(generation, &key) {
             Some(Cached::Library(found)) => Some(found),
             _ => None,
         }
@@ -283,13 +290,12 @@ async fn library(
             // Search has slots of its own: it queues behind other searches
             // (503 busy past its queue), not in front of everything else.
             let _search_slot = match &query {
-                Some(_) => Some(state.tools.searches.acquire().await?),
+                Some(_) => Some(tools.searches.acquire().await?),
                 None => None,
             };
-            let found = Arc::new(state.store.list_stories(&filter, page).await?);
+            let found = Arc::new(store.list_stories(&filter, page).await?);
             if cacheable {
-                state
-                    .caches
+                caches
                     .reads
                     .put(generation, key, Cached::Library(found.clone()));
             }
@@ -299,7 +305,7 @@ async fn library(
     let liked = match &viewer {
         Some(user) => {
             let ids: Vec<i64> = found.items.iter().map(|s| s.id).collect();
-            liked_among(&state, user.id, &ids).await?
+            liked_among(&store, &caches, user.id, &ids).await?
         }
         None => Vec::new(),
     };
@@ -309,11 +315,11 @@ async fn library(
     if liked.is_empty()
         && let Some(body_key) = body_key
     {
-        if let Some(Cached::Body(body)) = state.caches.reads.get(generation, &body_key) {
+        if let Some(Cached::Body(body)) = caches.reads.get(generation, &body_key) {
             return Ok(json_body(body));
         }
         let value = summaries_json(found.items.clone(), found.total, page);
-        return cache_body(&state, generation, body_key, &value);
+        return cache_body(&caches, generation, body_key, &value);
     }
     let mut items = found.items.clone();
     for item in &mut items {
@@ -324,14 +330,16 @@ async fn library(
 
 /// Stories: `POST /api/stories`.
 async fn create(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
     AuthUser(user): AuthUser,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let changes = story_fields(&mut body, false);
     body.finish()?;
-    check_drawings(&state, user.id, &changes).await?;
-    check_story_profanity(&state, &changes).await?;
+    check_drawings(&store, user.id, &changes).await?;
+    check_story_profanity(&tools, &changes).await?;
     let (Some(title), Some(pages), Some(genre), Some(age_group)) = (
         changes.title,
         changes.pages,
@@ -340,8 +348,7 @@ async fn create(
     ) else {
         return Err(ApiError::internal("validated story fields missing"));
     };
-    let story = state
-        .store
+    let story = store
         .create_story(&NewStory {
             author_id: user.id,
             title,
@@ -353,52 +360,58 @@ async fn create(
             source: StorySource::Manual,
         })
         .await?;
-    state.caches.reads.invalidate_library();
+    caches.reads.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 
 /// Stories: `GET /api/stories/{id}`.
 async fn detail(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
     MaybeUser(viewer): MaybeUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let Some(viewer) = viewer else {
         // Anonymous readers see only published stories and count no read:
         // their answer is the same bytes for everyone until the next write.
-        let generation = state.caches.reads.generation();
+        let generation = caches.reads.generation();
         let body_key = CacheKey::StoryBody(id);
-        if let Some(Cached::Body(body)) = state.caches.reads.get(generation, &body_key) {
+        if let Some(Cached::Body(body)) = caches.reads.get(generation, &body_key) {
             return Ok(json_body(body));
         }
-        let story = visible_story(&state, id, None).await?;
-        return cache_body(&state, generation, body_key, &story_json(&story, false));
+        let story = visible_story(&store, &caches, id, None).await?;
+        return cache_body(&caches, generation, body_key, &story_json(&story, false));
     };
-    let story = visible_story(&state, id, Some(&viewer)).await?;
+    let story = visible_story(&store, &caches, id, Some(&viewer)).await?;
     let mut story = Story::clone(&story);
-    if viewer.id != story.author.id && state.store.count_read(viewer.id, id).await? {
+    if viewer.id != story.author.id && store.count_read(viewer.id, id).await? {
         story.reads += 1;
         // Only this story's entries: library pages show its read count up
         // to CACHE_TTL_SECS late, so a crowd of first reads does not empty
         // the cache for everyone.
-        state.caches.reads.invalidate_story(id);
+        caches.reads.invalidate_story(id);
     }
-    let liked = !liked_among(&state, viewer.id, &[id]).await?.is_empty();
+    let liked = !liked_among(&store, &caches, viewer.id, &[id])
+        .await?
+        .is_empty();
     Ok(Json(story_json(&story, liked)).into_response())
 }
 
 /// Stories: `PATCH /api/stories/{id}`.
 async fn update(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
+    State(events): State<Arc<dyn Events>>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
-    let before = editable_story(&state, id, &user).await?;
+    let before = editable_story(&store, &caches, id, &user).await?;
     let changes = story_fields(&mut body, true);
     body.finish()?;
-    check_drawings(&state, before.author.id, &changes).await?;
-    check_story_profanity(&state, &changes).await?;
+    check_drawings(&store, before.author.id, &changes).await?;
+    check_story_profanity(&tools, &changes).await?;
     let unpublished = before.status == StoryStatus::Published
         && changes.status.is_some_and(|s| s != StoryStatus::Published);
     let audit = admin_acting_on(&user, &before).map(|admin_id| AuditNote {
@@ -411,64 +424,66 @@ async fn update(
         target_id: id,
         detail: json!({ "title": before.title, "author": before.author.username, "fields": changes.named_fields() }),
     });
-    let story = state
-        .store
-        .update_story(id, &changes, audit.as_ref())
-        .await?;
-    state.caches.reads.invalidate_story_and_library(id);
+    let story = store.update_story(id, &changes, audit.as_ref()).await?;
+    caches.reads.invalidate_story_and_library(id);
     if before.status == StoryStatus::Published && story.status != StoryStatus::Published
         || changes.pages.is_some()
     {
         // Readers of it, or of a drawing it showed, may have lost the right.
-        story_changed(&state, &before).await;
+        story_changed(&events, &before).await;
     }
-    let liked = !liked_among(&state, user.id, &[id]).await?.is_empty();
+    let liked = !liked_among(&store, &caches, user.id, &[id])
+        .await?
+        .is_empty();
     Ok(Json(story_json(&story, liked)))
 }
 
 /// Stories: `DELETE /api/stories/{id}`.
 async fn remove(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(events): State<Arc<dyn Events>>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let story = editable_story(&state, id, &user).await?;
+    let story = editable_story(&store, &caches, id, &user).await?;
     let audit = admin_acting_on(&user, &story).map(|admin_id| AuditNote {
         admin_id,
         action: AuditAction::StoryDeleted,
         target_id: id,
         detail: json!({ "title": story.title, "author": story.author.username }),
     });
-    state.store.delete_story(id, audit.as_ref()).await?;
-    state.caches.reads.invalidate_story_and_library(id);
-    story_changed(&state, &story).await;
+    store.delete_story(id, audit.as_ref()).await?;
+    caches.reads.invalidate_story_and_library(id);
+    story_changed(&events, &story).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Tells the story's channel, and the channels of the drawings it showed,
 /// to check who may still read them.
-async fn story_changed(state: &AppState, story: &Story) {
+async fn story_changed(events: &Arc<dyn Events>, story: &Story) {
     let drawing_ids: Vec<i64> = story.pages.iter().filter_map(|p| p.drawing_id).collect();
     let event = Event::StoryChanged {
         story_id: story.id,
         drawing_ids: &drawing_ids,
     };
-    state.events.send(event).await;
+    events.send(event).await;
 }
 
 /// Stories: `POST /api/stories/{id}/like`.
 async fn like(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(notifier): State<Notifier>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
-    let story = visible_story(&state, id, Some(&user)).await?;
-    let outcome = state.store.like(user.id, id).await?;
-    state.caches.likes.forget_user(user.id);
-    state.caches.reads.invalidate_story_and_library(id);
+    let story = visible_story(&store, &caches, id, Some(&user)).await?;
+    let outcome = store.like(user.id, id).await?;
+    caches.likes.forget_user(user.id);
+    caches.reads.invalidate_story_and_library(id);
     if outcome.first_like && story.author.id != user.id {
-        state
-            .notifier
+        notifier
             .notify(
                 story.author.id,
                 "like",
@@ -483,14 +498,15 @@ async fn like(
 
 /// Stories: `DELETE /api/stories/{id}/like`.
 async fn unlike(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
-    visible_story(&state, id, Some(&user)).await?;
-    let outcome = state.store.unlike(user.id, id).await?;
-    state.caches.likes.forget_user(user.id);
-    state.caches.reads.invalidate_story_and_library(id);
+    visible_story(&store, &caches, id, Some(&user)).await?;
+    let outcome = store.unlike(user.id, id).await?;
+    caches.likes.forget_user(user.id);
+    caches.reads.invalidate_story_and_library(id);
     Ok(Json(
         json!({ "likes": outcome.likes, "liked": outcome.liked }),
     ))
@@ -498,12 +514,13 @@ async fn unlike(
 
 /// Stories: `PUT /api/stories/{id}/progress`.
 async fn progress(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
-    let story = visible_story(&state, id, Some(&user)).await?;
+    let story = visible_story(&store, &caches, id, Some(&user)).await?;
     let page = body.required_i64("page");
     let page_count = story.pages.len() as i64;
     if let Some(page) = page
@@ -513,8 +530,7 @@ async fn progress(
     }
     body.finish()?;
     let page = page.unwrap_or_default();
-    let progress = state
-        .store
+    let progress = store
         .set_progress(user.id, id, page, page == page_count - 1)
         .await?;
     Ok(Json(json!(progress)))
@@ -522,12 +538,13 @@ async fn progress(
 
 /// Stories: `POST /api/stories/{id}/report`.
 async fn report(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    visible_story(&state, id, Some(&user)).await?;
+    visible_story(&store, &caches, id, Some(&user)).await?;
     let reason = body.required_string("reason").map(|r| r.trim().to_owned());
     if let Some(reason) = &reason
         && !(1..=MAX_REASON_CHARS).contains(&char_len(reason))
@@ -538,8 +555,7 @@ async fn report(
         );
     }
     body.finish()?;
-    let report = state
-        .store
+    let report = store
         .create_report(id, user.id, &reason.unwrap_or_default())
         .await?;
     Ok((
@@ -550,7 +566,8 @@ async fn report(
 
 /// Stories: `GET /api/me/stories`.
 async fn own_stories(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
     AuthUser(user): AuthUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
@@ -560,22 +577,23 @@ async fn own_stories(
         author_id: Some(user.id),
         ..StoryFilter::default()
     };
-    let found = state.store.list_stories(&filter, page).await?;
-    let items = with_liked(&state, Some(&user), found.items).await?;
+    let found = store.list_stories(&filter, page).await?;
+    let items = with_liked(&store, &caches, Some(&user), found.items).await?;
     Ok(Json(summaries_json(items, found.total, page)))
 }
 
 /// Stories: `GET /api/me/reading`.
 async fn reading(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
     AuthUser(user): AuthUser,
     Query(mut params): Query,
 ) -> ApiResult<Json<Value>> {
     let page = params.page();
     params.finish()?;
-    let found = state.store.reading_list(user.id, page).await?;
+    let found = store.reading_list(user.id, page).await?;
     let (summaries, progress): (Vec<StorySummary>, Vec<_>) = found.items.into_iter().unzip();
-    let summaries = with_liked(&state, Some(&user), summaries).await?;
+    let summaries = with_liked(&store, &caches, Some(&user), summaries).await?;
     let items: Vec<Value> = summaries
         .into_iter()
         .zip(progress)

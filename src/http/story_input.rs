@@ -7,8 +7,9 @@ use serde_json::Value;
 use storybook_store::{AGE_GROUPS, GENRES, StoryChanges, StoryPage, StoryStatus};
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::Tools;
 use crate::validate::{Fields, char_len, check_profanity};
+use storybook_store::Store;
 
 pub const MAX_TITLE_CHARS: usize = 120;
 pub const MAX_PAGES: usize = 50;
@@ -159,7 +160,7 @@ const BLOCKING_CHECK_BYTES: usize = 16 * 1024;
 
 /// Profanity over every field others will see, named as the contract
 /// names them (`title`, `pages.2.text`, `tags.0`).
-pub async fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> ApiResult<()> {
+pub async fn check_story_profanity(tools: &Tools, changes: &StoryChanges) -> ApiResult<()> {
     let mut fields: Vec<(String, &str)> = Vec::new();
     if let Some(title) = &changes.title {
         fields.push(("title".into(), title));
@@ -172,7 +173,7 @@ pub async fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> 
     }
     if fields.iter().map(|(_, text)| text.len()).sum::<usize>() <= BLOCKING_CHECK_BYTES {
         return check_profanity(
-            &state.tools.profanity,
+            &tools.profanity,
             fields.iter().map(|(name, text)| (name.as_str(), *text)),
         );
     }
@@ -180,7 +181,7 @@ pub async fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> 
         .into_iter()
         .map(|(name, text)| (name, text.to_owned()))
         .collect();
-    let filter = state.tools.profanity.clone();
+    let filter = tools.profanity.clone();
     tokio::task::spawn_blocking(move || {
         check_profanity(
             &filter,
@@ -195,14 +196,14 @@ pub async fn check_story_profanity(state: &AppState, changes: &StoryChanges) -> 
 
 /// A page may only attach a drawing the story's author owns.
 pub async fn check_drawings(
-    state: &AppState,
+    store: &Store,
     author_id: i64,
     changes: &StoryChanges,
 ) -> ApiResult<()> {
     let mut fields = crate::error::FieldErrors::new();
     for (index, page) in changes.pages.iter().flatten().enumerate() {
         if let Some(drawing_id) = page.drawing_id
-            && state.store.drawing_owner(drawing_id).await? != Some(author_id)
+            && store.drawing_owner(drawing_id).await? != Some(author_id)
         {
             fields.insert(
                 format!("pages.{index}.drawing_id"),

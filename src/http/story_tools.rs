@@ -17,8 +17,9 @@ use super::views::story_json;
 use super::{ApiRouter, Doc};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonFields};
-use crate::state::AppState;
+use crate::state::{Caches, Tools};
 use crate::validate::{char_len, check_profanity};
+use storybook_store::Store;
 
 const MAX_PROMPT_CHARS: usize = 500;
 /// Room for the multipart framing and a title around the image.
@@ -56,11 +57,13 @@ pub fn router() -> ApiRouter {
 
 /// Stories: `POST /api/stories/generate`.
 async fn generate(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
     AuthUser(user): AuthUser,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    state.tools.generation_quota.check(user.id)?;
+    tools.generation_quota.check(user.id)?;
     let prompt = body.required_string("prompt").map(|p| p.trim().to_owned());
     if let Some(prompt) = &prompt
         && !(1..=MAX_PROMPT_CHARS).contains(&char_len(prompt))
@@ -87,15 +90,15 @@ async fn generate(
     }
     body.finish()?;
     let prompt = prompt.unwrap_or_default();
-    check_profanity(&state.tools.profanity, [("prompt", prompt.as_str())])?;
+    check_profanity(&tools.profanity, [("prompt", prompt.as_str())])?;
     let request = GenerateRequest {
         prompt,
         genre: genre.clone(),
         age_group: age_group.clone(),
         pages: pages as usize,
     };
-    let generated = state.tools.generator.generate(&request).await.map_err(|error| {
-        tracing::warn!(%error, generator = state.tools.generator.name(), "story generation failed");
+    let generated = tools.generator.generate(&request).await.map_err(|error| {
+        tracing::warn!(%error, generator = tools.generator.name(), "story generation failed");
         ApiError::Unavailable {
             code: "generator_unavailable",
             message: "the story generator is not available right now; try again later".into(),
@@ -115,14 +118,13 @@ async fn generate(
         ..StoryChanges::default()
     };
     // A model can say anything: its words pass the same filter as a child's.
-    if check_story_profanity(&state, &changes).await.is_err() {
+    if check_story_profanity(&tools, &changes).await.is_err() {
         return Err(ApiError::Unavailable {
             code: "generator_unavailable",
             message: "the generated story did not pass the word filter; try another prompt".into(),
         });
     }
-    let story = state
-        .store
+    let story = store
         .create_story(&NewStory {
             author_id: user.id,
             title: generated.title,
@@ -134,16 +136,16 @@ async fn generate(
             source: StorySource::Ai,
         })
         .await?;
-    state.caches.reads.invalidate_library();
+    caches.reads.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 
 /// Reads the multipart form: the image (bounded) and an optional title.
 async fn read_form(
-    state: &AppState,
     request: Request,
+    max_image_bytes: usize,
 ) -> ApiResult<(Option<Vec<u8>>, Option<String>)> {
-    let mut form = Multipart::from_request(request, state).await.map_err(|_| {
+    let mut form = Multipart::from_request(request, &()).await.map_err(|_| {
         ApiError::UnsupportedMediaType("expected multipart/form-data with an image part".into())
     })?;
     let mut image = None;
@@ -160,7 +162,7 @@ async fn read_form(
             Some("image") => {
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(too_large)? {
-                    if bytes.len() + chunk.len() > state.tools.ocr.max_bytes() {
+                    if bytes.len() + chunk.len() > max_image_bytes {
                         return Err(ApiError::PayloadTooLarge);
                     }
                     bytes.extend_from_slice(&chunk);
@@ -187,11 +189,13 @@ async fn read_form(
 
 /// Stories: `POST /api/stories/from-photo`.
 async fn from_photo(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(caches): State<Caches>,
+    State(tools): State<Tools>,
     AuthUser(user): AuthUser,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (image, title) = read_form(&state, request).await?;
+    let (image, title) = read_form(request, tools.ocr.max_bytes()).await?;
     let Some(image) = image.filter(|i| !i.is_empty()) else {
         return Err(ApiError::field("image", "is required: a PNG or JPEG file"));
     };
@@ -199,12 +203,13 @@ async fn from_photo(
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "My photo story".to_owned());
     if char_len(&title) > MAX_TITLE_CHARS {
-        return Err(ApiError::field("title", "must be at most 120 characters"));
+        let why = format!("must be at most {MAX_TITLE_CHARS} characters");
+        return Err(ApiError::field("title", &why));
     }
-    check_profanity(&state.tools.profanity, [("title", title.as_str())])?;
+    check_profanity(&tools.profanity, [("title", title.as_str())])?;
     // The contract's order: 413, then 415, then 503, then 422.
-    storybook_ocr::check(&image, state.tools.ocr.max_pixels()).map_err(ocr_error)?;
-    let text = state.tools.ocr.recognize(image).await.map_err(ocr_error)?;
+    storybook_ocr::check(&image, tools.ocr.max_pixels()).map_err(ocr_error)?;
+    let text = tools.ocr.recognize(image).await.map_err(ocr_error)?;
     let pages = paginate(&text);
     if pages.is_empty() {
         return Err(ocr_error(OcrError::NoText));
@@ -213,9 +218,8 @@ async fn from_photo(
         pages: Some(pages.clone()),
         ..StoryChanges::default()
     };
-    check_story_profanity(&state, &changes).await?;
-    let story = state
-        .store
+    check_story_profanity(&tools, &changes).await?;
+    let story = store
         .create_story(&NewStory {
             author_id: user.id,
             title,
@@ -227,7 +231,7 @@ async fn from_photo(
             source: StorySource::Photo,
         })
         .await?;
-    state.caches.reads.invalidate_library();
+    caches.reads.invalidate_library();
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 

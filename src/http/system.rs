@@ -9,10 +9,14 @@ use serde_json::{Value, json};
 
 use super::{ApiRouter, Doc};
 use crate::error::ApiError;
+use crate::events::Events;
 use crate::extract::bearer_token;
 use crate::metrics::{counter, gauge};
 use crate::process::rss_bytes;
 use crate::state::AppState;
+use crate::state::Tools;
+use std::sync::Arc;
+use storybook_store::Store;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new("system")
@@ -49,8 +53,11 @@ async fn healthz() -> Json<Value> {
 }
 
 /// System: `GET /readyz`.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    if !state.store.ping().await {
+async fn readyz(
+    State(store): State<Store>,
+    State(events): State<Arc<dyn Events>>,
+) -> Result<Json<Value>, ApiError> {
+    if !store.ping().await {
         return Err(ApiError::Unavailable {
             code: "unavailable",
             message: "the database is not answering".into(),
@@ -58,7 +65,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
     }
     // With Redis, this process alone still serves its own sockets, but
     // other processes' users are out of reach: not ready.
-    if !state.events.is_healthy() {
+    if !events.is_healthy() {
         return Err(ApiError::Unavailable {
             code: "unavailable",
             message: "Redis is not answering; realtime is limited to this process".into(),
@@ -68,15 +75,19 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
 }
 
 /// System: `GET /api/features`.
-async fn features(State(state): State<AppState>) -> Json<Value> {
-    let realtime = state.events.broker_name().is_some();
+async fn features(
+    State(store): State<Store>,
+    State(tools): State<Tools>,
+    State(events): State<Arc<dyn Events>>,
+) -> Json<Value> {
+    let realtime = events.broker_name().is_some();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "realtime": realtime,
-        "ocr": state.tools.ocr.available(),
-        "generator": state.tools.generator.name(),
-        "database": state.store.backend().name(),
-        "broker": state.events.broker_name(),
+        "ocr": tools.ocr.available(),
+        "generator": tools.generator.name(),
+        "database": store.backend().name(),
+        "broker": events.broker_name(),
     }))
 }
 

@@ -8,7 +8,7 @@
 //! channel (a drawing or story changed), and every `WS_TOKEN_RECHECK_SECS`
 //! it checks its token anyway, which catches expiry and any lost event.
 
-pub mod frames;
+use crate::realtime::frames;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -457,9 +457,11 @@ impl Session {
     async fn access(&self, kind: ChannelKind, fresh: Freshness) -> Access {
         let checked = match kind {
             ChannelKind::Lobby => return Ok((0, 0)),
-            ChannelKind::Drawing(id) => crate::http::access::drawable(&self.state, id, &self.user)
-                .await
-                .map(|drawing| (drawing.width as u32, drawing.height as u32)),
+            ChannelKind::Drawing(id) => {
+                crate::http::access::drawable(&self.state.store, id, &self.user)
+                    .await
+                    .map(|drawing| (drawing.width as u32, drawing.height as u32))
+            }
             // Another process's write is not in this one's read cache: a
             // check after a revocation reads the database.
             ChannelKind::Story(id) if fresh == Freshness::Database => {
@@ -470,11 +472,14 @@ impl Session {
                     Err(_) => return Err(UNAVAILABLE),
                 }
             }
-            ChannelKind::Story(id) => {
-                crate::http::access::visible_story(&self.state, id, Some(&self.user))
-                    .await
-                    .map(|_| (0, 0))
-            }
+            ChannelKind::Story(id) => crate::http::access::visible_story(
+                &self.state.store,
+                &self.state.caches,
+                id,
+                Some(&self.user),
+            )
+            .await
+            .map(|_| (0, 0)),
         };
         match checked {
             Ok(canvas) => Ok(canvas),

@@ -1,5 +1,9 @@
 //! The realtime layer's state: the broker, who is connected here, and
-//! the connection limits. (The WebSocket protocol is `http/realtime.rs`.)
+//! the connection limits; it is the events seam's implementation. The
+//! WebSocket protocol is `http/realtime/`; every frame either side sends
+//! is built in `frames`.
+
+pub mod frames;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,7 +19,6 @@ use tokio::sync::Notify;
 
 use crate::config::RealtimeArgs;
 use crate::events::{BoxFuture, Event, Events};
-use crate::http::realtime::frames;
 
 /// What the server holds of one open connection, to reach it from outside
 /// its task: pushes (notifications) and checks (revocations).
