@@ -95,6 +95,8 @@ pub struct Tools {
     /// PNG renders allowed at once (they run off the async threads), and
     /// how many may wait.
     pub renders: Arc<Slots>,
+    /// Drawing time one render may use (`RENDER_CPU_MS`).
+    pub render_cpu_budget: std::time::Duration,
     /// Full-text searches allowed at once, and how many may wait.
     pub searches: Arc<Slots>,
 }
@@ -200,6 +202,7 @@ impl AppState {
                     limits.render_concurrency,
                     limits.render_queue,
                 )),
+                render_cpu_budget: std::time::Duration::from_millis(limits.render_cpu_ms),
                 searches: Arc::new(Slots::new(
                     "searches",
                     limits.search_concurrency,

@@ -446,7 +446,6 @@ async fn image(
     State(store): State<Store>,
     State(caches): State<Caches>,
     State(tools): State<Tools>,
-    State(limits): State<Arc<Limits>>,
     MaybeUser(viewer): MaybeUser,
     ApiPath(id): ApiPath<i64>,
     Query(mut params): Query,
@@ -490,7 +489,7 @@ async fn image(
     let slot = tools.renders.acquire().await?;
     let store = store.clone();
     let background = drawing.background.clone();
-    let cpu_budget = Duration::from_millis(limits.render_cpu_ms);
+    let cpu_budget = tools.render_cpu_budget;
     // When this request ends (answered, timed out, or the client left), the
     // render stops at its next piece of stroke; its slot goes with the
     // blocking task, so it is free only once the drawing has really stopped.
