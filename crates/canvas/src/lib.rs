@@ -1,64 +1,14 @@
-//! Drawings without web types: the contract's stroke rules, a compact
-//! encoding of points, and a renderer to PNG.
+//! Drawings without web types: the contract's stroke rules and a renderer
+//! to PNG. The stroke model and its stored encoding are `storybook-strokes`
+//! (re-exported here), so storage can use them without the rasteriser.
 
 mod draft;
 mod render;
 
 pub use draft::{PointsDraft, StrokeDraft, StrokesDraft, check as check_stroke};
 pub use render::{Canvas, Stopped, output_size, render_png};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-pub const MIN_SIDE: u32 = 16;
-pub const MAX_SIDE: u32 = 4096;
-pub const MAX_STROKES: usize = 10_000;
-pub const MAX_POINTS: usize = 2_000;
-pub const MAX_STROKE_ID_CHARS: usize = 64;
-pub const MIN_WIDTH: f64 = 0.5;
-pub const MAX_WIDTH: f64 = 100.0;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tool {
-    Pen,
-    Eraser,
-    Highlighter,
-}
-
-impl Tool {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tool::Pen => "pen",
-            Tool::Eraser => "eraser",
-            Tool::Highlighter => "highlighter",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "pen" => Some(Tool::Pen),
-            "eraser" => Some(Tool::Eraser),
-            "highlighter" => Some(Tool::Highlighter),
-            _ => None,
-        }
-    }
-}
-
-/// One stroke, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Stroke {
-    pub id: String,
-    pub tool: Tool,
-    /// `#rrggbb`, lowercase.
-    pub color: String,
-    pub width: f64,
-    pub points: Vec<[f32; 2]>,
-}
-
-/// Whether `text` is a `#rrggbb` colour.
-pub fn is_color(text: &str) -> bool {
-    text.len() == 7 && text.starts_with('#') && text[1..].bytes().all(|b| b.is_ascii_hexdigit())
-}
+pub use storybook_strokes::*;
 
 /// Reads and checks one stroke from JSON against a canvas of
 /// `width` × `height`. Problems are pushed as `(field, why)` with fields
@@ -77,29 +27,6 @@ pub fn parse_stroke(
         prefix,
         problems,
     )
-}
-
-/// Points as stored: little-endian `f32` pairs, 8 bytes a point (JSON
-/// would take about twice that).
-pub fn encode_points(points: &[[f32; 2]]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(points.len() * 8);
-    for [x, y] in points {
-        bytes.extend_from_slice(&x.to_le_bytes());
-        bytes.extend_from_slice(&y.to_le_bytes());
-    }
-    bytes
-}
-
-pub fn decode_points(bytes: &[u8]) -> Vec<[f32; 2]> {
-    bytes
-        .chunks_exact(8)
-        .map(|c| {
-            [
-                f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-                f32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-            ]
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -145,12 +72,5 @@ mod tests {
         assert_eq!(parse(json!("nope")).1, ["strokes.0"]);
         let long_id = json!({"id": "i".repeat(65), "tool": "pen", "color": "#000000", "width": 1, "points": [[1, 1]]});
         assert_eq!(parse(long_id).1, ["strokes.0.id"]);
-    }
-
-    #[test]
-    fn points_round_trip() {
-        let points = vec![[0.5, 1.25], [4096.0, 0.0]];
-        assert_eq!(decode_points(&encode_points(&points)), points);
-        assert_eq!(encode_points(&points).len(), 16);
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use storybook_canvas::{Stroke, Tool, decode_points, encode_points};
+use storybook_strokes::{Stroke, Tool, decode_points, encode_points};
 
 use crate::{Page, PageRequest, Result, Store, StoreError, Timestamp, UserSummary, touched_a_row};
 
