@@ -6,34 +6,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-use crate::{Result, StoreError};
-
-/// Which database the store talks to; the few dialect differences ask it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The backend for a database URL, or `UnsupportedScheme`.
-    pub fn from_url(url: &str) -> Result<Self> {
-        let scheme = url.split(':').next().unwrap_or_default();
-        match scheme {
-            "sqlite" => Ok(Self::Sqlite),
-            "postgres" | "postgresql" => Ok(Self::Postgres),
-            other => Err(StoreError::UnsupportedScheme(other.to_owned())),
-        }
-    }
-
-    /// The name `/api/features` reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-        }
-    }
-}
+use crate::Result;
+use crate::backend::Backend;
 
 /// Pool limits; every one of them is a setting of the binary.
 #[derive(Debug, Clone)]
@@ -80,16 +54,9 @@ impl Store {
     pub async fn connect_without_migrating(url: &str, settings: &PoolSettings) -> Result<Self> {
         let backend = Backend::from_url(url)?;
         sqlx::any::install_default_drivers();
-        let url = match backend {
-            // Create the file on first run unless the URL says otherwise.
-            Backend::Sqlite if !url.contains("mode=") => {
-                let separator = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{separator}mode=rwc")
-            }
-            _ => url.to_owned(),
-        };
+        let url = backend.connect_url(url);
         let options = AnyConnectOptions::from_str(&url)?;
-        let cache_pragma = format!("PRAGMA cache_size = -{}", settings.sqlite_cache_kib);
+        let session = backend.session_statements(settings);
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .min_connections(0)
@@ -97,20 +64,10 @@ impl Store {
             .idle_timeout(settings.idle_timeout)
             .acquire_timeout(settings.acquire_timeout)
             .after_connect(move |conn, _meta| {
-                let cache_pragma = cache_pragma.clone();
+                let session = session.clone();
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers and one writer work at once;
-                        // NORMAL sync is durable across a process crash.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA busy_timeout = 5000",
-                            "PRAGMA foreign_keys = ON",
-                        ] {
-                            conn.execute(pragma).await?;
-                        }
-                        conn.execute(sqlx::AssertSqlSafe(cache_pragma)).await?;
+                    for statement in session {
+                        conn.execute(sqlx::AssertSqlSafe(statement)).await?;
                     }
                     Ok(())
                 })

@@ -10,6 +10,7 @@
 //! milliseconds and flags as integers, and the models convert them.
 
 mod audit;
+mod backend;
 mod db;
 mod drawings;
 mod error;
@@ -26,7 +27,8 @@ mod tokens;
 mod users;
 
 pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditNote, AuditTarget};
-pub use db::{Backend, PoolSettings, Store};
+pub use backend::Backend;
+pub use db::{PoolSettings, Store};
 pub use drawings::{Drawing, DrawingChanges, StrokePages};
 pub use error::StoreError;
 pub use games::ScoreEntry;

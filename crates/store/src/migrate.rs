@@ -5,7 +5,7 @@
 //! sqlx's `macros` feature, which compiles SQLite and the PostgreSQL driver
 //! a second time for the build host.
 
-use crate::db::{Backend, Store};
+use crate::db::Store;
 use crate::{Result, StoreError};
 
 struct Migration {
@@ -57,10 +57,7 @@ impl Store {
             if done.is_some() {
                 continue;
             }
-            let sql = match self.backend() {
-                Backend::Sqlite => migration.sqlite,
-                Backend::Postgres => migration.postgres,
-            };
+            let sql = self.backend().pick(migration.sqlite, migration.postgres);
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&mut *tx)
                 .await

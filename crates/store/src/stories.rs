@@ -5,10 +5,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::AuditNote;
-use crate::search::full_text_query;
+use crate::backend::IndexedText;
 use crate::sql::Sql;
 use crate::{
-    Backend, LikeOutcome, NewStory, Page, PageRequest, Progress, Result, Store, StoreError, Story,
+    LikeOutcome, NewStory, Page, PageRequest, Progress, Result, Store, StoreError, Story,
     StoryChanges, StoryFilter, StoryPage, StorySort, StorySource, StoryStatus, StorySummary,
     Timestamp, UserSummary, decode_json, encode_json, touched_a_row,
 };
@@ -161,12 +161,6 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
         }
-        if self.backend() == Backend::Sqlite {
-            sqlx::query("DELETE FROM stories_fts WHERE rowid = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
         sqlx::query("DELETE FROM story_drawings WHERE story_id = $1")
             .bind(id)
             .execute(&mut **tx)
@@ -181,18 +175,14 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
         }
-        if self.backend() == Backend::Sqlite && status == StoryStatus::Published {
-            sqlx::query(
-                "INSERT INTO stories_fts (rowid, title, body, tags) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(title)
-            .bind(body)
-            .bind(tags.join(" "))
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
+        let text = IndexedText {
+            id,
+            title,
+            body,
+            tags,
+            published: status == StoryStatus::Published,
+        };
+        self.backend().index_text(tx, text).await
     }
 
     pub async fn create_story(&self, new: &NewStory) -> Result<Story> {
@@ -358,13 +348,7 @@ impl Store {
             .execute(&mut **tx)
             .await?;
         touched_a_row(&done)?;
-        if self.backend() == Backend::Sqlite {
-            sqlx::query("DELETE FROM stories_fts WHERE rowid = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        self.backend().unindex(tx, id).await
     }
 
     /// A page of story summaries: the library (published only), an author's
@@ -382,43 +366,33 @@ impl Store {
             && filter.status.is_none()
             && filter.title_contains.is_none()
             && matches!(filter.sort, None | Some(StorySort::Relevance));
-        if self.backend() == Backend::Sqlite
-            && plain_search
+        if plain_search
             && let Some(query) = &filter.query
+            && let Some(found) = self
+                .backend()
+                .search_library(&self.pool, query, page)
+                .await?
         {
-            return self.search_library_sqlite(query, page).await;
+            return Ok(found);
         }
         let mut sql = Sql::default();
         let mut conditions: Vec<String> = Vec::new();
         let mut from = String::from("stories s");
         let mut rank = None;
         if let Some(query) = &filter.query {
-            let Some(text) = full_text_query(self.backend(), query) else {
+            let Some(text) = self.backend().full_text_query(query) else {
                 return Ok(Page {
                     items: Vec::new(),
                     total: 0,
                 });
             };
             let placeholder = sql.text_arg(&text);
-            match self.backend() {
-                Backend::Sqlite => {
-                    // The full-text match runs once, as the outer loop
-                    // (CROSS JOIN fixes the order); title matches weigh
-                    // most, then tags, then pages.
-                    from = format!(
-                        "(SELECT rowid AS story_id, bm25(stories_fts, 10.0, 1.0, 5.0) AS fts_rank
-                          FROM stories_fts WHERE stories_fts MATCH {placeholder}) f
-                         CROSS JOIN stories s ON s.id = f.story_id"
-                    );
-                    rank = Some("f.fts_rank ASC".to_owned());
-                }
-                Backend::Postgres => {
-                    conditions.push(format!("s.search @@ to_tsquery('english', {placeholder})"));
-                    rank = Some(format!(
-                        "ts_rank(s.search, to_tsquery('english', {placeholder})) DESC"
-                    ));
-                }
+            let full_text = self.backend().full_text(&placeholder);
+            if let Some(source) = full_text.from {
+                from = source;
             }
+            conditions.extend(full_text.condition);
+            rank = Some(full_text.rank);
         }
         if filter.published_only {
             conditions.push("s.status = 'published'".into());
@@ -497,52 +471,6 @@ impl Store {
             )
         };
         let rows = sql.query().fetch_all(&self.pool).await?;
-        let items = rows.iter().map(summary_from_row).collect::<Result<_>>()?;
-        Ok(Page { items, total })
-    }
-
-    /// The library searched by relevance alone, the common case: the index
-    /// holds only published stories, so the count and the ranked page come
-    /// straight from it and only the page's rows are joined.
-    async fn search_library_sqlite(
-        &self,
-        query: &str,
-        page: PageRequest,
-    ) -> Result<Page<StorySummary>> {
-        let Some(text) = full_text_query(Backend::Sqlite, query) else {
-            return Ok(Page {
-                items: Vec::new(),
-                total: 0,
-            });
-        };
-        let (total,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM stories_fts WHERE stories_fts MATCH $1")
-                .bind(&text)
-                .fetch_one(&self.pool)
-                .await?;
-        if total == 0 || page.offset() >= total {
-            return Ok(Page {
-                items: Vec::new(),
-                total,
-            });
-        }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM (
-                 SELECT rowid AS story_id, bm25(stories_fts, 10.0, 1.0, 5.0) AS fts_rank
-                 FROM stories_fts WHERE stories_fts MATCH $1
-                 ORDER BY fts_rank, rowid DESC LIMIT $2 OFFSET $3
-             ) f
-             CROSS JOIN stories s ON s.id = f.story_id
-             JOIN users u ON u.id = s.author_id
-             WHERE s.status = 'published'
-             ORDER BY f.fts_rank, s.id DESC",
-            summary_columns()
-        )))
-        .bind(&text)
-        .bind(page.limit())
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
         let items = rows.iter().map(summary_from_row).collect::<Result<_>>()?;
         Ok(Page { items, total })
     }
