@@ -101,7 +101,7 @@ for plan in "${plans[@]}"; do
     echo "== $plan: $cpus CPU, $mem_mb MB" >&2
     cp "$db" "$out/run.db"; rm -f "$out/run.db-wal" "$out/run.db-shm"
     start_capped "$out/storybook-lean" "sqlite://$out/run.db"
-    for run in "healthz" "library" "library --signed-in" "detail --signed-in" "search" "search --signed-in"; do
+    for run in "healthz" "library" "library --signed-in" "detail --signed-in" "search" "search --signed-in" "search-deep"; do
         set -- $run
         label="$plan $*"
         echo "   http $label" >&2
@@ -112,7 +112,7 @@ for plan in "${plans[@]}"; do
     if [ -z "${SKIP_100K:-}" ] && [ "$plan" != starter ]; then
         cp "$big" "$out/run.db"; rm -f "$out/run.db-wal" "$out/run.db-shm"
         start_capped "$out/storybook-lean" "sqlite://$out/run.db"
-        for run in "search" "search --signed-in"; do
+        for run in "search" "search --signed-in" "search-deep"; do
             set -- $run
             echo "   http $plan $* (100,000 stories)" >&2
             $load http --url "$url" --pid "$pid" --scenario "$1" ${2:-} --concurrency 16 --duration "$duration" \

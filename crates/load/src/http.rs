@@ -27,6 +27,9 @@ pub enum Scenario {
     Search,
     /// Search for two words.
     Search2,
+    /// Search for one common word, pages 4–8: past the cached pages, so
+    /// every answer is a full-text query (count and ranking included).
+    SearchDeep,
     /// Write a story.
     Create,
     /// 50% library, 25% detail, 10% search, 5% two-word search, 5% like, 5% create.
@@ -176,6 +179,15 @@ fn next_request(
         Scenario::Search => (
             Method::GET,
             format!("/api/stories?q={}", WORDS[rng.below(WORDS.len())]),
+            None,
+        ),
+        Scenario::SearchDeep => (
+            Method::GET,
+            format!(
+                "/api/stories?q={}&page={}",
+                WORDS[rng.below(WORDS.len())],
+                4 + rng.below(5)
+            ),
             None,
         ),
         Scenario::Search2 => {
