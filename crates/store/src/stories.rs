@@ -6,11 +6,9 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::audit::AuditNote;
 use crate::backend::IndexedText;
-use crate::sql::Sql;
 use crate::{
-    LikeOutcome, NewStory, Page, PageRequest, Progress, Result, Store, StoreError, Story,
-    StoryChanges, StoryFilter, StoryPage, StorySort, StorySource, StoryStatus, StorySummary,
-    Timestamp, UserSummary, decode_json, encode_json, touched_a_row,
+    NewStory, Result, Store, StoreError, Story, StoryChanges, StoryPage, StorySource, StoryStatus,
+    StorySummary, Timestamp, UserSummary, decode_json, encode_json, touched_a_row,
 };
 
 /// Longest excerpt of page one in a summary, in characters.
@@ -85,19 +83,6 @@ pub(crate) fn summary_from_row(row: &AnyRow) -> Result<StorySummary> {
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
     })
-}
-
-/// Moves a story's like counter by `delta` (atomically, in the caller's
-/// transaction) and returns the new count; `NotFound` for no such story.
-async fn add_likes(tx: &mut Transaction<'_, Any>, story_id: i64, delta: i64) -> Result<i64> {
-    let (likes,): (i64,) =
-        sqlx::query_as("UPDATE stories SET likes = likes + $2 WHERE id = $1 RETURNING likes")
-            .bind(story_id)
-            .bind(delta)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-    Ok(likes)
 }
 
 /// What the search index and the tag and drawing tables hold of a story.
@@ -351,304 +336,6 @@ impl Store {
         self.backend().unindex(tx, id).await
     }
 
-    /// A page of story summaries: the library (published only), an author's
-    /// own list, search. `liked` is left false for the caller to fill.
-    pub async fn list_stories(
-        &self,
-        filter: &StoryFilter,
-        page: PageRequest,
-    ) -> Result<Page<StorySummary>> {
-        let plain_search = filter.published_only
-            && filter.genre.is_none()
-            && filter.age_group.is_none()
-            && filter.tag.is_none()
-            && filter.author_id.is_none()
-            && filter.status.is_none()
-            && filter.title_contains.is_none()
-            && matches!(filter.sort, None | Some(StorySort::Relevance));
-        if plain_search
-            && let Some(query) = &filter.query
-            && let Some(found) = self
-                .backend()
-                .search_library(&self.pool, query, page)
-                .await?
-        {
-            return Ok(found);
-        }
-        let mut sql = Sql::default();
-        let mut conditions: Vec<String> = Vec::new();
-        let mut from = String::from("stories s");
-        let mut rank = None;
-        if let Some(query) = &filter.query {
-            let Some(text) = self.backend().full_text_query(query) else {
-                return Ok(Page {
-                    items: Vec::new(),
-                    total: 0,
-                });
-            };
-            let placeholder = sql.text_arg(&text);
-            let full_text = self.backend().full_text(&placeholder);
-            if let Some(source) = full_text.from {
-                from = source;
-            }
-            conditions.extend(full_text.condition);
-            rank = Some(full_text.rank);
-        }
-        if filter.published_only {
-            conditions.push("s.status = 'published'".into());
-        }
-        if let Some(status) = filter.status {
-            conditions.push(format!("s.status = {}", sql.text_arg(status.as_str())));
-        }
-        if let Some(part) = &filter.title_contains {
-            let pattern = crate::users::like_pattern(&part.to_lowercase());
-            conditions.push(format!(
-                "lower(s.title) LIKE {} ESCAPE '\\'",
-                sql.text_arg(&pattern)
-            ));
-        }
-        if let Some(genre) = &filter.genre {
-            conditions.push(format!("s.genre = {}", sql.text_arg(genre)));
-        }
-        if let Some(age_group) = &filter.age_group {
-            conditions.push(format!("s.age_group = {}", sql.text_arg(age_group)));
-        }
-        if let Some(tag) = &filter.tag {
-            conditions.push(format!(
-                "s.id IN (SELECT t.story_id FROM story_tags t WHERE t.tag = {})",
-                sql.text_arg(&tag.to_lowercase())
-            ));
-        }
-        if let Some(author_id) = filter.author_id {
-            conditions.push(format!("s.author_id = {}", sql.int(author_id)));
-        }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
-        let newest = if filter.published_only {
-            "s.published_at DESC, s.id DESC"
-        } else {
-            "s.created_at DESC, s.id DESC"
-        };
-        let order = match (filter.sort.unwrap_or(StorySort::Newest), &rank) {
-            (StorySort::Relevance, Some(rank)) => format!("{rank}, s.id DESC"),
-            (StorySort::Popular, _) => "s.likes DESC, s.id DESC".to_owned(),
-            (StorySort::Title, _) => "lower(s.title) ASC, s.id ASC".to_owned(),
-            _ => newest.to_owned(),
-        };
-
-        let mut count = sql.clone();
-        count.text = format!("SELECT COUNT(*) AS total FROM {from}{where_clause}");
-        let total: i64 = count
-            .query()
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("total")?;
-        if total == 0 || page.offset() >= total {
-            return Ok(Page {
-                items: Vec::new(),
-                total,
-            });
-        }
-        let limit = sql.int(page.limit());
-        let offset = sql.int(page.offset());
-        sql.text = if rank.is_some() {
-            format!(
-                "SELECT {} FROM {from} JOIN users u ON u.id = s.author_id{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-                summary_columns()
-            )
-        } else {
-            // A deep page skips its offset in the ordering's index, reading
-            // ids only, and joins just the page's rows: the plain OFFSET
-            // built every skipped row (25 ms at page 90 of 100 on 10,000
-            // stories, growing with the library).
-            format!(
-                "SELECT {} FROM (SELECT s.id AS page_id FROM {from}{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}) p
-                 JOIN stories s ON s.id = p.page_id JOIN users u ON u.id = s.author_id ORDER BY {order}",
-                summary_columns()
-            )
-        };
-        let rows = sql.query().fetch_all(&self.pool).await?;
-        let items = rows.iter().map(summary_from_row).collect::<Result<_>>()?;
-        Ok(Page { items, total })
-    }
-
-    /// Which of `story_ids` the user likes now.
-    pub async fn liked_among(&self, user_id: i64, story_ids: &[i64]) -> Result<Vec<i64>> {
-        if story_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = Sql::default();
-        let user = sql.int(user_id);
-        let placeholders: Vec<String> = story_ids.iter().map(|id| sql.int(*id)).collect();
-        sql.text = format!(
-            "SELECT story_id FROM likes WHERE user_id = {user} AND active = 1 AND story_id IN ({})",
-            placeholders.join(", ")
-        );
-        let rows = sql.query().fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok(r.try_get("story_id")?)).collect()
-    }
-
-    /// The ids of the stories a user likes, at most `limit` of them (ask
-    /// for one more than you will keep to know whether there were more).
-    pub async fn liked_story_ids(&self, user_id: i64, limit: i64) -> Result<Vec<i64>> {
-        let rows =
-            sqlx::query("SELECT story_id FROM likes WHERE user_id = $1 AND active = 1 LIMIT $2")
-                .bind(user_id)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(|r| Ok(r.try_get("story_id")?)).collect()
-    }
-
-    /// Likes a story (idempotent). Each statement writes before it reads, so
-    /// concurrent likes on SQLite wait for the lock instead of failing.
-    pub async fn like(&self, user_id: i64, story_id: i64) -> Result<LikeOutcome> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO likes (user_id, story_id, active, created_at) VALUES ($1, $2, 1, $3)
-             ON CONFLICT (user_id, story_id) DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(story_id)
-        .bind(Timestamp::now().millis())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let reactivated = !inserted
-            && sqlx::query(
-                "UPDATE likes SET active = 1 WHERE user_id = $1 AND story_id = $2 AND active = 0",
-            )
-            .bind(user_id)
-            .bind(story_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-        let likes = add_likes(&mut tx, story_id, i64::from(inserted || reactivated)).await?;
-        tx.commit().await?;
-        Ok(LikeOutcome {
-            likes,
-            liked: true,
-            first_like: inserted,
-        })
-    }
-
-    /// Takes a like back (idempotent).
-    pub async fn unlike(&self, user_id: i64, story_id: i64) -> Result<LikeOutcome> {
-        let mut tx = self.pool.begin().await?;
-        let removed = sqlx::query(
-            "UPDATE likes SET active = 0 WHERE user_id = $1 AND story_id = $2 AND active = 1",
-        )
-        .bind(user_id)
-        .bind(story_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let likes = add_likes(&mut tx, story_id, -(removed as i64)).await?;
-        tx.commit().await?;
-        Ok(LikeOutcome {
-            likes,
-            liked: false,
-            first_like: false,
-        })
-    }
-
-    /// Counts a read once per user per story; returns whether it counted.
-    pub async fn count_read(&self, user_id: i64, story_id: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO story_reads (user_id, story_id) VALUES ($1, $2) ON CONFLICT (user_id, story_id) DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(story_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            sqlx::query("UPDATE stories SET reads = reads + 1 WHERE id = $1")
-                .bind(story_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(inserted)
-    }
-
-    /// Records the page a reader is on; `completed` once set stays set.
-    pub async fn set_progress(
-        &self,
-        user_id: i64,
-        story_id: i64,
-        page: i64,
-        completed: bool,
-    ) -> Result<Progress> {
-        let row = sqlx::query(
-            "INSERT INTO reading_progress (user_id, story_id, page, completed, updated_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (user_id, story_id) DO UPDATE SET
-                 page = excluded.page,
-                 completed = CASE WHEN reading_progress.completed = 1 OR excluded.completed = 1 THEN 1 ELSE 0 END,
-                 updated_at = excluded.updated_at
-             RETURNING page, completed, updated_at",
-        )
-        .bind(user_id)
-        .bind(story_id)
-        .bind(page)
-        .bind(i64::from(completed))
-        .bind(Timestamp::now().millis())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Progress {
-            page: row.try_get("page")?,
-            completed: row.try_get::<i64, _>("completed")? != 0,
-            updated_at: Timestamp(row.try_get("updated_at")?),
-        })
-    }
-
-    /// A reader's progress, newest first, over the stories they may still
-    /// see (published ones and their own).
-    pub async fn reading_list(
-        &self,
-        user_id: i64,
-        page: PageRequest,
-    ) -> Result<Page<(StorySummary, Progress)>> {
-        let visible = "FROM reading_progress p JOIN stories s ON s.id = p.story_id JOIN users u ON u.id = s.author_id
-                       WHERE p.user_id = $1 AND (s.status = 'published' OR s.author_id = $1)";
-        let (total,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {visible}")))
-                .bind(user_id)
-                .fetch_one(&self.pool)
-                .await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {}, p.page AS progress_page, p.completed AS progress_completed, p.updated_at AS progress_updated_at
-             {visible} ORDER BY p.updated_at DESC, s.id DESC LIMIT $2 OFFSET $3",
-            summary_columns()
-        )))
-        .bind(user_id)
-        .bind(page.limit())
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    summary_from_row(row)?,
-                    Progress {
-                        page: row.try_get("progress_page")?,
-                        completed: row.try_get::<i64, _>("progress_completed")? != 0,
-                        updated_at: Timestamp(row.try_get("progress_updated_at")?),
-                    },
-                ))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Page { items, total })
-    }
-
     /// Published stories by a user, for the public profile.
     pub async fn count_published_stories(&self, user_id: i64) -> Result<i64> {
         let (count,): (i64,) = sqlx::query_as(
@@ -658,5 +345,47 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(text: &str, drawing_id: Option<i64>) -> StoryPage {
+        StoryPage {
+            text: text.to_owned(),
+            drawing_id,
+        }
+    }
+
+    #[test]
+    fn page_columns_hold_the_text_the_index_and_lists_use() {
+        let long = "é".repeat(EXCERPT_CHARS + 50);
+        let derived = page_columns(&[page(&long, Some(7)), page("The end.", None)]).unwrap();
+        assert_eq!(
+            derived.body,
+            format!("{long}\n\nThe end."),
+            "every page, for search"
+        );
+        assert_eq!(
+            derived.excerpt.chars().count(),
+            EXCERPT_CHARS,
+            "cut by characters, not bytes"
+        );
+        let pages: Vec<StoryPage> = decode_json(&derived.pages_json).unwrap();
+        assert_eq!(pages[0].drawing_id, Some(7));
+        assert_eq!(page_columns(&[]).unwrap().excerpt, "");
+    }
+
+    #[test]
+    fn stored_words_map_back_or_fail_loudly() {
+        assert_eq!(status_from("draft").unwrap(), StoryStatus::Draft);
+        assert_eq!(source_from("photo").unwrap(), StorySource::Photo);
+        assert!(
+            status_from("hidden").is_err(),
+            "a bad row is an error, not a default"
+        );
+        assert!(source_from("").is_err());
     }
 }
