@@ -66,3 +66,27 @@ pub async fn create_admin(
         .await
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(is_valid_username("alice"));
+        assert!(is_valid_username("a_1"));
+        assert!(!is_valid_username("al"));
+        assert!(!is_valid_username("alice smith"));
+        assert!(!is_valid_username(&"a".repeat(31)));
+        assert!(!is_valid_username("élise"));
+    }
+
+    #[test]
+    fn emails() {
+        assert!(is_valid_email("a@b.co"));
+        assert!(!is_valid_email("a@b"));
+        assert!(!is_valid_email("@b.co"));
+        assert!(!is_valid_email("a b@c.co"));
+        assert!(!is_valid_email("a@@b.co"));
+    }
+}

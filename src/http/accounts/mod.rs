@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::{Value, json};
-use storybook_store::{NewUser, Role, Settings, StoreError, User};
+use storybook_store::{NewUser, Role, StoreError, User};
 
 use super::views::user_json;
 use super::{ApiRouter, Doc};
@@ -22,6 +22,9 @@ use crate::state::{Auth, Caches, Tools};
 use crate::validate::{Fields, char_len, check_profanity};
 use std::sync::Arc;
 use storybook_store::Store;
+
+mod settings;
+use settings::{settings, update_settings};
 
 const MAX_BIO_CHARS: usize = 500;
 const MAX_DISPLAY_NAME_CHARS: usize = 50;
@@ -400,68 +403,6 @@ async fn update_me(
     Ok(Json(me_json(&updated)))
 }
 
-/// Accounts: `GET /api/me/settings`.
-async fn settings(AuthUser(user): AuthUser) -> Json<Settings> {
-    Json(user.settings)
-}
-
-const THEMES: &[&str] = &["light", "dark", "system"];
-const FONT_SIZES: &[&str] = &["small", "medium", "large"];
-
-/// Accounts: `PATCH /api/me/settings`: the keys given change, the rest stay.
-async fn update_settings(
-    State(store): State<Store>,
-    State(auth): State<Auth>,
-    AuthUser(user): AuthUser,
-    JsonFields(mut body): JsonFields,
-) -> ApiResult<Json<Settings>> {
-    body.deny_unknown(&["theme", "font_size", "language", "notifications"]);
-    let mut settings = user.settings.clone();
-    for (field, allowed, target) in [
-        ("theme", THEMES, &mut settings.theme),
-        ("font_size", FONT_SIZES, &mut settings.font_size),
-    ] {
-        if let Some(value) = body.optional_string(field) {
-            if allowed.contains(&value.as_str()) {
-                *target = value;
-            } else {
-                body.reject(field, format!("must be one of: {}", allowed.join(", ")));
-            }
-        }
-    }
-    if let Some(language) = body.optional_string("language") {
-        if is_language_tag(&language) {
-            settings.language = language;
-        } else {
-            body.reject(
-                "language",
-                "must be a BCP 47 language tag such as en or pt-BR",
-            );
-        }
-    }
-    if let Some(notifications) = body.optional_bool("notifications") {
-        settings.notifications = notifications;
-    }
-    body.finish()?;
-    store.set_settings(user.id, &settings).await?;
-    auth.tokens.forget_user(user.id);
-    Ok(Json(settings))
-}
-
-/// A well-formed BCP 47 tag: a 2–3 (or 5–8) letter language, then subtags
-/// of 1–8 letters or digits (`en`, `en-GB`, `pt-BR`, `zh-Hant`, `es-419`).
-pub fn is_language_tag(tag: &str) -> bool {
-    let mut subtags = tag.split('-');
-    let Some(language) = subtags.next() else {
-        return false;
-    };
-    let language_ok = matches!(language.len(), 2 | 3 | 5..=8)
-        && language.bytes().all(|b| b.is_ascii_alphabetic());
-    language_ok
-        && subtags
-            .all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 /// Accounts: `GET /api/users/{username}`: never shows an email.
 async fn profile(
     State(store): State<Store>,
@@ -475,46 +416,4 @@ async fn profile(
     let mut value = user_json(&user, false);
     value["stories"] = json!(stories);
     Ok(Json(value))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usernames() {
-        assert!(is_valid_username("alice"));
-        assert!(is_valid_username("a_1"));
-        assert!(!is_valid_username("al"));
-        assert!(!is_valid_username("alice smith"));
-        assert!(!is_valid_username(&"a".repeat(31)));
-        assert!(!is_valid_username("élise"));
-    }
-
-    #[test]
-    fn emails() {
-        assert!(is_valid_email("a@b.co"));
-        assert!(!is_valid_email("a@b"));
-        assert!(!is_valid_email("@b.co"));
-        assert!(!is_valid_email("a b@c.co"));
-        assert!(!is_valid_email("a@@b.co"));
-    }
-
-    #[test]
-    fn language_tags() {
-        for good in ["en", "en-GB", "pt-BR", "zh-Hant", "es-419", "sr-Latn-RS"] {
-            assert!(is_language_tag(good), "{good}");
-        }
-        for bad in [
-            "",
-            "e",
-            "english-",
-            "en_US",
-            "en--GB",
-            "123",
-            "en-toolongsubtag",
-        ] {
-            assert!(!is_language_tag(bad), "{bad}");
-        }
-    }
 }

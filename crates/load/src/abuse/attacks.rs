@@ -1,11 +1,5 @@
-//! `storybook-load abuse`: the attacks of issue #12 (and, with
-//! `--realtime`, those of issue #13 in `abuse_ws.rs`) replayed against a
-//! running server, each with its figures beside its budget. While an
-//! attack runs, a probe asks for `/readyz`, a signed-in `/api/me` and a
-//! search every 200 ms and keeps the slowest answer and any failure; the
-//! server's RSS is sampled for the peak and read again after a settling
-//! time. Progress goes to standard error; the report (one JSON line per
-//! scenario, then a table) to standard output.
+//! Issue #12's attacks, one function each: what it sends, and what it
+//! reports beside its budget.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,306 +9,14 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::client::{Connection, host_of};
-use crate::report::{latency_summary, publish};
-use crate::rss::{self, cpu_seconds};
+use crate::client::Connection;
+use crate::report::latency_summary;
+use crate::rss::cpu_seconds;
 
-/// Every scenario, in the order they run.
-const SCENARIOS: &[&str] = &[
-    "login-keys",
-    "parallel-guesses",
-    "big-bodies",
-    "stalled-streams",
-    "render-timeout",
-    "profanity",
-    "error-size",
-    "cache-reader",
-    "search-fairness",
-];
-
-#[derive(Debug, clap::Args)]
-pub struct AbuseArgs {
-    #[arg(long, default_value = "http://127.0.0.1:8000")]
-    pub url: String,
-    /// The server's process id (RSS and CPU time are read from /proc).
-    #[arg(long)]
-    pub pid: u32,
-    /// Scenarios to run (default: all of the REST ones): login-keys,
-    /// parallel-guesses, big-bodies, stalled-streams, render-timeout,
-    /// profanity, error-size, cache-reader, search-fairness; and against a
-    /// realtime build ws-revoked-collaborator, ws-logout, ws-lobby-toggle,
-    /// ws-unmasked.
-    #[arg(long = "scenario")]
-    pub scenarios: Vec<String>,
-    /// Run the realtime scenarios (the server is a realtime build) instead
-    /// of the REST ones, when no --scenario is given.
-    #[arg(long)]
-    pub realtime: bool,
-    /// Seconds to wait after an attack before reading RSS again.
-    #[arg(long, default_value_t = 30)]
-    pub settle_secs: u64,
-    /// The server's request time-out (REQUEST_TIMEOUT_SECS), for the
-    /// render scenario's client, which gives up a second later.
-    #[arg(long, default_value_t = 5)]
-    pub request_timeout_secs: u64,
-    /// Write the reports as a JSON array here too.
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
-}
-
-/// What every scenario shares: where the server is and who is signed in.
-pub(crate) struct Target {
-    pub(crate) host: String,
-    pid: u32,
-    token: String,
-    settle: Duration,
-    request_timeout: Duration,
-}
-
-pub async fn run(args: AbuseArgs) -> Result<(), String> {
-    let host = host_of(&args.url)?;
-    let mut connection = Connection::open(&host).await?;
-    let token = register(&mut connection, &format!("abuse{}", std::process::id())).await?;
-    let target = Target {
-        host,
-        pid: args.pid,
-        token,
-        settle: Duration::from_secs(args.settle_secs),
-        request_timeout: Duration::from_secs(args.request_timeout_secs),
-    };
-    let chosen: Vec<&str> = if !args.scenarios.is_empty() {
-        args.scenarios.iter().map(String::as_str).collect()
-    } else if args.realtime {
-        crate::abuse_ws::SCENARIOS.to_vec()
-    } else {
-        SCENARIOS.to_vec()
-    };
-    let mut reports = Vec::new();
-    for name in chosen {
-        eprintln!("== {name}");
-        let report = match name {
-            "login-keys" => login_keys(&target).await?,
-            "parallel-guesses" => parallel_guesses(&target).await?,
-            "big-bodies" => big_bodies(&target).await?,
-            "stalled-streams" => stalled_streams(&target).await?,
-            "render-timeout" => render_timeout(&target).await?,
-            "profanity" => profanity(&target).await?,
-            "error-size" => error_size(&target).await?,
-            "cache-reader" => cache_reader(&target).await?,
-            "search-fairness" => search_fairness(&target).await?,
-            realtime if realtime.starts_with("ws-") => {
-                crate::abuse_ws::run(&target, realtime).await?
-            }
-            other => {
-                return Err(format!(
-                    "no scenario {other}; known: {}",
-                    SCENARIOS.join(", ")
-                ));
-            }
-        };
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-        reports.push(report);
-    }
-    print_table(&reports);
-    if let Some(path) = &args.out {
-        publish(&json!(reports), Some(path))?;
-    }
-    Ok(())
-}
-
-pub(crate) async fn register(connection: &mut Connection, name: &str) -> Result<String, String> {
-    let (status, reply) = connection
-        .json(
-            Method::POST,
-            "/api/auth/register",
-            None,
-            Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"})),
-        )
-        .await?;
-    reply["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or(format!("register {name}: {status} {reply}"))
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    rss::read(pid).map_or(0.0, |(rss, _)| rss as f64 / 1024.0)
-}
-
-/// Answers `/readyz`, a signed-in `/api/me` and a search every 200 ms while
-/// an attack runs: the slowest answer and how many were not 200.
-struct Probe {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<(Vec<u32>, u64)>,
-}
-
-impl Probe {
-    fn start(target: &Target) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (host, token, task_stop) = (target.host.clone(), target.token.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0u64;
-            while !task_stop.load(Ordering::Relaxed) {
-                for (path, signed_in) in [
-                    ("/readyz", false),
-                    ("/api/me", true),
-                    ("/api/stories?q=dragon", false),
-                ] {
-                    let started = Instant::now();
-                    // A fresh connection each time: the probe must not wait
-                    // behind its own earlier request.
-                    let answered = async {
-                        let mut connection = Connection::open(&host).await?;
-                        connection
-                            .send(Method::GET, path, signed_in.then_some(token.as_str()), None)
-                            .await
-                    };
-                    match tokio::time::timeout(Duration::from_secs(5), answered).await {
-                        Ok(Ok((StatusCode::OK, _))) => {}
-                        _ => failures += 1,
-                    }
-                    latencies.push(started.elapsed().as_micros() as u32);
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            (latencies, failures)
-        });
-        Self { stop, task }
-    }
-
-    async fn finish(self) -> Value {
-        self.stop.store(true, Ordering::Relaxed);
-        let (latencies, failures) = self.task.await.unwrap_or_default();
-        let slowest = latencies
-            .iter()
-            .max()
-            .map_or(0.0, |m| f64::from(*m) / 1000.0);
-        json!({ "requests": latencies.len(), "not_ok": failures, "slowest_ms": slowest,
-                "latency_ms": latency_summary(latencies) })
-    }
-}
-
-/// Runs `attack` with the probe and the RSS sampler, then waits and reads
-/// RSS again. The memory budgets: peak <= 160 MB, after <= idle + 16 MB;
-/// the probe: every answer 200 within 1 s.
-pub(crate) async fn measured<F, T>(target: &Target, attack: F) -> Result<(Value, T), String>
-where
-    F: std::future::Future<Output = Result<T, String>>,
-{
-    let idle = rss_mb(target.pid);
-    let sampler = rss::Sampler::start(target.pid, Duration::from_millis(20));
-    let probe = Probe::start(target);
-    let started = Instant::now();
-    let outcome = attack.await?;
-    let took = started.elapsed().as_secs_f64();
-    let probe = probe.finish().await;
-    let (peak_kib, _) = sampler.finish().await;
-    eprintln!(
-        "   attack done in {took:.1} s; settling {} s",
-        target.settle.as_secs()
-    );
-    tokio::time::sleep(target.settle).await;
-    let after = rss_mb(target.pid);
-    let peak = peak_kib as f64 / 1024.0;
-    let memory_ok = peak <= 160.0 && after <= idle + 16.0;
-    let probe_ok =
-        probe["not_ok"] == 0 && probe["slowest_ms"].as_f64().unwrap_or(f64::MAX) <= 1000.0;
-    Ok((
-        json!({
-            "attack_s": took,
-            "idle_rss_mb": idle, "peak_rss_mb": peak, "after_rss_mb": after,
-            "memory_within_budget": memory_ok,
-            "probe": probe, "probe_within_budget": probe_ok,
-        }),
-        outcome,
-    ))
-}
-
-pub(crate) fn with_figures(mut common: Value, name: &str, figures: Value, within: bool) -> Value {
-    common["scenario"] = json!(name);
-    common["figures"] = figures;
-    common["figures_within_budget"] = json!(within);
-    common["within_budget"] = json!(
-        within && common["memory_within_budget"] != false && common["probe_within_budget"] != false
-    );
-    common
-}
-
-/// Counts statuses of finished requests: `{"200": n, …}`.
-fn tally(statuses: &[Result<StatusCode, String>]) -> Value {
-    let mut counts = std::collections::BTreeMap::new();
-    for status in statuses {
-        let key = match status {
-            Ok(code) => code.as_u16().to_string(),
-            Err(_) => "error".to_owned(),
-        };
-        *counts.entry(key).or_insert(0u32) += 1;
-    }
-    json!(counts)
-}
-
-/// Sends `count` requests over `parallel` connections; each request's body
-/// comes from `body(n)`.
-async fn flood(
-    target: &Target,
-    count: usize,
-    parallel: usize,
-    method: Method,
-    path: impl Fn(usize) -> String + Send + Sync + 'static,
-    token: Option<String>,
-    body: impl Fn(usize) -> Option<String> + Send + Sync + 'static,
-) -> Vec<Result<StatusCode, String>> {
-    let next = Arc::new(AtomicU64::new(0));
-    let (path, body) = (Arc::new(path), Arc::new(body));
-    let mut workers = Vec::new();
-    for _ in 0..parallel.max(1) {
-        let (host, next, path, body, token, method) = (
-            target.host.clone(),
-            next.clone(),
-            path.clone(),
-            body.clone(),
-            token.clone(),
-            method.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut results = Vec::new();
-            let mut connection = Connection::open(&host).await.ok();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if n >= count {
-                    break;
-                }
-                let Some(open) = connection.as_mut() else {
-                    connection = Connection::open(&host).await.ok();
-                    results.push(Err("connect".to_owned()));
-                    continue;
-                };
-                let result = open
-                    .send(method.clone(), &path(n), token.as_deref(), body(n))
-                    .await
-                    .map(|(status, _)| status);
-                if result.is_err() {
-                    // The server closed the connection: open another.
-                    connection = Connection::open(&host).await.ok();
-                }
-                results.push(result);
-            }
-            results
-        }));
-    }
-    let mut all = Vec::new();
-    for worker in workers {
-        all.extend(worker.await.unwrap_or_default());
-    }
-    all
-}
+use super::{Target, flood, measured, metric, metrics_text, register, tally, with_figures};
 
 /// 300 logins with unique ~900 KB usernames: the lock must not keep them.
-async fn login_keys(target: &Target) -> Result<Value, String> {
+pub(super) async fn login_keys(target: &Target) -> Result<Value, String> {
     let (common, statuses) = measured(target, async {
         Ok(flood(
             target,
@@ -349,7 +51,7 @@ async fn login_keys(target: &Target) -> Result<Value, String> {
 }
 
 /// 40 wrong passwords for one account at once: at most 5 are checked.
-async fn parallel_guesses(target: &Target) -> Result<Value, String> {
+pub(super) async fn parallel_guesses(target: &Target) -> Result<Value, String> {
     let mut connection = Connection::open(&target.host).await?;
     let victim = format!("victim{}", std::process::id());
     register(&mut connection, &victim).await?;
@@ -381,7 +83,7 @@ async fn parallel_guesses(target: &Target) -> Result<Value, String> {
 
 /// A drawing to aim at, with `strokes` strokes of `points` points; `heavy`
 /// makes them as dear to draw as any found.
-async fn drawing(
+pub(super) async fn drawing(
     target: &Target,
     strokes: usize,
     points: usize,
@@ -439,7 +141,7 @@ async fn drawing(
 }
 
 /// 50 x 1 MiB stroke lists and 30 x 1 MiB texts at once.
-async fn big_bodies(target: &Target) -> Result<Value, String> {
+pub(super) async fn big_bodies(target: &Target) -> Result<Value, String> {
     let id = drawing(target, 1, 2, 2.0, false).await?;
     // Just under the 1 MiB body limit, so each one is read if admitted.
     let points = "[0,0],".repeat((1024 * 1024 - 1024) / 6);
@@ -487,7 +189,7 @@ async fn big_bodies(target: &Target) -> Result<Value, String> {
 }
 
 /// Six clients ask for a big drawing and never read the answer.
-async fn stalled_streams(target: &Target) -> Result<Value, String> {
+pub(super) async fn stalled_streams(target: &Target) -> Result<Value, String> {
     let id = drawing(target, 400, 2000, 2.0, false).await?;
     let (common, ()) = measured(target, async {
         let mut sockets = Vec::new();
@@ -525,7 +227,7 @@ async fn stalled_streams(target: &Target) -> Result<Value, String> {
 /// Six renders of a heavy drawing that the clients give up on: the
 /// server's CPU time after the requests ended, and how long one render
 /// takes when waited for.
-async fn render_timeout(target: &Target) -> Result<Value, String> {
+pub(super) async fn render_timeout(target: &Target) -> Result<Value, String> {
     let id = drawing(target, 200, 2000, 0.5, true).await?;
     let give_up = target.request_timeout + Duration::from_secs(1);
     let (common, (cpu_after, statuses)) = measured(target, async {
@@ -581,7 +283,7 @@ async fn render_timeout(target: &Target) -> Result<Value, String> {
 }
 
 /// `a a a …` of 1,000 and 10,000 characters: time per check, and growth.
-async fn profanity(target: &Target) -> Result<Value, String> {
+pub(super) async fn profanity(target: &Target) -> Result<Value, String> {
     let mut connection = Connection::open(&target.host).await?;
     let mut medians = Vec::new();
     for length in [1_000usize, 10_000] {
@@ -616,7 +318,7 @@ async fn profanity(target: &Target) -> Result<Value, String> {
 }
 
 /// 10,000 empty strokes in a 30 KB body: the error stays small.
-async fn error_size(target: &Target) -> Result<Value, String> {
+pub(super) async fn error_size(target: &Target) -> Result<Value, String> {
     let mut connection = Connection::open(&target.host).await?;
     let strokes = vec![json!({}); 10_000];
     let (status, body) = connection
@@ -636,21 +338,9 @@ async fn error_size(target: &Target) -> Result<Value, String> {
     }))
 }
 
-async fn metrics_text(connection: &mut Connection) -> Result<String, String> {
-    let (_, body) = connection.send(Method::GET, "/metrics", None, None).await?;
-    Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// An anonymous crowd reads the library while one signed-in reader opens
 /// a new story every 0.5 s: the cache's hit rate over the run.
-async fn cache_reader(target: &Target) -> Result<Value, String> {
+pub(super) async fn cache_reader(target: &Target) -> Result<Value, String> {
     let mut connection = Connection::open(&target.host).await?;
     let (_, page) = connection
         .json(Method::GET, "/api/stories?page_size=100", None, None)
@@ -712,7 +402,7 @@ async fn cache_reader(target: &Target) -> Result<Value, String> {
 /// Eight clients loop a filtered search for 15 s, each on pages past the
 /// cached ones (so every search is run); meanwhile a signed-in reader's
 /// unrelated request keeps its latency.
-async fn search_fairness(target: &Target) -> Result<Value, String> {
+pub(super) async fn search_fairness(target: &Target) -> Result<Value, String> {
     let running = Arc::new(AtomicBool::new(true));
     let searches = Arc::new(AtomicU64::new(0));
     let mut searchers = Vec::new();
@@ -756,25 +446,4 @@ async fn search_fairness(target: &Target) -> Result<Value, String> {
                      "budget": "read p99 <= 50 ms, >= 50 searches/s" },
         "within_budget": p99 <= 50.0 && per_second >= 50.0,
     }))
-}
-
-fn print_table(reports: &[Value]) {
-    println!(
-        "\n| scenario | peak RSS MB | after MB (idle) | probe slowest ms / not ok | figures | within budget |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for report in reports {
-        let number = |v: &Value| v.as_f64().map_or("–".to_owned(), |n| format!("{n:.1}"));
-        println!(
-            "| {} | {} | {} ({}) | {} / {} | {} | {} |",
-            report["scenario"].as_str().unwrap_or("?"),
-            number(&report["peak_rss_mb"]),
-            number(&report["after_rss_mb"]),
-            number(&report["idle_rss_mb"]),
-            number(&report["probe"]["slowest_ms"]),
-            report["probe"]["not_ok"],
-            report["figures"],
-            report["within_budget"],
-        );
-    }
 }

@@ -1,0 +1,67 @@
+//! The word list and the endings a listed word may take: data, not code.
+
+/// Bad words and the spellings that mean them: `(spelling, canonical word)`.
+/// Deliberately absent because they are common innocent words in children's
+/// stories: `dick` (Moby Dick), `pussy` (cats), `prick` (thorns), `tit`
+/// (birds), `cum` (cumin), `hell`, `god`.
+pub(crate) const WORDS: &[(&str, &str)] = &[
+    ("fuck", "fuck"),
+    ("fuk", "fuck"),
+    ("fck", "fuck"),
+    ("fuq", "fuck"),
+    ("phuck", "fuck"),
+    ("fucker", "fucker"),
+    ("motherfucker", "motherfucker"),
+    ("fuckface", "fuckface"),
+    ("wtf", "wtf"),
+    ("stfu", "stfu"),
+    ("shit", "shit"),
+    ("shite", "shit"),
+    ("sht", "shit"),
+    ("bullshit", "bullshit"),
+    ("horseshit", "horseshit"),
+    ("shithead", "shithead"),
+    ("bitch", "bitch"),
+    ("biatch", "bitch"),
+    ("bastard", "bastard"),
+    ("ass", "ass"),
+    ("asshole", "asshole"),
+    ("arse", "arse"),
+    ("arsehole", "arsehole"),
+    ("dumbass", "dumbass"),
+    ("jackass", "jackass"),
+    ("cunt", "cunt"),
+    ("cock", "cock"),
+    ("dickhead", "dickhead"),
+    ("twat", "twat"),
+    ("wank", "wank"),
+    ("wanker", "wanker"),
+    ("slut", "slut"),
+    ("whore", "whore"),
+    ("piss", "piss"),
+    ("damn", "damn"),
+    ("goddamn", "goddamn"),
+    ("crap", "crap"),
+    ("bollocks", "bollocks"),
+    ("douche", "douche"),
+    ("douchebag", "douchebag"),
+    ("porn", "porn"),
+    ("porno", "porn"),
+    ("dildo", "dildo"),
+    ("nigger", "nigger"),
+    ("nigga", "nigga"),
+    ("faggot", "faggot"),
+    ("retard", "retard"),
+    ("rape", "rape"),
+    ("rapist", "rapist"),
+    ("stupid", "stupid"),
+    ("idiot", "idiot"),
+    ("moron", "moron"),
+    ("kys", "kys"),
+];
+
+/// Endings that keep a bad word bad (`shits`, `fucking`, `asshole`).
+pub(crate) const ENDINGS: &[&str] = &[
+    "", "s", "es", "d", "ed", "er", "ers", "ing", "ings", "in", "y", "ie", "ies", "head", "heads",
+    "hole", "holes", "face", "bag", "off",
+];
