@@ -232,6 +232,46 @@ fn handler_modules_use_only_the_shared_http_modules() {
 }
 
 #[test]
+fn the_inner_modules_never_reach_into_http() {
+    // What the map says must never use `http` (the handlers build on these,
+    // not the other way round).
+    let never = [
+        "state",
+        "events",
+        "realtime",
+        "notifications",
+        "accounts",
+        "auth",
+        "cache",
+        "token_cache",
+        "likes_cache",
+        "image_cache",
+        "config",
+        "extract",
+        "validate",
+        "error",
+    ];
+    let graph = module_graph();
+    for module in never {
+        let named = graph.get(module).cloned().unwrap_or_default();
+        let http: Vec<_> = named
+            .iter()
+            .filter(|n| *n == "http" || n.starts_with("http::"))
+            .collect();
+        assert!(http.is_empty(), "{module} may not use {http:?}");
+    }
+    // The document is generated from the routers' registrations and the
+    // input limits, nothing else of the handlers.
+    let openapi = graph.get("openapi").cloned().unwrap_or_default();
+    for named in openapi.iter().filter(|n| n.starts_with("http")) {
+        assert!(
+            ["http", "http::story_input"].contains(&named.as_str()),
+            "openapi may not use {named}"
+        );
+    }
+}
+
+#[test]
 fn rest_handlers_are_the_same_in_both_builds() {
     for (path, text) in sources("src/http") {
         let file = relative(&path);

@@ -7,7 +7,6 @@ mod access;
 mod accounts;
 mod admin;
 pub mod console;
-pub use admin::AUDIT_ACTIONS;
 mod drawings;
 mod games;
 mod notifications;

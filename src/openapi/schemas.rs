@@ -226,7 +226,7 @@ fn account_and_library_schemas() -> Value {
         } },
         "AuditEntry": { "type": "object", "properties": {
             "id": integer, "admin": reference("UserSummary"),
-            "action": { "type": "string", "enum": crate::http::AUDIT_ACTIONS },
+            "action": { "type": "string", "enum": storybook_store::AuditAction::NAMES },
             "target": { "type": "object", "properties": {
                 "type": { "type": "string", "enum": ["user", "story", "report"] }, "id": integer,
             } },

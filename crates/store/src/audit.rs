@@ -36,17 +36,21 @@ impl AuditAction {
         Self::UserReactivated,
     ];
 
+    /// The actions' names, in the order of [`AuditAction::ALL`] (the
+    /// `?action=` filter and the OpenAPI document list these).
+    pub const NAMES: [&'static str; 8] = [
+        "report_resolved",
+        "report_dismissed",
+        "story_unpublished",
+        "story_updated",
+        "story_deleted",
+        "user_role_changed",
+        "user_deactivated",
+        "user_reactivated",
+    ];
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ReportResolved => "report_resolved",
-            Self::ReportDismissed => "report_dismissed",
-            Self::StoryUnpublished => "story_unpublished",
-            Self::StoryUpdated => "story_updated",
-            Self::StoryDeleted => "story_deleted",
-            Self::UserRoleChanged => "user_role_changed",
-            Self::UserDeactivated => "user_deactivated",
-            Self::UserReactivated => "user_reactivated",
-        }
+        Self::NAMES[self as usize]
     }
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -192,6 +196,8 @@ mod tests {
             assert_eq!(serialized, action.as_str(), "JSON and SQL use one name");
         }
         assert_eq!(AuditAction::parse("user_deleted"), None);
+        let names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names, AuditAction::NAMES, "ALL and NAMES in one order");
         assert_eq!(AuditAction::StoryDeleted.target_type(), "story");
         assert_eq!(AuditAction::ReportDismissed.target_type(), "report");
         assert_eq!(AuditAction::UserReactivated.target_type(), "user");
