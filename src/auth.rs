@@ -3,7 +3,10 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the same as std's, except that tests can pause it.
+use tokio::time::Instant;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -385,15 +388,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn expired_entries_are_purged() {
-        let throttle = LoginThrottle::new(&Limits {
-            login_lock_secs: 0,
-            ..Limits::default()
-        });
-        throttle.begin("alice").unwrap();
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_ends_and_expired_entries_are_purged() {
+        let throttle = throttle(100);
+        for _ in 0..5 {
+            throttle.begin("alice").unwrap();
+        }
+        assert!(throttle.begin("alice").is_err(), "locked");
+        tokio::time::advance(Duration::from_secs(59)).await;
         throttle.purge_expired();
-        assert_eq!(throttle.tracked(), 0);
+        assert_eq!(
+            throttle.tracked(),
+            1,
+            "still locked a second before the end"
+        );
+        assert!(throttle.begin("alice").is_err());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        throttle.purge_expired();
+        assert_eq!(throttle.tracked(), 0, "the lock and its attempts are gone");
+        assert!(
+            throttle.begin("alice").is_ok(),
+            "and the account may try again"
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the same as std's, except that tests can pause it.
+use tokio::time::Instant;
 
 use storybook_store::{Timestamp, User};
 
@@ -107,6 +110,18 @@ mod tests {
             settings: Settings::default(),
             created_at: Timestamp(0),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kept_users_expire_after_the_ttl() {
+        let cache = TokenCache::new(10, Duration::from_secs(10));
+        cache.put("a".into(), user(1), Timestamp(100));
+        tokio::time::advance(Duration::from_millis(9_999)).await;
+        assert!(cache.get("a", Timestamp(99)).is_some());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(cache.get("a", Timestamp(99)).is_none(), "looked up again");
+        cache.purge_expired();
+        assert!(cache.is_empty());
     }
 
     #[test]

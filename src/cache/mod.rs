@@ -19,7 +19,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the same as std's, except that tests can pause it.
+use tokio::time::Instant;
 
 use storybook_store::{Page, Story, StorySummary};
 

@@ -1,7 +1,8 @@
 //! A channel's recent messages, bounded by count, age and bytes.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+// tokio's clock: the same as std's, except that tests can pause it.
+use tokio::time::Instant;
 
 use crate::{Frame, Limits};
 

@@ -19,7 +19,10 @@ mod redis_broker;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the same as std's, except that tests can pause it.
+use tokio::time::Instant;
 
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,6 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::*;
 
@@ -187,10 +189,10 @@ async fn volatile_frames_are_dropped_not_kicked() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn channels_are_freed_when_empty_and_expired() {
     let hub = Hub::new(Limits {
-        history_age: Duration::from_millis(30),
+        history_age: Duration::from_secs(60),
         ..Limits::default()
     });
     let (a, _rx) = outbox(16, 1 << 20);
@@ -198,7 +200,10 @@ async fn channels_are_freed_when_empty_and_expired() {
     hub.publish("story:5", frame);
     hub.unsubscribe("story:5", 1);
     assert_eq!(hub.channel_count(), 1, "history still fresh");
-    std::thread::sleep(Duration::from_millis(40));
+    tokio::time::advance(Duration::from_secs(59)).await;
+    hub.sweep();
+    assert_eq!(hub.channel_count(), 1, "a second short of the age");
+    tokio::time::advance(Duration::from_secs(1)).await;
     hub.sweep();
     assert_eq!(hub.channel_count(), 0);
     let back = hub.subscribe("story:5", 1, member(1), a, Some(1));
