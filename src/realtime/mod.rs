@@ -181,12 +181,9 @@ impl Realtime {
             UserEvent::Push { user_id, frame } => {
                 if let Some(conns) = self.users.get(&user_id) {
                     for handle in conns.values() {
-                        if !handle.outbox.send(frame.clone()) && handle.outbox.kick() {
-                            self.broker
-                                .stats()
-                                .slow_consumers
-                                .fetch_add(1, Ordering::Relaxed);
-                        }
+                        self.broker
+                            .stats()
+                            .send_or_kick(&handle.outbox, frame.clone());
                     }
                 }
             }

@@ -79,6 +79,26 @@ pub struct Stats {
     pub slow_consumers: AtomicU64,
 }
 
+impl Stats {
+    /// A consumer that did not take what it was sent is closed (1013, by
+    /// its connection task) and counted, once however often it is kicked.
+    pub fn kick_slow(&self, outbox: &Outbox) {
+        if outbox.kick() {
+            self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues `frame`, or kicks a consumer too slow to take it; whether it
+    /// was queued.
+    pub fn send_or_kick(&self, outbox: &Outbox, frame: Frame) -> bool {
+        let queued = outbox.send(frame);
+        if !queued {
+            self.kick_slow(outbox);
+        }
+        queued
+    }
+}
+
 struct Subscriber {
     member: Member,
     outbox: Outbox,
@@ -179,8 +199,8 @@ impl Hub {
         for frame in &subscribed.replay {
             delivered &= outbox.send(frame.clone());
         }
-        if !delivered && outbox.kick() {
-            self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        if !delivered {
+            self.stats.kick_slow(&outbox);
         }
         subscribed
     }
@@ -330,10 +350,8 @@ impl Hub {
             if Some(*conn) == except {
                 continue;
             }
-            if subscriber.outbox.send(frame.clone()) {
+            if self.stats.send_or_kick(&subscriber.outbox, frame.clone()) {
                 self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
-            } else if subscriber.outbox.kick() {
-                self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -8,6 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::models::{Page, PageRequest, UserSummary};
 use crate::sql::Sql;
+use crate::users::user_summary_from_row;
 use crate::{Result, Store, Timestamp, decode_json, encode_json};
 
 /// What an admin did.
@@ -122,11 +123,7 @@ pub(crate) async fn record(tx: &mut Transaction<'_, Any>, note: &AuditNote) -> R
 fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         id: row.try_get("id")?,
-        admin: UserSummary {
-            id: row.try_get("admin_id")?,
-            username: row.try_get("username")?,
-            display_name: row.try_get("display_name")?,
-        },
+        admin: user_summary_from_row(row, "admin_")?,
         action: row.try_get("action")?,
         target: AuditTarget {
             kind: row.try_get("target_type")?,
@@ -173,7 +170,8 @@ impl Store {
         let limit = sql.int(page.limit());
         let offset = sql.int(page.offset());
         sql.text = format!(
-            "SELECT a.id, a.admin_id, u.username, u.display_name, a.action, a.target_type,
+            "SELECT a.id, a.admin_id, u.username AS admin_username,
+                    u.display_name AS admin_display_name, a.action, a.target_type,
                     a.target_id, a.detail, a.created_at
              FROM audit_log a JOIN users u ON u.id = a.admin_id{where_clause}
              ORDER BY a.id DESC LIMIT {limit} OFFSET {offset}"

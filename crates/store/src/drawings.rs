@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use storybook_strokes::{Stroke, Tool, decode_points, encode_points};
 
+use crate::users::user_summary_from_row;
 use crate::{Page, PageRequest, Result, Store, StoreError, Timestamp, UserSummary, touched_a_row};
 
 /// A drawing without its strokes (they can be many; they are read or
@@ -42,11 +43,7 @@ const DRAWING_COLUMNS: &str = "d.id, d.title, d.width, d.height, d.background, d
 fn drawing_from_row(row: &AnyRow) -> Result<Drawing> {
     Ok(Drawing {
         id: row.try_get("id")?,
-        owner: UserSummary {
-            id: row.try_get("owner_id")?,
-            username: row.try_get("owner_username")?,
-            display_name: row.try_get("owner_display_name")?,
-        },
+        owner: user_summary_from_row(row, "owner_")?,
         title: row.try_get("title")?,
         width: row.try_get("width")?,
         height: row.try_get("height")?,

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::users::user_summary_from_row;
 use crate::{Result, Store, Timestamp, UserSummary};
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,11 +60,7 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok(ScoreEntry {
-                    user: UserSummary {
-                        id: row.try_get("id")?,
-                        username: row.try_get("username")?,
-                        display_name: row.try_get("display_name")?,
-                    },
+                    user: user_summary_from_row(row, "")?,
                     score: row.try_get("score")?,
                     total: row.try_get("total")?,
                     at: Timestamp(row.try_get("at")?),

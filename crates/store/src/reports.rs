@@ -5,9 +5,10 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{AuditAction, AuditNote};
 use crate::stories::{summary_columns, summary_from_row};
+use crate::users::user_summary_from_row;
 use crate::{
     Page, PageRequest, Report, ReportAction, ReportStatus, Result, Store, StoreError, StoryChanges,
-    StoryStatus, Timestamp, Totals, UserSummary, touched_a_row,
+    StoryStatus, Timestamp, Totals, touched_a_row,
 };
 
 fn report_from_row(row: &AnyRow) -> Result<Report> {
@@ -18,11 +19,7 @@ fn report_from_row(row: &AnyRow) -> Result<Report> {
         id: row.try_get("report_id")?,
         status: ReportStatus::parse(&status).unwrap_or(ReportStatus::Open),
         reason: row.try_get("reason")?,
-        reporter: UserSummary {
-            id: row.try_get("reporter_id")?,
-            username: row.try_get("reporter_username")?,
-            display_name: row.try_get("reporter_display_name")?,
-        },
+        reporter: user_summary_from_row(row, "reporter_")?,
         story_id,
         story: match has_story {
             Some(_) => Some(summary_from_row(row)?),

@@ -6,6 +6,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::audit::AuditNote;
 use crate::backend::IndexedText;
+use crate::users::user_summary_from_row;
 use crate::{
     NewStory, Result, Store, StoreError, Story, StoryChanges, StoryPage, StorySource, StoryStatus,
     StorySummary, Timestamp, UserSummary, decode_json, encode_json, touched_a_row,
@@ -28,11 +29,7 @@ pub(crate) fn summary_columns() -> String {
 }
 
 fn author_from_row(row: &AnyRow) -> Result<UserSummary> {
-    Ok(UserSummary {
-        id: row.try_get("author_id")?,
-        username: row.try_get("author_username")?,
-        display_name: row.try_get("author_display_name")?,
-    })
+    user_summary_from_row(row, "author_")
 }
 
 fn status_from(text: &str) -> Result<StoryStatus> {

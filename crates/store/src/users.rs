@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{AuditAction, AuditNote};
 use crate::{
-    Page, PageRequest, Result, Role, Settings, Store, StoreError, Timestamp, User, touched_a_row,
+    Page, PageRequest, Result, Role, Settings, Store, StoreError, Timestamp, User, UserSummary,
+    touched_a_row,
 };
 
 /// What registration stores; the username is already lowercased and the
@@ -48,6 +49,17 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+/// A user's summary from a row whose columns are `{prefix}id`,
+/// `{prefix}username` and `{prefix}display_name` (an author, a reporter,
+/// an owner, an admin: every list that names people).
+pub(crate) fn user_summary_from_row(row: &AnyRow, prefix: &str) -> Result<UserSummary> {
+    Ok(UserSummary {
+        id: row.try_get(format!("{prefix}id").as_str())?,
+        username: row.try_get(format!("{prefix}username").as_str())?,
+        display_name: row.try_get(format!("{prefix}display_name").as_str())?,
+    })
+}
+
 pub(crate) fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');

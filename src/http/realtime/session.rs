@@ -3,7 +3,6 @@
 //! unsubscribe, publish, ping), with the access checks that revocation
 //! repeats.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -87,14 +86,8 @@ pub(super) enum Freshness {
 
 impl Session {
     pub(super) fn reply(&self, frame: Frame) {
-        if !self.handle.outbox.send(frame) && self.handle.outbox.kick() {
-            self.state
-                .realtime
-                .broker
-                .stats()
-                .slow_consumers
-                .fetch_add(1, Ordering::Relaxed);
-        }
+        let stats = self.state.realtime.broker.stats();
+        stats.send_or_kick(&self.handle.outbox, frame);
     }
 
     /// Whether this connection's user may read a channel now: `Err` holds

@@ -151,8 +151,8 @@ impl Broker for RedisBroker {
                     delivered &= outbox.send(frame);
                 }
             }
-            if !delivered && outbox.kick() {
-                inner.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            if !delivered {
+                inner.stats.kick_slow(&outbox);
             }
             subscribed
         })
@@ -292,11 +292,8 @@ impl Broker for RedisBroker {
         let state = lock(&channel.state);
         for subscriber in state.subscribers.values() {
             // One still joining checked its right as it joined.
-            if subscriber.pending.is_none()
-                && !subscriber.outbox.send(frame.clone())
-                && subscriber.outbox.kick()
-            {
-                inner.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            if subscriber.pending.is_none() {
+                inner.stats.send_or_kick(&subscriber.outbox, frame.clone());
             }
         }
     }

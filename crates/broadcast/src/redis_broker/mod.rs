@@ -333,8 +333,8 @@ impl Inner {
                 if let Some(offset) = offset {
                     if pending.len() < pending_limit {
                         pending.push((offset, frame.clone()));
-                    } else if subscriber.outbox.kick() {
-                        self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.stats.kick_slow(&subscriber.outbox);
                     }
                 }
                 continue;
@@ -345,8 +345,8 @@ impl Inner {
             };
             if delivered {
                 self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
-            } else if offset.is_some() && subscriber.outbox.kick() {
-                self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            } else if offset.is_some() {
+                self.stats.kick_slow(&subscriber.outbox);
             }
         }
     }
