@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_creative"),
     migration!(4, "0004_invitations"),
     migration!(5, "0005_audit"),
+    migration!(6, "0006_read_counter"),
 ];
 
 impl Store {

@@ -93,23 +93,17 @@ impl Store {
 
     /// Counts a read once per user per story; returns whether it counted.
     pub async fn count_read(&self, user_id: i64, story_id: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        // One statement: the `story_reads_count` trigger (migration 6)
+        // bumps the story's counter when the row is new.
         let inserted = sqlx::query(
             "INSERT INTO story_reads (user_id, story_id) VALUES ($1, $2) ON CONFLICT (user_id, story_id) DO NOTHING",
         )
         .bind(user_id)
         .bind(story_id)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?
         .rows_affected()
             == 1;
-        if inserted {
-            sqlx::query("UPDATE stories SET reads = reads + 1 WHERE id = $1")
-                .bind(story_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
         Ok(inserted)
     }
 
