@@ -4,13 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::FromRef;
-
 use storybook_profanity::Filter;
 use storybook_store::Store;
 
 use crate::admission::MemoryBudget;
-use crate::slots::Slots;
-
 use crate::auth::{AddressThrottles, GenerationQuota, LoginThrottle, Passwords};
 use crate::cache::ReadCache;
 use crate::config::{Limits, Secret, ServeArgs, ToolArgs};
@@ -19,6 +16,7 @@ use crate::image_cache::ImageCache;
 use crate::likes_cache::LikesCache;
 use crate::metrics::Metrics;
 use crate::notifications::Notifier;
+use crate::slots::Slots;
 use crate::token_cache::TokenCache;
 
 /// Everything the server holds, in parts: a handler takes the parts it

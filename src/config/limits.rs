@@ -1,8 +1,9 @@
 //! `Limits`: every bound the server keeps, each a flag and an environment
 //! variable with its default.
 
-use super::ServeArgs;
 use clap::Args;
+
+use super::ServeArgs;
 
 /// Every bound the server keeps, each with its default.
 #[derive(Debug, Clone, Args)]

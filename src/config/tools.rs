@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use super::{Secret, ServeArgs};
 use clap::{Args, ValueEnum};
+
+use super::{Secret, ServeArgs};
 
 /// The story generator and text recognition.
 #[derive(Debug, Clone, Args)]

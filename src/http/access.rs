@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use storybook_store::{Drawing, Story, User};
+use storybook_store::{Drawing, Store, Story, User};
 
 use crate::cache::{CacheKey, Cached};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Caches;
-use storybook_store::Store;
 
 /// A story the viewer may see, from the cache when possible; drafts of
 /// others are `NotFound`, exactly like missing stories.

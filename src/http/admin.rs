@@ -3,26 +3,24 @@
 //! answers `403` to anyone who is not an admin. The actions write their
 //! audit entries in the store, in the action's own transaction.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 use storybook_store::{
-    AuditAction, AuditFilter, ReportAction, ReportStatus, Role, StoreError, StoryFilter,
+    AuditAction, AuditFilter, ReportAction, ReportStatus, Role, Store, StoreError, StoryFilter,
     StoryStatus, UserFilter,
 };
 
 use super::views::user_json;
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::{ApiError, ApiResult};
-use crate::events::Event;
-use crate::events::Events;
+use crate::events::{Event, Events};
 use crate::extract::{AdminUser, ApiPath, JsonFields, Query};
 use crate::notifications::Notifier;
 use crate::process::rss_bytes;
-use crate::state::AppState;
-use crate::state::{Auth, Caches};
-use std::sync::Arc;
-use storybook_store::Store;
+use crate::state::{AppState, Auth, Caches};
 
 const REPORT_STATUSES: &[&str] = &["open", "resolved", "dismissed"];
 const USER_SEARCH: QueryParam =

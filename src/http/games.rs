@@ -7,14 +7,13 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 use storybook_games::{Answer, Game, Kind, Submitted};
-use storybook_store::{Story, User};
+use storybook_store::{Store, Story, User};
 
 use super::access::visible_story;
 use super::{ApiRouter, Doc};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser};
 use crate::state::{Caches, Tools};
-use storybook_store::Store;
 
 /// Leaderboard length.
 const LEADERBOARD_SIZE: i64 = 10;

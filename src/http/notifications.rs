@@ -4,11 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use storybook_store::Store;
 
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, AuthUser, Query};
-use storybook_store::Store;
 
 const UNREAD: QueryParam = QueryParam::new(
     "unread",

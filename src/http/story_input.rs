@@ -4,12 +4,11 @@
 //! drawing checks; and recognised text split into pages.
 
 use serde_json::Value;
-use storybook_store::{AGE_GROUPS, GENRES, StoryChanges, StoryPage, StoryStatus};
+use storybook_store::{AGE_GROUPS, GENRES, Store, StoryChanges, StoryPage, StoryStatus};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::Tools;
 use crate::validate::{Fields, char_len, check_profanity};
-use storybook_store::Store;
 
 pub const MAX_TITLE_CHARS: usize = 120;
 pub const MAX_PAGES: usize = 50;

@@ -8,7 +8,7 @@ use axum::routing::post;
 use serde_json::Value;
 use storybook_ocr::OcrError;
 use storybook_store::{
-    AGE_GROUPS, GENRES, NewStory, StoryChanges, StoryPage, StorySource, StoryStatus,
+    AGE_GROUPS, GENRES, NewStory, Store, StoryChanges, StoryPage, StorySource, StoryStatus,
 };
 use storybook_storygen::Request as GenerateRequest;
 
@@ -19,7 +19,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonFields};
 use crate::state::{Caches, Tools};
 use crate::validate::{char_len, check_profanity};
-use storybook_store::Store;
 
 const MAX_PROMPT_CHARS: usize = 500;
 /// Room for the multipart framing and a title around the image.

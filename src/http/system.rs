@@ -1,11 +1,14 @@
 //! Contract section "System": health, readiness, features, metrics.
 //! (`/api/openapi.json` is added in `app()`, once every route is known.)
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use storybook_store::Store;
 
 use super::{ApiRouter, Doc};
 use crate::error::ApiError;
@@ -13,10 +16,7 @@ use crate::events::Events;
 use crate::extract::bearer_token;
 use crate::metrics::{counter, gauge};
 use crate::process::rss_bytes;
-use crate::state::AppState;
-use crate::state::Tools;
-use std::sync::Arc;
-use storybook_store::Store;
+use crate::state::{AppState, Tools};
 
 pub fn router() -> ApiRouter {
     ApiRouter::new("system")

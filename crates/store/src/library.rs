@@ -1,10 +1,11 @@
 //! The library's lists: published stories filtered, sorted and searched,
 //! an author's own stories, and the admin's list of every story.
 
+use sqlx::Row;
+
 use crate::sql::Sql;
 use crate::stories::{summary_columns, summary_from_row};
 use crate::{Page, PageRequest, Result, Store, StoryFilter, StorySort, StorySummary};
-use sqlx::Row;
 
 impl Store {
     /// A page of story summaries: the library (published only), an author's

@@ -1,12 +1,13 @@
 //! What readers do with a story: likes, reads (counted once per reader)
 //! and their place in it.
 
+use sqlx::{Any, Row, Transaction};
+
 use crate::sql::Sql;
 use crate::stories::{summary_columns, summary_from_row};
 use crate::{
     LikeOutcome, Page, PageRequest, Progress, Result, Store, StoreError, StorySummary, Timestamp,
 };
-use sqlx::{Any, Row, Transaction};
 
 impl Store {
     /// Which of `story_ids` the user likes now.

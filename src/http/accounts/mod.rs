@@ -1,27 +1,25 @@
 //! Contract section "Accounts": registration, login, logout, the signed-in
 //! user's profile and settings, and public profiles.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::{Value, json};
-use storybook_store::{NewUser, Role, StoreError, User};
+use storybook_store::{NewUser, Role, Store, StoreError, User};
 
 use super::views::user_json;
 use super::{ApiRouter, Doc};
 use crate::accounts::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, is_valid_email, is_valid_username};
-use crate::auth::AuthRoute;
-use crate::auth::{hash_token, new_token};
+use crate::auth::{AuthRoute, hash_token, new_token};
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
-use crate::events::Event;
-use crate::events::Events;
+use crate::events::{Event, Events};
 use crate::extract::{ApiPath, AuthUser, JsonFields, bearer_token};
 use crate::state::{Auth, Caches, Tools};
 use crate::validate::{Fields, char_len, check_profanity};
-use std::sync::Arc;
-use storybook_store::Store;
 
 mod settings;
 use settings::{settings, update_settings};

@@ -3,12 +3,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use storybook_store::Settings;
+use storybook_store::{Settings, Store};
 
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonFields};
 use crate::state::Auth;
-use storybook_store::Store;
 
 /// Accounts: `GET /api/me/settings`.
 pub(super) async fn settings(AuthUser(user): AuthUser) -> Json<Settings> {

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use storybook_canvas::{Canvas, output_size};
+use storybook_store::Store;
 
 use super::stream::STROKES_PER_PAGE;
 use crate::error::{ApiError, ApiResult};
@@ -18,7 +19,6 @@ use crate::http::{ParamKind, QueryParam};
 use crate::image_cache::RenderedImage;
 use crate::state::{Caches, Tools};
 use crate::threads::CpuBudget;
-use storybook_store::Store;
 
 /// `?width=` of a rendered image, in pixels.
 const MIN_IMAGE_WIDTH: i64 = 16;

@@ -9,20 +9,18 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 use storybook_canvas::MAX_STROKES;
-use storybook_store::{DrawingChanges, StoreError};
+use storybook_store::{DrawingChanges, Store, StoreError};
 
 use super::access::{drawable, managed, visible_drawing};
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, page_json};
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::events::Event;
-use crate::events::Events;
+use crate::events::{Event, Events};
 use crate::extract::{ApiPath, AuthUser, JsonFields, JsonWithStrokes, MaybeUser, Query};
 use crate::metrics::Metrics;
 use crate::notifications::Notifier;
 use crate::state::{Caches, Tools};
 use crate::validate::check_profanity;
-use storybook_store::Store;
 
 mod image;
 mod input;

@@ -11,11 +11,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use storybook_store::Drawing;
+use storybook_store::{Drawing, Store};
 
 use crate::config::Limits;
 use crate::metrics::Metrics;
-use storybook_store::Store;
 
 /// Strokes read at once for a drawing's JSON (at most 2,000 points each:
 /// about half a MiB decoded).

@@ -11,8 +11,7 @@ use storybook_store::User;
 use tokio::sync::Notify;
 
 use super::session::{Bucket, Session, Subscriptions};
-use crate::realtime::frames;
-use crate::realtime::{ConnHandle, Slot};
+use crate::realtime::{ConnHandle, Slot, frames};
 use crate::state::AppState;
 
 /// What the upgrade hands the connection's task.

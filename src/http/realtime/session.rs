@@ -13,8 +13,7 @@ use storybook_store::{StoreError, User};
 use super::{ChannelKind, parse_channel};
 use crate::error::ApiError;
 use crate::extract::user_for_token_uncached;
-use crate::realtime::ConnHandle;
-use crate::realtime::frames;
+use crate::realtime::{ConnHandle, frames};
 use crate::state::AppState;
 
 /// One connection's own state, kept in its task.

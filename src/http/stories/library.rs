@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use storybook_store::{
-    AGE_GROUPS, GENRES, Page, PageRequest, StoryFilter, StorySort, StorySummary, User,
+    AGE_GROUPS, GENRES, Page, PageRequest, Store, StoryFilter, StorySort, StorySummary, User,
 };
 
 use crate::cache::{CacheKey, Cached, Ticket};
@@ -20,7 +20,6 @@ use crate::extract::{AuthUser, MaybeUser, Query};
 use crate::http::{ParamKind, QueryParam, page_json};
 use crate::likes_cache::MAX_KEPT_LIKES;
 use crate::state::{Caches, Tools};
-use storybook_store::Store;
 
 pub(super) const CACHED_LIBRARY_PAGES: u32 = 3;
 

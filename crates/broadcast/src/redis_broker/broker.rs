@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
+use super::{
+    Control, LocalChannel, LocalState, LocalSubscriber, RedisBroker, lock, split_at_offset,
+};
 use crate::{
     Ack, BoxFuture, Broker, Compose, ConnId, Frame, Join, Member, Stats, Subscribed, UserEvent,
     UserEvents,
-};
-
-use super::{
-    Control, LocalChannel, LocalState, LocalSubscriber, RedisBroker, lock, split_at_offset,
 };
 
 /// What the join script answers.

@@ -9,9 +9,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::Frame;
-
 use super::{Control, Inner, parse_payload};
+use crate::Frame;
 
 /// The task that owns the pub/sub connection: (re)connects with back-off,
 /// subscribes every channel with local subscribers, and hands what arrives

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::Member;
-
 use super::{HEARTBEAT_BATCH, Inner, lock};
+use crate::Member;
 
 /// Renews presence and channel keys for every channel with local
 /// subscribers, and retires crashed processes' entries.

@@ -9,11 +9,10 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+use super::{Target, flood, measured, metric, metrics_text, register, tally, with_figures};
 use crate::client::Connection;
 use crate::report::latency_summary;
 use crate::rss::cpu_seconds;
-
-use super::{Target, flood, measured, metric, metrics_text, register, tally, with_figures};
 
 /// 300 logins with unique ~900 KB usernames: the lock must not keep them.
 pub(super) async fn login_keys(target: &Target) -> Result<Value, String> {
