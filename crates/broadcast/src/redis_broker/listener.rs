@@ -62,11 +62,18 @@ pub(super) async fn listen(inner: Weak<Inner>, mut control: mpsc::Receiver<Contr
         tracing::info!(channels = names.len(), "listening to Redis");
         backoff = Duration::from_millis(100);
         let reset = broker.pubsub_reset.clone();
+        // Resets asked for before this connection was made are done.
+        let resets_seen = broker.resets.load(Ordering::Relaxed);
         drop(broker);
 
         loop {
             tokio::select! {
-                () = reset.notified() => break,
+                () = reset.notified() => {
+                    let Some(broker) = inner.upgrade() else { return };
+                    if broker.resets.load(Ordering::Relaxed) != resets_seen {
+                        break;
+                    }
+                }
                 message = stream.next() => {
                     let Some(message) = message else { break };
                     let Some(broker) = inner.upgrade() else { return };

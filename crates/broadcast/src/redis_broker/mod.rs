@@ -122,6 +122,12 @@ struct Inner {
     /// made again too, since a dead one is not always noticed (and
     /// `/readyz` would say 200 while nothing arrives).
     pubsub_reset: Arc<tokio::sync::Notify>,
+    /// Command failures that asked for a reset, so the listener can tell a
+    /// reset asked for after its connection was made from a stale one:
+    /// `notify_one` keeps a permit when nobody waits, and a permit left
+    /// from the outage would drop the connection made after it, leaving a
+    /// window with `/readyz` 200 and nothing subscribed.
+    resets: AtomicU64,
 }
 
 /// Channels renewed by one heartbeat script.
@@ -213,6 +219,7 @@ impl RedisBroker {
             user_events: OnceLock::new(),
             retrying: AtomicUsize::new(0),
             pubsub_reset: Arc::new(tokio::sync::Notify::new()),
+            resets: AtomicU64::new(0),
             scripts: Scripts {
                 publish: script!("publish.lua"),
                 join: script!("join.lua"),
@@ -270,6 +277,7 @@ impl Inner {
             }
             Ok(Err(error)) => {
                 if self.commands_ok.swap(false, Ordering::Relaxed) {
+                    self.resets.fetch_add(1, Ordering::Relaxed);
                     self.pubsub_reset.notify_one();
                     tracing::warn!(%error, what, "Redis command failed; serving this process's sockets alone");
                 }
@@ -277,6 +285,7 @@ impl Inner {
             }
             Err(_) => {
                 if self.commands_ok.swap(false, Ordering::Relaxed) {
+                    self.resets.fetch_add(1, Ordering::Relaxed);
                     self.pubsub_reset.notify_one();
                     tracing::warn!(
                         what,
