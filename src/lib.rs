@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod expiring;
 pub mod extract;
 pub mod http;
 pub mod image_cache;

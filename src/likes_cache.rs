@@ -16,8 +16,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-// tokio's clock: the same as std's, except that tests can pause it.
 use tokio::time::Instant;
+
+use crate::expiring::{Stamped, is_fresh, make_room, purge};
 
 /// Liked ids kept per user: 2 KiB at most, so the whole cache stays under
 /// 2 MiB at the default 1,000 users.
@@ -33,7 +34,7 @@ pub struct LikesCache {
 }
 
 /// A user's liked ids, sorted, and when they were read.
-type Entry = (Box<[i64]>, Instant);
+type Entry = Stamped<Box<[i64]>>;
 
 /// Taken before the database is asked, given back to `put`.
 #[derive(Clone, Copy)]
@@ -57,7 +58,7 @@ impl LikesCache {
     pub fn liked_among(&self, user_id: i64, story_ids: &[i64]) -> Option<Vec<i64>> {
         let entries = self.lock();
         let (liked, at) = entries.get(&user_id)?;
-        if at.elapsed() >= self.ttl {
+        if !is_fresh(at, self.ttl) {
             return None;
         }
         Some(
@@ -86,13 +87,7 @@ impl LikesCache {
         if self.writes.load(Ordering::Acquire) != ticket.0 {
             return;
         }
-        if entries.len() >= self.max_users && !entries.contains_key(&user_id) {
-            let ttl = self.ttl;
-            entries.retain(|_, (_, at)| at.elapsed() < ttl);
-            if entries.len() >= self.max_users {
-                entries.clear();
-            }
-        }
+        make_room(&mut entries, self.max_users, self.ttl, &user_id);
         entries.insert(user_id, (liked.into_boxed_slice(), Instant::now()));
     }
 
@@ -105,12 +100,7 @@ impl LikesCache {
 
     /// Housekeeping: drops what has expired and gives back table space.
     pub fn purge_expired(&self) {
-        let ttl = self.ttl;
-        let mut entries = self.lock();
-        entries.retain(|_, (_, at)| at.elapsed() < ttl);
-        if entries.capacity() > 4 * entries.len().max(8) {
-            entries.shrink_to_fit();
-        }
+        purge(&mut self.lock(), self.ttl);
     }
 
     pub fn len(&self) -> usize {

@@ -16,10 +16,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-// tokio's clock: the same as std's, except that tests can pause it.
 use tokio::time::Instant;
 
 use storybook_store::{Timestamp, User};
+
+use crate::expiring::{Stamped, is_fresh, make_room, purge};
 
 pub struct TokenCache {
     max_entries: usize,
@@ -28,7 +29,7 @@ pub struct TokenCache {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-type Entry = (User, Timestamp, Instant);
+type Entry = Stamped<(User, Timestamp)>;
 
 impl TokenCache {
     pub fn new(max_entries: usize, ttl: Duration) -> Self {
@@ -47,8 +48,8 @@ impl TokenCache {
     /// expires here exactly when it does in the database).
     pub fn get(&self, token_hash: &str, issued_after: Timestamp) -> Option<User> {
         let entries = self.lock();
-        let (user, issued, at) = entries.get(token_hash)?;
-        (at.elapsed() < self.ttl && *issued > issued_after).then(|| user.clone())
+        let ((user, issued), at) = entries.get(token_hash)?;
+        (is_fresh(at, self.ttl) && *issued > issued_after).then(|| user.clone())
     }
 
     pub fn put(&self, token_hash: String, user: User, issued: Timestamp) {
@@ -56,31 +57,18 @@ impl TokenCache {
             return;
         }
         let mut entries = self.lock();
-        if entries.len() >= self.max_entries && !entries.contains_key(&token_hash) {
-            // Full: the stale go first, and if none is, everything (a
-            // crowd of new tokens is not worth an eviction order).
-            let ttl = self.ttl;
-            entries.retain(|_, (_, _, at)| at.elapsed() < ttl);
-            if entries.len() >= self.max_entries {
-                entries.clear();
-            }
-        }
-        entries.insert(token_hash, (user, issued, Instant::now()));
+        make_room(&mut entries, self.max_entries, self.ttl, &token_hash);
+        entries.insert(token_hash, ((user, issued), Instant::now()));
     }
 
     /// A user or their tokens changed: nothing of theirs is served again.
     pub fn forget_user(&self, user_id: i64) {
-        self.lock().retain(|_, (user, _, _)| user.id != user_id);
+        self.lock().retain(|_, ((user, _), _)| user.id != user_id);
     }
 
     /// Housekeeping: drops what has expired and gives back table space.
     pub fn purge_expired(&self) {
-        let ttl = self.ttl;
-        let mut entries = self.lock();
-        entries.retain(|_, (_, _, at)| at.elapsed() < ttl);
-        if entries.capacity() > 4 * entries.len().max(8) {
-            entries.shrink_to_fit();
-        }
+        purge(&mut self.lock(), self.ttl);
     }
 
     pub fn len(&self) -> usize {
