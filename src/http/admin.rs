@@ -9,12 +9,12 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 use storybook_store::{
-    AuditAction, AuditFilter, ReportAction, ReportStatus, Role, Store, StoreError, StoryFilter,
-    StoryStatus, UserFilter,
+    AuditAction, AuditFilter, ReportAction, ReportStatus, Role, Store, StoryFilter, StoryStatus,
+    UserFilter,
 };
 
 use super::views::user_json;
-use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json};
+use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json, user_id_named};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Events};
 use crate::extract::{AdminUser, ApiPath, JsonFields, Query};
@@ -271,16 +271,6 @@ async fn close_report(
         )
         .await;
     Ok(Json(json!(closed)))
-}
-
-/// The id of the user named `username`; `None` when there is none (a
-/// filter by an unknown name finds nothing, it is not an error).
-async fn user_id_named(store: &Store, username: &str) -> ApiResult<Option<i64>> {
-    match store.user_by_username(&username.to_lowercase()).await {
-        Ok(user) => Ok(Some(user.id)),
-        Err(StoreError::NotFound) => Ok(None),
-        Err(other) => Err(other.into()),
-    }
 }
 
 fn empty_page(page: storybook_store::PageRequest) -> Json<Value> {

@@ -274,6 +274,19 @@ pub fn routes() -> ApiRouter {
         .merge(story_tools::router())
 }
 
+/// The id of the user named `username`; `None` when there is none (a
+/// filter by an unknown name finds nothing, it is not an error).
+pub async fn user_id_named(
+    store: &storybook_store::Store,
+    username: &str,
+) -> crate::error::ApiResult<Option<i64>> {
+    match store.user_by_username(&username.to_lowercase()).await {
+        Ok(user) => Ok(Some(user.id)),
+        Err(storybook_store::StoreError::NotFound) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// The contract's list shape: `{"items", "total", "page", "page_size"}`.
 pub fn page_json<T: serde::Serialize>(
     page: &storybook_store::Page<T>,

@@ -17,7 +17,7 @@ use storybook_store::{
 use crate::cache::{CacheKey, Cached, Ticket};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, MaybeUser, Query};
-use crate::http::{ParamKind, QueryParam, page_json};
+use crate::http::{ParamKind, QueryParam, page_json, user_id_named};
 use crate::likes_cache::MAX_KEPT_LIKES;
 use crate::state::{Caches, Tools};
 
@@ -144,12 +144,9 @@ pub(super) async fn library(
         None => StorySort::Newest,
     };
     let author_id = match &author {
-        Some(username) => match store.user_by_username(username).await {
-            Ok(user) => Some(user.id),
-            Err(storybook_store::StoreError::NotFound) => {
-                return Ok(Json(summaries_json(Vec::new(), 0, page)).into_response());
-            }
-            Err(other) => return Err(other.into()),
+        Some(username) => match user_id_named(&store, username).await? {
+            Some(id) => Some(id),
+            None => return Ok(Json(summaries_json(Vec::new(), 0, page)).into_response()),
         },
         None => None,
     };
