@@ -1,154 +1,20 @@
 //! Extractors whose rejections are `ApiError`s: JSON bodies, path ids,
-//! query parameters and the signed-in user.
+//! query parameters and the signed-in user. JSON bodies are read in
+//! `json_body`, re-exported here.
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, MatchedPath, Path, RawQuery, Request};
+use axum::extract::{FromRef, FromRequestParts, MatchedPath, Path, RawQuery};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use serde::Deserialize;
+use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
-use storybook_canvas::StrokesDraft;
 use storybook_store::{StoreError, User};
 
 use crate::auth::{hash_token, tokens_issued_after};
 use crate::error::ApiError;
+pub use crate::json_body::{JsonBody, JsonFields, JsonWithStrokes, MediaType, read_json};
 use crate::state::AppState;
-use crate::validate::{Fields, Params};
-
-/// A JSON object body, read as [`Fields`] so handlers can name every bad
-/// field. Malformed JSON or a non-JSON content type is `400`; XML and
-/// form bodies are `415`; over the body limit is `413`.
-pub struct JsonFields(pub Fields);
-
-impl<S: Send + Sync> FromRequest<S> for JsonFields {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let value = read_json::<Value, S>(req, state).await?;
-        Ok(Self(Fields::new(value)?))
-    }
-}
-
-/// A JSON object body whose `strokes` are read as drafts (points straight
-/// into number pairs, never a tree of values) and whose other fields are
-/// read as [`Fields`]: the drawing routes, where a body is mostly points.
-pub struct JsonWithStrokes(pub Fields, pub Option<StrokesDraft>);
-
-/// What [`JsonWithStrokes`] reads: the other fields, and the strokes.
-enum StrokesBody {
-    NotAnObject,
-    Object(Map<String, Value>, Option<StrokesDraft>),
-}
-
-impl<'de> Deserialize<'de> for StrokesBody {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Body;
-        impl<'de> Visitor<'de> for Body {
-            type Value = StrokesBody;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Map::new();
-                let mut strokes = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "strokes" {
-                        strokes = Some(map.next_value::<StrokesDraft>()?);
-                    } else {
-                        fields.insert(key, map.next_value::<Value>()?);
-                    }
-                }
-                Ok(StrokesBody::Object(fields, strokes))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(StrokesBody::NotAnObject)
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(StrokesBody::NotAnObject)
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(StrokesBody::NotAnObject)
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(StrokesBody::NotAnObject)
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(StrokesBody::NotAnObject)
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(StrokesBody::NotAnObject)
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(StrokesBody::NotAnObject)
-            }
-        }
-        deserializer.deserialize_any(Body)
-    }
-}
-
-impl<S: Send + Sync> FromRequest<S> for JsonWithStrokes {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match read_json::<StrokesBody, S>(req, state).await? {
-            StrokesBody::Object(fields, strokes) => {
-                Ok(Self(Fields::new(Value::Object(fields))?, strokes))
-            }
-            StrokesBody::NotAnObject => Err(ApiError::field("body", "must be a JSON object")),
-        }
-    }
-}
-
-/// Reads a JSON body after checking its media type.
-pub async fn read_json<T: DeserializeOwned, S: Send + Sync>(
-    req: Request,
-    state: &S,
-) -> Result<T, ApiError> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let is_json = content_type == "application/json" || content_type.ends_with("+json");
-    let is_other_media = content_type.contains("xml")
-        || content_type == "application/x-www-form-urlencoded"
-        || content_type.starts_with("multipart/");
-    if is_other_media {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "expected application/json, got {content_type}"
-        )));
-    }
-    if !is_json {
-        return Err(ApiError::BadRequest(
-            "expected a JSON body with Content-Type: application/json".into(),
-        ));
-    }
-    let bytes = Bytes::from_request(req, state)
-        .await
-        .map_err(body_rejection)?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
-}
-
-fn body_rejection(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge
-    } else {
-        ApiError::BadRequest(rejection.body_text())
-    }
-}
+use crate::validate::Params;
 
 /// Path parameters; a value of the wrong type (`/api/stories/abc`) is a
 /// `422` naming the parameter.
@@ -302,8 +168,12 @@ pub(crate) async fn user_for_token(state: &AppState, token: &str) -> Result<User
     if let Some(user) = state.auth.tokens.get(&token_hash, issued_after) {
         return Ok(user);
     }
+    let ticket = state.auth.tokens.ticket();
     let (user, issued) = user_for_token_hash(state, &token_hash).await?;
-    state.auth.tokens.put(token_hash, user.clone(), issued);
+    state
+        .auth
+        .tokens
+        .put(ticket, token_hash, user.clone(), issued);
     Ok(user)
 }
 

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admission;
 pub mod allocator;
 pub mod auth;
+pub mod bounded_json;
 pub mod cache;
 pub mod client_addr;
 pub mod commands;
@@ -16,6 +17,7 @@ pub mod expiring;
 pub mod extract;
 pub mod http;
 pub mod image_cache;
+pub mod json_body;
 pub mod likes_cache;
 pub mod logging;
 pub mod metrics;
@@ -44,7 +46,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -83,13 +84,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
-            admission::Admission {
-                memory: state.memory.clone(),
-                // The photo upload has a limit of its own above the JSON one.
-                largest_body: limits
-                    .body_limit_bytes
-                    .max(state.tools.ocr.max_bytes() + 64 * 1024),
-            },
+            state.memory.clone(),
             admission::admit,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), check_token))
@@ -97,8 +92,9 @@ pub fn app(state: AppState) -> Router {
             Arc::new(limits.trusted_proxies.clone()),
             client_addr::remember,
         ))
-        .layer(GlobalConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests.max(1),
+        .layer(middleware::from_fn_with_state(
+            admission::RequestSlots::new(limits.max_concurrent_requests),
+            admission::limit_concurrency,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .layer(middleware::from_fn_with_state(

@@ -9,11 +9,15 @@
 //! A token expires here when it does in the database (its issue time is
 //! kept with it). What no event covers (a write on another process of the
 //! lean build, which has no Redis) is seen within `TOKEN_CACHE_SECS`.
-//! Sockets check their tokens past the cache.
+//! Sockets check their tokens past the cache. A lookup that read the
+//! database is kept only if no user was forgotten since it started (its
+//! [`TokenTicket`]): a logout landing between the read and the keeping
+//! would otherwise leave the revoked token working for the whole TTL.
 //! Bounded by `TOKEN_CACHE_ENTRIES`; 0 turns it off.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -27,7 +31,14 @@ pub struct TokenCache {
     ttl: Duration,
     /// token hash → (its user, when the token was issued, when kept).
     entries: Mutex<HashMap<String, Entry>>,
+    /// Users forgotten so far: a lookup that started before one is not kept.
+    forgets: AtomicU64,
 }
+
+/// Taken before a token's user is read from the database; see
+/// [`TokenCache::put`].
+#[derive(Debug, Clone, Copy)]
+pub struct TokenTicket(u64);
 
 type Entry = Stamped<(User, Timestamp)>;
 
@@ -37,7 +48,13 @@ impl TokenCache {
             max_entries,
             ttl,
             entries: Mutex::default(),
+            forgets: AtomicU64::new(0),
         }
+    }
+
+    /// Call before reading a token's user from the database.
+    pub fn ticket(&self) -> TokenTicket {
+        TokenTicket(self.forgets.load(Ordering::Acquire))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -52,18 +69,26 @@ impl TokenCache {
         (is_fresh(at, self.ttl) && *issued > issued_after).then(|| user.clone())
     }
 
-    pub fn put(&self, token_hash: String, user: User, issued: Timestamp) {
+    /// Keeps a token's user read after `ticket` was taken, unless a user
+    /// was forgotten since (then the read may predate a revocation).
+    pub fn put(&self, ticket: TokenTicket, token_hash: String, user: User, issued: Timestamp) {
         if self.max_entries == 0 {
             return;
         }
         let mut entries = self.lock();
+        // Checked under the lock that `forget_user` takes before counting.
+        if self.forgets.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
         make_room(&mut entries, self.max_entries, self.ttl, &token_hash);
         entries.insert(token_hash, ((user, issued), Instant::now()));
     }
 
     /// A user or their tokens changed: nothing of theirs is served again.
     pub fn forget_user(&self, user_id: i64) {
-        self.lock().retain(|_, ((user, _), _)| user.id != user_id);
+        let mut entries = self.lock();
+        self.forgets.fetch_add(1, Ordering::AcqRel);
+        entries.retain(|_, ((user, _), _)| user.id != user_id);
     }
 
     /// Housekeeping: drops what has expired and gives back table space.
@@ -103,7 +128,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn kept_users_expire_after_the_ttl() {
         let cache = TokenCache::new(10, Duration::from_secs(10));
-        cache.put("a".into(), user(1), Timestamp(100));
+        cache.put(cache.ticket(), "a".into(), user(1), Timestamp(100));
         tokio::time::advance(Duration::from_millis(9_999)).await;
         assert!(cache.get("a", Timestamp(99)).is_some());
         tokio::time::advance(Duration::from_millis(1)).await;
@@ -115,8 +140,8 @@ mod tests {
     #[test]
     fn kept_users_are_forgotten_expired_and_bounded() {
         let cache = TokenCache::new(2, Duration::from_secs(60));
-        cache.put("a".into(), user(1), Timestamp(100));
-        cache.put("b".into(), user(1), Timestamp(100));
+        cache.put(cache.ticket(), "a".into(), user(1), Timestamp(100));
+        cache.put(cache.ticket(), "b".into(), user(1), Timestamp(100));
         assert_eq!(cache.get("a", Timestamp(99)).map(|u| u.id), Some(1));
         assert!(
             cache.get("a", Timestamp(100)).is_none(),
@@ -125,11 +150,31 @@ mod tests {
         cache.forget_user(1);
         assert!(cache.is_empty());
         for (n, key) in ["c", "d", "e"].into_iter().enumerate() {
-            cache.put(key.into(), user(n as i64), Timestamp(100));
+            cache.put(cache.ticket(), key.into(), user(n as i64), Timestamp(100));
         }
         assert!(cache.len() <= 2, "bounded: {}", cache.len());
         let off = TokenCache::new(0, Duration::from_secs(60));
-        off.put("a".into(), user(1), Timestamp(100));
+        off.put(off.ticket(), "a".into(), user(1), Timestamp(100));
         assert!(off.get("a", Timestamp(0)).is_none());
+    }
+
+    /// A lookup that read the database before a logout and keeps its
+    /// answer after it is not kept: the revoked token is read again.
+    #[test]
+    fn a_lookup_that_straddles_a_revocation_is_not_kept() {
+        let cache = TokenCache::new(10, Duration::from_secs(60));
+        let ticket = cache.ticket();
+        // ... the database answers with the user; meanwhile a logout
+        // revokes the token and forgets the user ...
+        cache.forget_user(1);
+        cache.put(ticket, "a".into(), user(1), Timestamp(100));
+        assert!(cache.get("a", Timestamp(0)).is_none());
+        // Anyone's forgetting counts: a ticket is cheap, a miss is one read.
+        let ticket = cache.ticket();
+        cache.forget_user(2);
+        cache.put(ticket, "a".into(), user(1), Timestamp(100));
+        assert!(cache.get("a", Timestamp(0)).is_none());
+        cache.put(cache.ticket(), "a".into(), user(1), Timestamp(100));
+        assert!(cache.get("a", Timestamp(0)).is_some());
     }
 }

@@ -43,9 +43,10 @@ impl Fields {
         self.object.contains_key(field)
     }
 
-    /// A field's raw value, if present.
-    pub fn raw(&mut self, field: &str) -> Option<Value> {
-        self.object.get(field).cloned()
+    /// A field's raw value, if present, taken out of the body (a tree is
+    /// never copied: the body's weight covers one of it).
+    pub fn take(&mut self, field: &str) -> Option<Value> {
+        self.object.remove(field)
     }
 
     pub fn required_string(&mut self, field: &str) -> Option<String> {

@@ -470,7 +470,9 @@ async fn large_bodies_wait_for_memory_or_are_busy() {
         ..Default::default()
     })
     .await;
-    let big_text = "a ".repeat(50_000);
+    // 400 KB of text: weighed at about 7.3 MB (its bytes twice, and up to
+    // 16 times in the tree and its copies).
+    let big_text = "a ".repeat(200_000);
     let held = app.state.memory.reserve(6 * 1024 * 1024).unwrap();
     let busy = app
         .post("/api/profanity/check", None, json!({ "text": big_text }))

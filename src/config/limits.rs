@@ -13,8 +13,9 @@ pub struct Limits {
     pub body_limit_bytes: usize,
 
     /// Bytes of memory all requests in flight may reserve for their bodies
-    /// (a JSON body is weighed at 48 times its length, what its parsed tree
-    /// may take); a request that does not fit is `503 busy` at once.
+    /// (twice each byte as it arrives, then what its parser may build: 16
+    /// times a JSON body's length, 8 times a drawing's strokes); a request
+    /// that does not fit is `503 busy` at once.
     #[arg(long, env = "REQUEST_MEMORY_BUDGET", default_value_t = 96 * 1024 * 1024)]
     pub request_memory_budget: usize,
 
@@ -27,7 +28,8 @@ pub struct Limits {
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
-    /// Requests handled at once; more wait their turn.
+    /// Requests handled at once; more are answered `503 busy` at once
+    /// (`/healthz` and `/readyz` are never counted).
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
     pub max_concurrent_requests: usize,
 

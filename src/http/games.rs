@@ -135,7 +135,7 @@ async fn answers(
     let (story, game) = load_game(&store, &caches, &tools, id, &kind, Some(&user)).await?;
     let version = body.required_i64("version");
     let mut submitted = HashMap::new();
-    match body.raw("answers") {
+    match body.take("answers") {
         Some(Value::Object(answers)) => {
             for (question, answer) in answers {
                 let value = match answer {

@@ -65,7 +65,7 @@ pub fn story_fields(body: &mut Fields, partial: bool) -> StoryChanges {
 }
 
 fn read_pages(body: &mut Fields, partial: bool) -> Option<Vec<StoryPage>> {
-    let raw = body.raw("pages");
+    let raw = body.take("pages");
     let items = match raw {
         None if partial => return None,
         None | Some(Value::Null) => {
@@ -127,7 +127,7 @@ fn read_pages(body: &mut Fields, partial: bool) -> Option<Vec<StoryPage>> {
 }
 
 fn read_tags(body: &mut Fields) -> Option<Vec<String>> {
-    let items = match body.raw("tags")? {
+    let items = match body.take("tags")? {
         Value::Array(items) => items,
         _ => {
             body.reject("tags", "must be an array of strings");

@@ -15,7 +15,8 @@ use storybook_storygen::Request as GenerateRequest;
 use super::story_input::{MAX_TITLE_CHARS, check_story_profanity, paginate};
 use super::views::story_json;
 use super::{ApiRouter, Doc};
-use crate::error::{ApiError, ApiResult};
+use crate::admission::{self, Admitted};
+use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{AuthUser, JsonFields};
 use crate::state::{Caches, Tools};
 use crate::validate::{char_len, check_profanity};
@@ -139,22 +140,30 @@ async fn generate(
     Ok((StatusCode::CREATED, Json(story_json(&story, false))))
 }
 
+/// Unknown parts named in one answer; more are read past.
+const MAX_NAMED_PARTS: usize = 50;
+
 /// Reads the multipart form: the image (bounded) and an optional title.
 async fn read_form(
     request: Request,
     max_image_bytes: usize,
-) -> ApiResult<(Option<Vec<u8>>, Option<String>)> {
+) -> ApiResult<(Option<Vec<u8>>, Option<String>, FieldErrors)> {
+    // The upload is metered as it arrives: past the memory budget, a
+    // failed read means `busy`.
+    let admitted = Admitted::of(&request)?;
     let mut form = Multipart::from_request(request, &()).await.map_err(|_| {
         ApiError::UnsupportedMediaType("expected multipart/form-data with an image part".into())
     })?;
     let mut image = None;
     let mut title = None;
+    let mut unknown = FieldErrors::new();
     let too_large = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let otherwise = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
             ApiError::BadRequest(e.body_text())
-        }
+        };
+        admission::read_error(&admitted, otherwise)
     };
     while let Some(mut field) = form.next_field().await.map_err(too_large)? {
         match field.name() {
@@ -173,17 +182,21 @@ async fn read_form(
                 title = Some(text.trim().to_owned());
             }
             // Like an unknown JSON field elsewhere, an unknown part is
-            // refused rather than silently dropped.
+            // refused rather than silently dropped (its bytes are read
+            // past, never kept), and named with every other bad field.
             other => {
-                let name = other.unwrap_or_default();
-                return Err(ApiError::field(
-                    if name.is_empty() { "part" } else { name },
-                    "is not a known part (expected image and title)",
-                ));
+                let name = other.filter(|n| !n.is_empty()).unwrap_or("part");
+                if unknown.len() < MAX_NAMED_PARTS {
+                    unknown.insert(
+                        name.to_owned(),
+                        "is not a known part (expected image and title)".to_owned(),
+                    );
+                }
+                while field.chunk().await.map_err(too_large)?.is_some() {}
             }
         }
     }
-    Ok((image, title))
+    Ok((image, title, unknown))
 }
 
 /// Stories: `POST /api/stories/from-photo`.
@@ -194,9 +207,13 @@ async fn from_photo(
     AuthUser(user): AuthUser,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (image, title) = read_form(request, tools.ocr.max_bytes()).await?;
-    let Some(image) = image.filter(|i| !i.is_empty()) else {
-        return Err(ApiError::field("image", "is required: a PNG or JPEG file"));
+    let (image, title, mut bad) = read_form(request, tools.ocr.max_bytes()).await?;
+    let image = image.filter(|i| !i.is_empty());
+    if image.is_none() {
+        bad.insert("image".into(), "is required: a PNG or JPEG file".into());
+    }
+    let (Some(image), true) = (image, bad.is_empty()) else {
+        return Err(ApiError::Validation(bad));
     };
     let title = title
         .filter(|t| !t.is_empty())

@@ -95,7 +95,7 @@ async fn features(
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(expected) = &state.metrics_token {
         let sent = bearer_token(&headers).ok().flatten();
-        if sent != Some(expected.expose()) {
+        if !sent.is_some_and(|sent| expected.matches(sent)) {
             return Err(ApiError::Unauthorized);
         }
     }

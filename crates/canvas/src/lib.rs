@@ -5,7 +5,9 @@
 mod draft;
 mod render;
 
-pub use draft::{PointsDraft, StrokeDraft, StrokesDraft, check as check_stroke};
+pub use draft::{
+    PointsDraft, Scalar, StrokeDraft, StrokesDraft, StrokesSeed, check as check_stroke,
+};
 pub use render::{Canvas, Stopped, output_size, render_png};
 use serde_json::Value;
 pub use storybook_strokes::*;

@@ -48,6 +48,13 @@ pub(super) fn strokes_field(
     let (drafts, count) = match strokes {
         None if !required => return Vec::new(),
         Some(StrokesDraft::Strokes { strokes, count }) => (strokes, *count),
+        Some(StrokesDraft::TooLarge) => {
+            body.reject(
+                "strokes",
+                "take more memory than the body's size allows: most are empty or malformed",
+            );
+            return Vec::new();
+        }
         _ => {
             body.reject("strokes", "must be an array of strokes");
             return Vec::new();

@@ -1,0 +1,143 @@
+//! Issue #21, hostile input round 3, black-box: the admission's side doors
+//! (media types spelled in any case, slow uploads, a full concurrency
+//! limit) and the limits that hold under attack.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{Method, Request, StatusCode, header};
+use common::{TestApp, send_to};
+use futures_util::stream;
+use serde_json::json;
+use storybook::config::Limits;
+
+/// A request whose body sends `first` and then nothing more, ever: a
+/// client trickling an upload.
+fn stalled(path: &str, declared: usize, first: &'static [u8]) -> Request<Body> {
+    let chunks = stream::once(async move { Ok::<_, std::io::Error>(Bytes::from_static(first)) })
+        .chain(stream::pending());
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, declared)
+        .body(Body::from_stream(chunks))
+        .unwrap()
+}
+
+use futures_util::StreamExt;
+
+/// A JSON body of `text` bytes for `/api/profanity/check`.
+fn big_check(text_bytes: usize) -> Request<Body> {
+    let body = json!({ "text": "a".repeat(text_bytes) }).to_string();
+    Request::builder()
+        .method(Method::POST)
+        .uri("/api/profanity/check")
+        .header(header::CONTENT_TYPE, "APPLICATION/JSON")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// A slow upload holds what it has sent, not what it declared: two
+/// stalled 1 MiB uploads leave the budget to everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_upload_holds_what_it_sent_not_what_it_declared() {
+    let app = TestApp::sqlite_with(Limits {
+        request_memory_budget: 8 * 1024 * 1024,
+        ..Default::default()
+    })
+    .await;
+    let mut stalled_requests = Vec::new();
+    for _ in 0..2 {
+        let router = app.router.clone();
+        let request = stalled("/api/profanity/check", 1 << 20, b"{\"text\": \"");
+        stalled_requests.push(tokio::spawn(async move { send_to(&router, request).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.state.memory.in_use_bytes(),
+        0,
+        "20 bytes sent: nothing held"
+    );
+    // 300 KB of text weighs about 5.4 MB: it fits beside them.
+    let reply = send_to(&app.router, big_check(300_000)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.fields(), ["text"]);
+    for request in stalled_requests {
+        request.abort();
+    }
+}
+
+/// Media types are compared without regard to case, and the weight comes
+/// from the parser: an upper-case JSON type is parsed and weighed as JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upper_case_json_type_is_weighed_as_json() {
+    let app = TestApp::sqlite_with(Limits {
+        request_memory_budget: 4 * 1024 * 1024,
+        ..Default::default()
+    })
+    .await;
+    // 400 KB: 0.8 MB as it arrives, then 6.4 MB to parse: over 4 MiB.
+    let reply = send_to(&app.router, big_check(400_000)).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
+    assert_eq!(reply.headers["retry-after"], "1");
+    assert_eq!(app.state.memory.in_use_bytes(), 0);
+    let small = send_to(&app.router, big_check(100)).await;
+    assert_eq!(small.status, StatusCode::OK, "{}", small.body);
+}
+
+/// The concurrency limit refuses at once with `Retry-After`, and the
+/// probes stay outside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_concurrency_limit_answers_busy_at_once_and_probes_still_answer() {
+    let app = TestApp::sqlite_with(Limits {
+        max_concurrent_requests: 4,
+        ..Default::default()
+    })
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..6 {
+        let router = app.router.clone();
+        let request = stalled("/api/profanity/check", 1 << 20, b"{");
+        slow.push(tokio::spawn(async move { send_to(&router, request).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let library = app.get("/api/stories", None).await;
+    assert_eq!(
+        (library.status, library.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
+    assert_eq!(library.headers["retry-after"], "1");
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    // Two of the six never got a slot: they were refused at once too.
+    let mut refused = 0;
+    for request in slow {
+        if request.is_finished() {
+            let reply = request.await.unwrap();
+            assert_eq!(reply.code(), "busy");
+            refused += 1;
+        } else {
+            request.abort();
+        }
+    }
+    assert_eq!(refused, 2);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(app.get("/api/stories", None).await.status, StatusCode::OK);
+}
