@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 // tokio's clock: the same as std's, except that tests can pause it.
@@ -25,6 +26,14 @@ use crate::slots::Slots;
 pub struct Passwords {
     params: Params,
     slots: Slots,
+    /// A hash of no one's password, made once with our parameters: what a
+    /// login for an unknown or deactivated account is checked against, so
+    /// it takes the time a wrong password takes and says nothing of who
+    /// exists.
+    dummy_hash: tokio::sync::OnceCell<String>,
+    /// Password checks made (for the tests that count them instead of
+    /// timing logins).
+    checks: AtomicU64,
 }
 
 impl Passwords {
@@ -38,7 +47,26 @@ impl Passwords {
                 limits.password_hash_concurrency,
                 limits.password_hash_queue,
             ),
+            dummy_hash: tokio::sync::OnceCell::new(),
+            checks: AtomicU64::new(0),
         }
+    }
+
+    /// Checks `password` against a hash of no one's password, through the
+    /// same queue and with the same cost as a real check; always `false`.
+    pub async fn verify_nobody(&self, password: String) -> Result<bool, ApiError> {
+        let dummy = self
+            .dummy_hash
+            .get_or_try_init(|| self.hash("not anyone's password".into()))
+            .await?
+            .clone();
+        self.verify(password, dummy).await?;
+        Ok(false)
+    }
+
+    /// Password checks made so far.
+    pub fn checks_made(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
     }
 
     fn hasher(params: Params) -> Argon2<'static> {
@@ -64,6 +92,7 @@ impl Passwords {
     /// Whether `password` matches the stored PHC string.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
         let slot = self.slots.acquire().await?;
+        self.checks.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
@@ -120,6 +149,10 @@ pub struct LoginThrottle {
     max_failures: usize,
     window: Duration,
     max_tracked: usize,
+    /// When the table was last found full of live entries, until when
+    /// none of them expires: new accounts are refused until then without
+    /// scanning the table again.
+    full_until: std::sync::Mutex<Option<Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +163,15 @@ struct Attempts {
 }
 
 impl Attempts {
+    /// When there is nothing left to remember.
+    fn expires(&self, window: Duration) -> Instant {
+        let last_attempt = self.started.iter().max().map(|at| *at + window);
+        match (self.locked_until, last_attempt) {
+            (Some(lock), Some(attempt)) => lock.max(attempt),
+            (lock, attempt) => lock.or(attempt).unwrap_or_else(Instant::now),
+        }
+    }
+
     /// Whether anything is left to remember at `now`.
     fn is_live(&self, now: Instant, window: Duration) -> bool {
         self.locked_until.is_some_and(|until| until > now)
@@ -147,15 +189,19 @@ impl LoginThrottle {
             max_failures: limits.login_max_failures.max(1) as usize,
             window: Duration::from_secs(limits.login_lock_secs),
             max_tracked: limits.login_tracked_accounts.max(1),
+            full_until: std::sync::Mutex::new(None),
         }
     }
 
     /// Reserves an attempt on `account`: `RateLimited` while it is locked,
-    /// else the attempt is counted now, before its password is checked.
+    /// `busy` when the table is full of live entries and this account is
+    /// not in it (failures are never forgotten to make room: flooding other
+    /// names must not reset a victim's count), else the attempt is counted
+    /// now, before its password is checked.
     pub fn begin(&self, account: &str) -> Result<(), ApiError> {
         let now = Instant::now();
         if !self.accounts.contains_key(account) && self.accounts.len() >= self.max_tracked {
-            self.forget_stale(now);
+            self.make_room(now)?;
         }
         let mut attempts = self.accounts.entry(account.to_owned()).or_default();
         if let Some(until) = attempts.locked_until {
@@ -190,26 +236,43 @@ impl LoginThrottle {
         self.accounts.shrink_to_fit();
     }
 
-    /// Drops entries with nothing left to remember; if the map is still
-    /// full (an attack spread over many names), drops unlocked entries
-    /// first and then anything, so memory stays bounded.
-    fn forget_stale(&self, now: Instant) {
+    /// Drops entries with nothing left to remember; if the table is still
+    /// full, refuses (`busy`) until its first entry expires.
+    fn make_room(&self, now: Instant) -> Result<(), ApiError> {
+        let mut full_until = self.full_until.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(until) = *full_until
+            && until > now
+        {
+            return Err(login_table_full(until - now));
+        }
         let window = self.window;
         self.accounts.retain(|_, a| a.is_live(now, window));
-        if self.accounts.len() >= self.max_tracked {
-            self.accounts
-                .retain(|_, a| a.locked_until.is_some_and(|until| until > now));
+        if self.accounts.len() < self.max_tracked {
+            *full_until = None;
+            return Ok(());
         }
-        while self.accounts.len() >= self.max_tracked {
-            let Some(key) = self.accounts.iter().next().map(|e| e.key().clone()) else {
-                break;
-            };
-            self.accounts.remove(&key);
-        }
+        let first_expiry = self
+            .accounts
+            .iter()
+            .map(|entry| entry.value().expires(window))
+            .min()
+            .unwrap_or(now + window);
+        *full_until = Some(first_expiry);
+        Err(login_table_full(
+            first_expiry.saturating_duration_since(now),
+        ))
     }
 
     pub fn tracked(&self) -> usize {
         self.accounts.len()
+    }
+}
+
+/// The login lock's table is full of accounts with failures.
+fn login_table_full(wait: Duration) -> ApiError {
+    ApiError::Busy {
+        what: "login attempts",
+        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
     }
 }
 
@@ -412,13 +475,36 @@ mod tests {
         );
     }
 
-    #[test]
-    fn tracked_accounts_stay_bounded() {
+    /// A full table refuses new accounts (`busy`) and never forgets one
+    /// with failures: flooding other names does not reset a victim's count.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_table_refuses_new_accounts_and_keeps_failures() {
         let throttle = throttle(10);
-        for i in 0..100 {
-            throttle.begin(&format!("user{i}")).unwrap();
+        for _ in 0..4 {
+            throttle.begin("victim").unwrap();
         }
-        assert!(throttle.tracked() <= 10);
+        for i in 0..9 {
+            throttle.begin(&format!("flood{i}")).unwrap();
+        }
+        for i in 9..100 {
+            let Err(ApiError::Busy {
+                retry_after_secs, ..
+            }) = throttle.begin(&format!("flood{i}"))
+            else {
+                panic!("a full table takes no new account");
+            };
+            assert_eq!(retry_after_secs, 60);
+        }
+        assert_eq!(throttle.tracked(), 10, "bounded");
+        // The victim's fifth attempt still locks it.
+        throttle.begin("victim").unwrap();
+        assert!(matches!(
+            throttle.begin("victim"),
+            Err(ApiError::RateLimited { .. })
+        ));
+        // Once the flood's entries expire, new accounts are taken again.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(throttle.begin("newcomer").is_ok());
     }
 
     #[test]

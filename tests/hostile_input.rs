@@ -141,3 +141,74 @@ async fn a_full_concurrency_limit_answers_busy_at_once_and_probes_still_answer()
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(app.get("/api/stories", None).await.status, StatusCode::OK);
 }
+
+/// A login checks one password whoever it names: a wrong password for an
+/// account, an unknown name and a deactivated account each cost one check
+/// (counted, not timed: the time of a check is the same by construction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_login_checks_one_password_whoever_it_names() {
+    let app = TestApp::sqlite().await;
+    app.register("dora").await;
+    app.register("gone").await;
+    let gone = app.state.store.user_by_username("gone").await.unwrap();
+    app.state
+        .store
+        .set_role_and_active(gone.id, None, Some(false), None)
+        .await
+        .unwrap();
+    let checks = || app.state.auth.passwords.checks_made();
+    for (username, password) in [
+        ("dora", "wrong-password"),
+        ("nobody-at-all", "password123"),
+        ("gone", "password123"),
+        ("dora", &"x".repeat(5_000)),
+    ] {
+        let before = checks();
+        let reply = app
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{username}");
+        assert_eq!(checks() - before, 1, "{username}: one password checked");
+    }
+}
+
+/// The login lock's table full of accounts with failures refuses new
+/// names with `503 busy` instead of forgetting a victim's failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_login_lock_refuses_new_names_and_keeps_failures() {
+    let app = TestApp::sqlite_with(Limits {
+        login_tracked_accounts: 4,
+        ..Default::default()
+    })
+    .await;
+    app.register("victim").await;
+    let attempt = |username: &'static str| {
+        app.post(
+            "/api/auth/login",
+            None,
+            json!({"username": username, "password": "wrong-password"}),
+        )
+    };
+    for _ in 0..4 {
+        assert_eq!(attempt("victim").await.status, StatusCode::UNAUTHORIZED);
+    }
+    for name in ["flood1", "flood2", "flood3"] {
+        assert_eq!(attempt(name).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let refused = attempt("flood4").await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
+    assert!(refused.headers.contains_key("retry-after"));
+    // The victim's fifth failure still locks it.
+    assert_eq!(attempt("victim").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        attempt("victim").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

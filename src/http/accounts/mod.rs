@@ -261,13 +261,20 @@ async fn login(
         .as_ref()
         .map_or_else(|| format!("login:{login}"), |u| account_key(u.id));
     auth.login_throttle.begin(&throttle_key)?;
+    // Every attempt checks one password at the same cost: an unknown or
+    // deactivated account, or a password too long to be anyone's, is
+    // checked against no one's hash, so the time tells nothing of who
+    // exists.
     let verified = match &user {
         Some(user) if user.active && char_len(&password) <= MAX_PASSWORD_CHARS => {
             auth.passwords
                 .verify(password, user.password_hash.clone())
                 .await?
         }
-        _ => false,
+        _ => {
+            let password = password.chars().take(MAX_PASSWORD_CHARS).collect();
+            auth.passwords.verify_nobody(password).await?
+        }
     };
     match user {
         Some(user) if verified => {
