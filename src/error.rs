@@ -111,6 +111,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => Self::NotFound,
             StoreError::Conflict(what) => Self::Conflict(format!("{what} is already taken")),
+            StoreError::Stale(why) => Self::Conflict(why),
             StoreError::Limit(what) => Self::field(&what, "would pass its limit"),
             other => Self::Internal(other.to_string()),
         }

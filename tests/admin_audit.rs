@@ -13,6 +13,7 @@ backend_tests!(
     every_admin_action_is_audited,
     admins_cannot_lock_themselves_out,
     a_refused_or_failed_action_writes_no_entry,
+    a_closed_report_cannot_be_closed_again,
 );
 
 async fn story(app: &TestApp, token: &str, title: &str, status: &str) -> i64 {
@@ -399,4 +400,55 @@ async fn a_refused_or_failed_action_writes_no_entry(app: TestApp) {
     assert_eq!(missing_story.status, StatusCode::NOT_FOUND);
     let page = app.get("/api/admin/audit", Some(&admin)).await;
     assert_eq!(page.body["total"], 0, "{}", page.body);
+}
+
+/// Contract v1.5, "Moderation races": a report that is no longer open
+/// cannot be closed again: `409`, nothing changes, nothing is audited.
+async fn a_closed_report_cannot_be_closed_again(app: TestApp) {
+    let admin = app.register_admin("closer").await;
+    let author = app.register("closed_author").await;
+    let reporter = app.register("closed_reporter").await;
+    let reported = story(&app, &author, "Reported once", "published").await;
+    let report = app
+        .post(
+            &format!("/api/stories/{reported}/report"),
+            Some(&reporter),
+            json!({"reason": "scary"}),
+        )
+        .await;
+    let report = report.body["id"].as_i64().unwrap();
+    let path = format!("/api/admin/reports/{report}");
+    let close = |decision: Value| app.patch(&path, Some(&admin), decision);
+    let first = close(json!({"status": "resolved", "action": "none"})).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    for decision in [
+        json!({"status": "resolved", "action": "unpublish"}),
+        json!({"status": "dismissed"}),
+    ] {
+        let again = close(decision).await;
+        assert_eq!(
+            (again.status, again.code()),
+            (StatusCode::CONFLICT, "conflict"),
+            "{}",
+            again.body
+        );
+    }
+    let story = app.get(&format!("/api/stories/{reported}"), None).await;
+    assert_eq!(story.status, StatusCode::OK, "still published");
+    let audit = app.get("/api/admin/audit", Some(&admin)).await;
+    let closings = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["target"]["type"] == "report")
+        .count();
+    assert_eq!(closings, 1, "{}", audit.body);
+    let missing = app
+        .patch(
+            "/api/admin/reports/999999",
+            Some(&admin),
+            json!({"status": "dismissed"}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

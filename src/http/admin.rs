@@ -93,11 +93,11 @@ pub fn router() -> ApiRouter {
         .patch(
             "/api/admin/reports/{id}",
             close_report,
-            Doc::new("Resolve or dismiss a report, optionally unpublishing or deleting the story; notifies the reporter")
+            Doc::new("Resolve or dismiss an open report, optionally unpublishing or deleting the story; notifies the reporter (409 when the report is already closed)")
                 .admin()
                 .body("ReportDecision")
                 .returns(200, Some("Report"))
-                .errors(&[404]),
+                .errors(&[404, 409]),
         )
         .get(
             "/api/admin/stories",

@@ -100,8 +100,11 @@ pub fn document(operations: &[Operation]) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The storybook server's REST API. Every error has the shape \
                 `{\"error\": {\"code\", \"message\", \"fields\"?}}`. Malformed JSON or a non-JSON \
-                Content-Type is 400 `bad_request`; XML and form bodies are 415; a JSON body over \
-                the body limit is 413; a request that takes longer than the request time-out \
+                Content-Type is 400 `bad_request` (media types are compared without regard to case); \
+                XML and form bodies are 415; a JSON body over the body limit, or whose values would \
+                take more memory than its route reads (about 12 times its length, plus 48 KiB), is \
+                413; a server short of a resource (request memory, request slots, the login lock's \
+                table, hash or render queues) answers 503 `busy` with Retry-After at once; a request that takes longer than the request time-out \
                 is 503 `timeout`. Lists take `page` (>= 1) and `page_size` (1..100). A bad \
                 token is 401 on every /api route, public ones included. The WebSocket at /ws \
                 (realtime build) is described in the contract, not here.",

@@ -8,6 +8,10 @@ pub enum StoreError {
     /// A unique constraint was hit; the text names what was taken.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The row is no longer in the state the write needs (a report that
+    /// is not open any more); the text says what.
+    #[error("stale: {0}")]
+    Stale(String),
     /// A write would pass a limit (`what` names it, e.g. `strokes`).
     #[error("limit reached: {0}")]
     Limit(String),

@@ -8,7 +8,7 @@ use crate::stories::{summary_columns, summary_from_row};
 use crate::users::user_summary_from_row;
 use crate::{
     Page, PageRequest, Report, ReportAction, ReportStatus, Result, Store, StoreError, StoryChanges,
-    StoryStatus, Timestamp, Totals, touched_a_row,
+    StoryStatus, Timestamp, Totals,
 };
 
 fn report_from_row(row: &AnyRow) -> Result<Report> {
@@ -122,8 +122,13 @@ impl Store {
         admin_id: i64,
     ) -> Result<(Report, Option<i64>)> {
         let mut tx = self.pool.begin().await?;
+        // Only an open report is closed: the condition is checked by the
+        // write itself, so of two admins closing one report at once, the
+        // second finds it closed (PostgreSQL re-reads the row after the
+        // first commits; SQLite runs one write at a time).
         let done = sqlx::query(
-            "UPDATE reports SET status = $2, action = $3, resolved_at = $4 WHERE id = $1",
+            "UPDATE reports SET status = $2, action = $3, resolved_at = $4 \
+             WHERE id = $1 AND status = 'open'",
         )
         .bind(id)
         .bind(status.as_str())
@@ -131,7 +136,18 @@ impl Store {
         .bind(Timestamp::now().millis())
         .execute(&mut *tx)
         .await?;
-        touched_a_row(&done)?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT id FROM reports WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return Err(if exists {
+                StoreError::Stale("the report is already closed".into())
+            } else {
+                StoreError::NotFound
+            });
+        }
         let story_id: Option<i64> = sqlx::query("SELECT story_id FROM reports WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
