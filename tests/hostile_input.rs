@@ -13,6 +13,47 @@ use futures_util::stream;
 use serde_json::json;
 use storybook::config::Limits;
 
+backend_tests!(emails_are_unique_by_their_unicode_lower_case);
+
+/// Emails are unique case-insensitively in all of Unicode, on both
+/// backends: SQLite's `lower()` is ASCII-only, so `Élise@` and `élise@`
+/// both registered before (#21).
+async fn emails_are_unique_by_their_unicode_lower_case(app: TestApp) {
+    let register = |username: &'static str, email: &'static str| {
+        app.post(
+            "/api/auth/register",
+            None,
+            json!({"username": username, "email": email, "password": "password123"}),
+        )
+    };
+    assert_eq!(
+        register("elise", "Élise@example.fr").await.status,
+        StatusCode::CREATED
+    );
+    for (username, email) in [
+        ("elise2", "élise@example.fr"),
+        ("elise3", "ÉLISE@EXAMPLE.FR"),
+        // The same letters decomposed (E + combining acute accent).
+        ("elise4", "E\u{301}lise@example.fr"),
+    ] {
+        let taken = register(username, email).await;
+        assert_eq!(
+            (taken.status, taken.code()),
+            (StatusCode::CONFLICT, "conflict"),
+            "{email}"
+        );
+    }
+    let login = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "éLISE@example.fr", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(login.body["user"]["username"], "elise");
+}
+
 /// A request whose body sends `first` and then nothing more, ever: a
 /// client trickling an upload.
 fn stalled(path: &str, declared: usize, first: &'static [u8]) -> Request<Body> {

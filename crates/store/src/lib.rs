@@ -36,7 +36,7 @@ pub use error::StoreError;
 pub use games::ScoreEntry;
 pub use models::*;
 pub use time::Timestamp;
-pub use users::{NewUser, UserFilter};
+pub use users::{NewUser, UserFilter, email_key};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -33,7 +33,11 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_invitations"),
     migration!(5, "0005_audit"),
     migration!(6, "0006_read_counter"),
+    migration!(7, "0007_email_key"),
 ];
+
+/// The migration that adds `users.email_key`, which SQL cannot compute.
+const EMAIL_KEY_VERSION: i64 = 7;
 
 impl Store {
     /// Applies every migration not applied yet; returns how many ran.
@@ -66,6 +70,9 @@ impl Store {
                     version: migration.version,
                     source,
                 })?;
+            if migration.version == EMAIL_KEY_VERSION {
+                crate::users::rekey_emails(&mut tx).await?;
+            }
             sqlx::query(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
             )

@@ -73,16 +73,55 @@ pub(crate) fn like_pattern(text: &str) -> String {
     pattern
 }
 
+/// The key an email is unique by and looked up by: its NFC form,
+/// lower-cased by Unicode's full rules (not SQL's `lower()`, which is
+/// ASCII-only in SQLite), so `Élise@…` and `élise@…` are one address.
+pub fn email_key(email: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    email.trim().nfc().collect::<String>().to_lowercase()
+}
+
+/// Recomputes every user's `email_key` (the migration that adds it can
+/// only fill in SQL's `lower()`). Two addresses that were distinct before
+/// but share a key now keep the first by id; the others get their id
+/// appended, so they still sign in by username.
+pub(crate) async fn rekey_emails(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, email FROM users ORDER BY id")
+        .fetch_all(&mut **tx)
+        .await?;
+    // Cleared first, so no row's old key stands in another's way.
+    sqlx::query("UPDATE users SET email_key = NULL")
+        .execute(&mut **tx)
+        .await?;
+    let mut taken = std::collections::HashSet::new();
+    for (id, email) in rows {
+        let mut key = email_key(&email);
+        if !taken.insert(key.clone()) {
+            tracing::warn!(
+                user_id = id,
+                "an email shares its key with an older account"
+            );
+            key = format!("{key}#{id}");
+        }
+        sqlx::query("UPDATE users SET email_key = $2 WHERE id = $1")
+            .bind(id)
+            .bind(&key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Creates a user; `Conflict("username")` or `Conflict("email")` when
     /// either is taken (case-insensitively).
     pub async fn create_user(&self, new: &NewUser) -> Result<User> {
         let taken: Option<(String,)> = sqlx::query_as(
             "SELECT CASE WHEN username = $1 THEN 'username' ELSE 'email' END
-             FROM users WHERE username = $1 OR lower(email) = lower($2) LIMIT 1",
+             FROM users WHERE username = $1 OR email_key = $2 LIMIT 1",
         )
         .bind(&new.username)
-        .bind(&new.email)
+        .bind(email_key(&new.email))
         .fetch_optional(&self.pool)
         .await?;
         if let Some((what,)) = taken {
@@ -90,8 +129,8 @@ impl Store {
         }
         let now = Timestamp::now();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO users (username, email, password_hash, display_name, role, active, settings, created_at)
-             VALUES ($1, $2, $3, $4, $5, 1, '{{}}', $6) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (username, email, email_key, password_hash, display_name, role, active, settings, created_at)
+             VALUES ($1, $2, $7, $3, $4, $5, 1, '{{}}', $6) RETURNING {USER_COLUMNS}"
         )))
         .bind(&new.username)
         .bind(&new.email)
@@ -99,6 +138,7 @@ impl Store {
         .bind(&new.display_name)
         .bind(new.role.as_str())
         .bind(now.millis())
+        .bind(email_key(&new.email))
         .fetch_one(&self.pool)
         .await
         // Two registrations racing past the check above meet the index.
@@ -129,13 +169,14 @@ impl Store {
     }
 
     /// The user a login names: by username (lowercased by the caller) or by
-    /// email, case-insensitively.
+    /// email's key ([`email_key`]).
     pub async fn user_by_login(&self, login: &str) -> Result<User> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username = lower($1) OR lower(email) = lower($1)
+            "SELECT {USER_COLUMNS} FROM users WHERE username = lower($1) OR email_key = $2
              ORDER BY id LIMIT 1"
         )))
         .bind(login)
+        .bind(email_key(login))
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -270,5 +311,54 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod email_key_tests {
+    use super::*;
+    use crate::PoolSettings;
+
+    #[test]
+    fn keys_are_the_nfc_form_lower_cased_fully() {
+        assert_eq!(email_key(" Élise@Example.FR "), "élise@example.fr");
+        assert_eq!(email_key("E\u{301}lise@example.fr"), "élise@example.fr");
+        assert_eq!(email_key("ÅSA@X.SE"), "åsa@x.se");
+    }
+
+    /// Addresses registered before the key existed that now share one:
+    /// the older keeps it, the newer gets its id appended.
+    #[tokio::test]
+    async fn rekeying_keeps_the_oldest_of_addresses_that_now_collide() {
+        let dir = std::env::temp_dir().join(format!("rekey-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("rekey.db").display());
+        let store = Store::connect(&url, &PoolSettings::default())
+            .await
+            .unwrap();
+        for (name, email, key) in [("a", "Élise@x.fr", "k1"), ("b", "élise@x.fr", "k2")] {
+            sqlx::query(
+                "INSERT INTO users (username, email, email_key, password_hash, display_name, created_at)
+                 VALUES ($1, $2, $3, '', $1, 0)",
+            )
+            .bind(name)
+            .bind(email)
+            .bind(key)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+        let mut tx = store.pool.begin().await.unwrap();
+        rekey_emails(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let keys: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, email_key FROM users ORDER BY id")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(keys[0].1, "élise@x.fr");
+        assert_eq!(keys[1].1, format!("élise@x.fr#{}", keys[1].0));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
