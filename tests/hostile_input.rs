@@ -13,7 +13,35 @@ use futures_util::stream;
 use serde_json::json;
 use storybook::config::Limits;
 
-backend_tests!(emails_are_unique_by_their_unicode_lower_case);
+backend_tests!(
+    emails_are_unique_by_their_unicode_lower_case,
+    a_sign_in_past_the_token_limit_revokes_the_oldest,
+);
+
+/// Contract v1.5: at most `TOKENS_PER_USER` (20) live tokens a user; a
+/// new sign-in revokes the oldest.
+async fn a_sign_in_past_the_token_limit_revokes_the_oldest(app: TestApp) {
+    let first = app.register("collector").await;
+    let mut tokens = vec![first];
+    for _ in 0..20 {
+        let login = app
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": "collector", "password": "password123"}),
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+        tokens.push(login.body["token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        app.get("/api/me", Some(&tokens[0])).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for token in &tokens[1..] {
+        assert_eq!(app.get("/api/me", Some(token)).await.status, StatusCode::OK);
+    }
+}
 
 /// Emails are unique case-insensitively in all of Unicode, on both
 /// backends: SQLite's `lower()` is ASCII-only, so `Élise@` and `élise@`

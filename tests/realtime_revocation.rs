@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::TestApp;
 use common::ws::{
-    Broker, closed_with, connect, generous, next_op, published_story, send, start, subscribe,
-    subscribed, unsubscribed,
+    Broker, closed_with, connect, generous, next_op, published_story, send, start, start_with,
+    subscribe, subscribed, unsubscribed,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -22,6 +22,7 @@ broker_tests!(
     a_removed_collaborator_loses_the_channel_and_stores_nothing,
     deleted_drawings_and_hidden_stories_unsubscribe_their_readers,
     a_socket_closes_when_its_token_stops_working,
+    a_sign_in_past_the_token_limit_closes_the_oldest_tokens_socket,
     a_lost_revocation_is_caught_by_the_periodic_check,
     published_data_is_typed_and_masked,
     subscribe_toggling_fills_no_one_elses_queue,
@@ -371,4 +372,35 @@ async fn subscribe_toggling_fills_no_one_elses_queue(broker: Broker) {
     for reader in readers {
         assert_eq!(reader.await.unwrap(), None, "a member was closed");
     }
+}
+
+/// Contract v1.5: a user holds at most `TOKENS_PER_USER` live tokens; a
+/// new login revokes the oldest, whose sockets close with 1008.
+async fn a_sign_in_past_the_token_limit_closes_the_oldest_tokens_socket(broker: Broker) {
+    let limits = storybook::config::Limits {
+        tokens_per_user: 2,
+        ..Default::default()
+    };
+    let (app, address) = start_with(&broker, generous(), limits).await;
+    let oldest = app.register("many_devices").await;
+    let mut oldest_socket = subscribed(address, &oldest, "lobby").await;
+    let login = || {
+        app.post(
+            "/api/auth/login",
+            None,
+            json!({"username": "many_devices", "password": "password123"}),
+        )
+    };
+    let second = login().await.body["token"].as_str().unwrap().to_owned();
+    let mut second_socket = subscribed(address, &second, "lobby").await;
+    assert_eq!(
+        app.get("/api/me", Some(&oldest)).await.status,
+        200,
+        "two live"
+    );
+    login().await;
+    assert_eq!(closed_with(&mut oldest_socket, WITHIN).await, Some(1008));
+    assert_eq!(app.get("/api/me", Some(&oldest)).await.status, 401);
+    send(&mut second_socket, json!({"op": "ping"})).await;
+    assert_eq!(next_op(&mut second_socket, "pong").await["op"], "pong");
 }

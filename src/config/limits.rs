@@ -97,6 +97,11 @@ pub struct Limits {
     #[arg(long, env = "TOKEN_TTL_DAYS", default_value_t = 30)]
     pub token_ttl_days: u32,
 
+    /// Live tokens a user may hold: a sign-in past it revokes the oldest
+    /// (and closes its sockets with 1008, as a logout does).
+    #[arg(long, env = "TOKENS_PER_USER", default_value_t = 20)]
+    pub tokens_per_user: u32,
+
     /// Tokens whose user is kept in memory, so a signed-in request does
     /// not start with a database statement; 0 keeps none.
     #[arg(long, env = "TOKEN_CACHE_ENTRIES", default_value_t = 1000)]

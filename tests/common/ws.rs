@@ -142,9 +142,18 @@ macro_rules! broker_tests {
 }
 
 /// The real server on 127.0.0.1:0, with realtime settings of the test's.
-pub async fn start(broker: &Broker, mut settings: RealtimeArgs) -> (TestApp, SocketAddr) {
+pub async fn start(broker: &Broker, settings: RealtimeArgs) -> (TestApp, SocketAddr) {
+    start_with(broker, settings, storybook::config::Limits::default()).await
+}
+
+/// [`start`] with limits of the test's.
+pub async fn start_with(
+    broker: &Broker,
+    mut settings: RealtimeArgs,
+    limits: storybook::config::Limits,
+) -> (TestApp, SocketAddr) {
     broker.apply(&mut settings);
-    let mut app = TestApp::sqlite().await;
+    let mut app = TestApp::sqlite_with(limits).await;
     app.reconfigure(|state| {
         *state = state
             .clone()

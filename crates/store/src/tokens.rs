@@ -22,15 +22,29 @@ pub(crate) async fn revoke_tokens<'e>(
 }
 
 impl Store {
-    pub async fn create_token(&self, user_id: i64, token_hash: &str) -> Result<()> {
+    /// Stores a new token of the user's and revokes their oldest beyond
+    /// the newest `keep` (at least the new one is kept); returns how many
+    /// were revoked.
+    pub async fn create_token(&self, user_id: i64, token_hash: &str, keep: u32) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
             .bind(user_id)
             .bind(token_hash)
             .bind(Timestamp::now().millis())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::unique_as("token"))?;
-        Ok(())
+        let revoked = sqlx::query(
+            "DELETE FROM tokens WHERE user_id = $1 AND id NOT IN \
+             (SELECT id FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2)",
+        )
+        .bind(user_id)
+        .bind(i64::from(keep.max(1)))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     /// The active user a token hash belongs to; `NotFound` for an unknown,

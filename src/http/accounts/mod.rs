@@ -15,6 +15,7 @@ use super::{ApiRouter, Doc};
 use crate::accounts::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, is_valid_email, is_valid_username};
 use crate::auth::{AuthRoute, hash_token, new_token};
 use crate::client_addr::ClientAddr;
+use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Events};
 use crate::extract::{ApiPath, AuthUser, JsonFields, bearer_token};
@@ -159,6 +160,8 @@ async fn register(
     State(store): State<Store>,
     State(auth): State<Auth>,
     State(tools): State<Tools>,
+    State(events): State<Arc<dyn Events>>,
+    State(limits): State<Arc<Limits>>,
     ClientAddr(client): ClientAddr,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -210,16 +213,30 @@ async fn register(
             role: Role::User,
         })
         .await?;
-    let token = issue_token(&store, &user).await?;
+    let token = issue_token(&store, &auth, &events, &limits, &user).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "token": token, "user": user_json(&user, true) })),
     ))
 }
 
-async fn issue_token(store: &Store, user: &User) -> ApiResult<String> {
+/// A new token for `user`. Past `TOKENS_PER_USER` the oldest are revoked:
+/// forgotten by the token cache and their sockets closed, as on logout.
+async fn issue_token(
+    store: &Store,
+    auth: &Auth,
+    events: &Arc<dyn Events>,
+    limits: &Limits,
+    user: &User,
+) -> ApiResult<String> {
     let token = new_token()?;
-    store.create_token(user.id, &hash_token(&token)).await?;
+    let revoked = store
+        .create_token(user.id, &hash_token(&token), limits.tokens_per_user)
+        .await?;
+    if revoked > 0 {
+        auth.tokens.forget_user(user.id);
+        events.send(Event::TokensRevoked { user_id: user.id }).await;
+    }
     Ok(token)
 }
 
@@ -233,6 +250,8 @@ fn account_key(user_id: i64) -> String {
 async fn login(
     State(store): State<Store>,
     State(auth): State<Auth>,
+    State(events): State<Arc<dyn Events>>,
+    State(limits): State<Arc<Limits>>,
     ClientAddr(client): ClientAddr,
     JsonFields(mut body): JsonFields,
 ) -> ApiResult<Json<Value>> {
@@ -279,7 +298,7 @@ async fn login(
     match user {
         Some(user) if verified => {
             auth.login_throttle.succeeded(&throttle_key);
-            let token = issue_token(&store, &user).await?;
+            let token = issue_token(&store, &auth, &events, &limits, &user).await?;
             Ok(Json(
                 json!({ "token": token, "user": user_json(&user, true) }),
             ))
