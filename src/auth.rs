@@ -114,6 +114,14 @@ pub fn tokens_issued_after(ttl_days: u32) -> storybook_store::Timestamp {
     storybook_store::Timestamp(now.saturating_sub(i64::from(ttl_days) * DAY_MILLIS))
 }
 
+/// How long until a token issued at `issued` expires (zero if it has).
+pub fn token_expires_in(issued: storybook_store::Timestamp, ttl_days: u32) -> std::time::Duration {
+    let left = issued
+        .millis()
+        .saturating_sub(tokens_issued_after(ttl_days).millis());
+    std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0))
+}
+
 /// A new bearer token: 256 random bits, hex-encoded.
 pub fn new_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];

@@ -163,10 +163,19 @@ pub struct AdminUser(pub User);
 /// The user a token belongs to, looked up once per request (kept for a
 /// few seconds in the token cache).
 pub(crate) async fn user_for_token(state: &AppState, token: &str) -> Result<User, ApiError> {
+    Ok(user_and_issue_for_token(state, token).await?.0)
+}
+
+/// [`user_for_token`], with when the token was issued (a socket closes
+/// at its token's expiry).
+pub(crate) async fn user_and_issue_for_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(User, storybook_store::Timestamp), ApiError> {
     let token_hash = hash_token(token);
     let issued_after = tokens_issued_after(state.limits.token_ttl_days);
-    if let Some(user) = state.auth.tokens.get(&token_hash, issued_after) {
-        return Ok(user);
+    if let Some(found) = state.auth.tokens.get_with_issue(&token_hash, issued_after) {
+        return Ok(found);
     }
     let ticket = state.auth.tokens.ticket();
     let (user, issued) = user_for_token_hash(state, &token_hash).await?;
@@ -174,7 +183,7 @@ pub(crate) async fn user_for_token(state: &AppState, token: &str) -> Result<User
         .auth
         .tokens
         .put(ticket, token_hash, user.clone(), issued);
-    Ok(user)
+    Ok((user, issued))
 }
 
 /// The user a token belongs to, from the database: for the checks whose

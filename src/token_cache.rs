@@ -64,9 +64,19 @@ impl TokenCache {
     /// The kept user of a token issued after `issued_after` (so a token
     /// expires here exactly when it does in the database).
     pub fn get(&self, token_hash: &str, issued_after: Timestamp) -> Option<User> {
+        self.get_with_issue(token_hash, issued_after)
+            .map(|(user, _)| user)
+    }
+
+    /// [`TokenCache::get`], with when the token was issued.
+    pub fn get_with_issue(
+        &self,
+        token_hash: &str,
+        issued_after: Timestamp,
+    ) -> Option<(User, Timestamp)> {
         let entries = self.lock();
         let ((user, issued), at) = entries.get(token_hash)?;
-        (is_fresh(at, self.ttl) && *issued > issued_after).then(|| user.clone())
+        (is_fresh(at, self.ttl) && *issued > issued_after).then(|| (user.clone(), *issued))
     }
 
     /// Keeps a token's user read after `ticket` was taken, unless a user

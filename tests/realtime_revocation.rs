@@ -23,6 +23,7 @@ broker_tests!(
     deleted_drawings_and_hidden_stories_unsubscribe_their_readers,
     a_socket_closes_when_its_token_stops_working,
     a_sign_in_past_the_token_limit_closes_the_oldest_tokens_socket,
+    a_socket_closes_at_its_tokens_expiry,
     a_lost_revocation_is_caught_by_the_periodic_check,
     published_data_is_typed_and_masked,
     subscribe_toggling_fills_no_one_elses_queue,
@@ -403,4 +404,34 @@ async fn a_sign_in_past_the_token_limit_closes_the_oldest_tokens_socket(broker: 
     assert_eq!(app.get("/api/me", Some(&oldest)).await.status, 401);
     send(&mut second_socket, json!({"op": "ping"})).await;
     assert_eq!(next_op(&mut second_socket, "pong").await["op"], "pong");
+}
+
+/// Contract v1.3: a socket closes with 1008 within 1 s of its token's
+/// expiry (a timer at the expiry, not the minute's re-check). The token
+/// is backdated in the database to expire 1.5 s after the socket opens.
+async fn a_socket_closes_at_its_tokens_expiry(broker: Broker) {
+    let (app, address) = start(&broker, generous()).await;
+    let token = app.register("expiring").await;
+    sqlx::any::install_default_drivers();
+    let database = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let ttl_millis: i64 = 30 * 24 * 60 * 60 * 1000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    sqlx::query("UPDATE tokens SET created_at = $1")
+        .bind(now - ttl_millis + 1_500)
+        .execute(&database)
+        .await
+        .unwrap();
+    let mut socket = subscribed(address, &token, "lobby").await;
+    let opened = Instant::now();
+    assert_eq!(
+        closed_with(&mut socket, Duration::from_millis(1_500) + WITHIN).await,
+        Some(1008)
+    );
+    assert!(
+        opened.elapsed() >= Duration::from_millis(1_000),
+        "not before its expiry"
+    );
 }

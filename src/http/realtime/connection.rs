@@ -2,6 +2,7 @@
 //! what the connection's outbox holds, pings, and closes with the right
 //! code (1008 when its token stops working, 1013 when it was too slow).
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ pub(super) struct Accepted {
     pub(super) user: User,
     /// Kept to check again that it still works.
     pub(super) token: Box<str>,
+    /// When the token expires: the socket closes with 1008 then.
+    pub(super) token_expires_in: Duration,
     pub(super) slot: Slot,
 }
 
@@ -35,6 +38,9 @@ pub(super) struct Live {
     pub(super) idle: Duration,
     /// Pings until the token is checked again.
     pub(super) pings_to_token_check: u32,
+    /// Fires at the token's expiry (boxed: a timer is larger than the
+    /// pointer the idle connection keeps).
+    pub(super) token_expiry: Pin<Box<tokio::time::Sleep>>,
     /// Held for its drop: the connection's place in the limits is given
     /// back when the task ends.
     pub(super) _slot: Slot,
@@ -54,6 +60,7 @@ pub(super) fn connection(
         state,
         user,
         token,
+        token_expires_in,
         slot,
     } = *accepted;
     let settings = &state.realtime.settings;
@@ -94,6 +101,7 @@ pub(super) fn connection(
         ping,
         idle,
         pings_to_token_check,
+        token_expiry: Box::pin(tokio::time::sleep(token_expires_in)),
         _slot: slot,
     };
     async move { live.run().await }
@@ -116,6 +124,7 @@ impl Live {
         // Ends with the close frame to send, if any.
         let ending: Option<(u16, &'static str)> = loop {
             tokio::select! {
+                () = &mut self.token_expiry => break Some(TOKEN_STOPPED),
                 () = self.session.handle.check.notified() => {
                     // Boxed like a client frame's work: a few queries.
                     if !Box::pin(self.session.check_everything()).await {

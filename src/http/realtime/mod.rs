@@ -19,7 +19,7 @@ use axum::routing::get;
 
 use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
-use crate::extract::user_for_token;
+use crate::extract::user_and_issue_for_token;
 use crate::state::AppState;
 use connection::{Accepted, connection};
 
@@ -68,10 +68,11 @@ async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
     let Some(token) = token_of(&request) else {
         return ApiError::Unauthorized.into_response();
     };
-    let user = match user_for_token(&state, &token).await {
-        Ok(user) => user,
+    let (user, issued) = match user_and_issue_for_token(&state, &token).await {
+        Ok(found) => found,
         Err(error) => return error.into_response(),
     };
+    let token_expires_in = crate::auth::token_expires_in(issued, state.limits.token_ttl_days);
     // The real client, not Render's proxy: the same rule as the REST limits.
     let ip = request
         .extensions()
@@ -114,6 +115,7 @@ async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
                 state,
                 user,
                 token,
+                token_expires_in,
                 slot,
             });
             move |socket| connection(accepted, socket)
