@@ -24,6 +24,7 @@ broker_tests!(
     a_socket_closes_when_its_token_stops_working,
     a_sign_in_past_the_token_limit_closes_the_oldest_tokens_socket,
     a_socket_closes_at_its_tokens_expiry,
+    a_subscribe_reads_the_story_past_the_read_cache,
     a_lost_revocation_is_caught_by_the_periodic_check,
     published_data_is_typed_and_masked,
     subscribe_toggling_fills_no_one_elses_queue,
@@ -433,5 +434,40 @@ async fn a_socket_closes_at_its_tokens_expiry(broker: Broker) {
     assert!(
         opened.elapsed() >= Duration::from_millis(1_000),
         "not before its expiry"
+    );
+}
+
+/// A subscribe checks a story in the database, not this process's read
+/// cache: a story another process unpublished (here: written to the store
+/// directly, past this process's invalidation) is not subscribed to within
+/// `CACHE_TTL_SECS`.
+async fn a_subscribe_reads_the_story_past_the_read_cache(broker: Broker) {
+    let (app, address) = start(&broker, generous()).await;
+    let author = app.register("unpublisher").await;
+    let reader = app.register("late_reader").await;
+    let story = published_story(&app, &author).await;
+    // The story is in this process's read cache.
+    assert_eq!(
+        app.get(&format!("/api/stories/{story}"), Some(&reader))
+            .await
+            .status,
+        200
+    );
+    let to_draft = storybook_store::StoryChanges {
+        status: Some(storybook_store::StoryStatus::Draft),
+        ..Default::default()
+    };
+    app.state
+        .store
+        .update_story(story, &to_draft, None)
+        .await
+        .unwrap();
+    let mut socket = connect(address, &reader).await;
+    let channel = format!("story:{story}");
+    send(&mut socket, json!({"op": "subscribe", "channel": channel})).await;
+    let refused = next_op(&mut socket, "error").await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["channel"].as_str()),
+        (Some("not_found"), Some(channel.as_str()))
     );
 }

@@ -36,6 +36,10 @@ pub struct Realtime {
     pub settings: RealtimeArgs,
     /// user id → that user's open connections.
     users: DashMap<i64, HashMap<ConnId, ConnHandle>>,
+    /// user id → connections reserved, counted from before the upgrade
+    /// (registration in `users` comes after it, so concurrent handshakes
+    /// would all pass a check of `users`).
+    per_user: DashMap<i64, usize>,
     per_ip: DashMap<IpAddr, usize>,
     /// The server's token cache: a user event from another process makes
     /// this one forget that user too.
@@ -58,6 +62,8 @@ pub struct Slot {
     pub user_id: i64,
     pub conn: ConnId,
     ip: Option<IpAddr>,
+    /// Whether the slot is counted in `per_user` (the last of its checks).
+    counted_for_user: bool,
 }
 
 impl Drop for Slot {
@@ -66,6 +72,12 @@ impl Drop for Slot {
         realtime.connections.fetch_sub(1, Ordering::Relaxed);
         if let Some(ip) = self.ip {
             realtime.per_ip.remove_if_mut(&ip, |_, count| {
+                *count -= 1;
+                *count == 0
+            });
+        }
+        if self.counted_for_user {
+            realtime.per_user.remove_if_mut(&self.user_id, |_, count| {
                 *count -= 1;
                 *count == 0
             });
@@ -106,6 +118,7 @@ impl Realtime {
             settings,
             users: DashMap::new(),
             per_ip: DashMap::new(),
+            per_user: DashMap::new(),
             tokens: std::sync::OnceLock::new(),
             connections: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
@@ -138,17 +151,25 @@ impl Realtime {
             *count += 1;
         }
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let slot = Slot {
+        let mut slot = Slot {
             realtime: self.clone(),
             user_id,
             conn,
             ip,
+            counted_for_user: false,
         };
         // The user limit is checked last: the slot's drop undoes the rest.
-        let user_connections = self.users.get(&user_id).map_or(0, |c| c.len());
-        if user_connections >= settings.ws_max_per_user {
+        // Checked and counted under the entry's lock, so handshakes at
+        // once cannot all pass it.
+        let mut reserved = self.per_user.entry(user_id).or_insert(0);
+        if *reserved >= settings.ws_max_per_user {
+            drop(reserved);
+            self.per_user.remove_if(&user_id, |_, count| *count == 0);
             return Err(Refused::TooManyForUser);
         }
+        *reserved += 1;
+        drop(reserved);
+        slot.counted_for_user = true;
         Ok(slot)
     }
 
@@ -160,6 +181,7 @@ impl Realtime {
         self.broker.sweep();
         self.users.shrink_to_fit();
         self.per_ip.shrink_to_fit();
+        self.per_user.shrink_to_fit();
     }
 
     /// Which token cache a user event from elsewhere invalidates.
@@ -288,5 +310,41 @@ impl Events for Realtime {
             "Connections closed for reading too slowly.",
             count(&stats.slow_consumers),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-user limit counts a connection from its reservation, before
+    /// the upgrade: handshakes at once cannot all pass it.
+    #[tokio::test]
+    async fn the_user_limit_counts_reservations_not_registrations() {
+        let realtime = Realtime::new(RealtimeArgs {
+            ws_max_per_user: 2,
+            ..RealtimeArgs::default()
+        })
+        .unwrap();
+        let first = realtime.reserve(7, None).unwrap();
+        let second = realtime.reserve(7, None).unwrap();
+        assert_eq!(
+            realtime.reserve(7, None).err(),
+            Some(Refused::TooManyForUser),
+            "nothing registered yet, and still refused"
+        );
+        assert!(realtime.reserve(8, None).is_ok(), "another user is not");
+        drop(first);
+        assert!(
+            realtime.reserve(7, None).is_ok(),
+            "a slot given back is free"
+        );
+        drop(second);
+        assert_eq!(
+            realtime.connections.load(Ordering::Relaxed),
+            0,
+            "all dropped"
+        );
+        assert!(realtime.per_user.is_empty());
     }
 }

@@ -74,15 +74,6 @@ pub(super) const FORBIDDEN: &str = "forbidden";
 pub(super) const NOT_FOUND: &str = "not_found";
 pub(super) const UNAVAILABLE: &str = "unavailable";
 
-/// Whether a check may use this process's read cache (a subscribe) or must
-/// read the database (a check after a revocation, which may come from a
-/// write on another process).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Freshness {
-    Cached,
-    Database,
-}
-
 impl Session {
     pub(super) fn reply(&self, frame: Frame) {
         let stats = self.state.realtime.broker.stats();
@@ -91,8 +82,11 @@ impl Session {
 
     /// Whether this connection's user may read a channel now: `Err` holds
     /// the reason an `unsubscribed` frame gives, or `unavailable` when the
-    /// database did not answer (which revokes nothing).
-    pub(super) async fn access(&self, kind: ChannelKind, fresh: Freshness) -> Access {
+    /// database did not answer (which revokes nothing). Stories are read
+    /// from the database, never this process's read cache: another
+    /// process's unpublish is not in it, and neither a subscribe nor a
+    /// re-check may let a reader in on a story that is no longer theirs.
+    pub(super) async fn access(&self, kind: ChannelKind) -> Access {
         let checked = match kind {
             ChannelKind::Lobby => return Ok((0, 0)),
             ChannelKind::Drawing(id) => {
@@ -100,24 +94,14 @@ impl Session {
                     .await
                     .map(|drawing| (drawing.width as u32, drawing.height as u32))
             }
-            // Another process's write is not in this one's read cache: a
-            // check after a revocation reads the database.
-            ChannelKind::Story(id) if fresh == Freshness::Database => {
-                match self.state.store.story(id).await {
+            ChannelKind::Story(id) => {
+                return match self.state.store.story(id).await {
                     Ok(story) if story.visible_to(Some(&self.user)) => Ok((0, 0)),
-                    Ok(_) => return Err(FORBIDDEN),
-                    Err(StoreError::NotFound) => return Err(NOT_FOUND),
-                    Err(_) => return Err(UNAVAILABLE),
-                }
+                    Ok(_) => Err(FORBIDDEN),
+                    Err(StoreError::NotFound) => Err(NOT_FOUND),
+                    Err(_) => Err(UNAVAILABLE),
+                };
             }
-            ChannelKind::Story(id) => crate::http::access::visible_story(
-                &self.state.store,
-                &self.state.caches,
-                id,
-                Some(&self.user),
-            )
-            .await
-            .map(|_| (0, 0)),
         };
         match checked {
             Ok(canvas) => Ok(canvas),
@@ -175,8 +159,7 @@ impl Session {
         let Some((kind, _)) = self.channels.get(name) else {
             return;
         };
-        if let Err(reason @ (FORBIDDEN | NOT_FOUND)) = self.access(kind, Freshness::Database).await
-        {
+        if let Err(reason @ (FORBIDDEN | NOT_FOUND)) = self.access(kind).await {
             self.channels.remove(name);
             self.state
                 .realtime
@@ -286,8 +269,14 @@ impl Session {
                 Some(name),
             ));
         }
-        match self.access(kind, Freshness::Cached).await {
+        match self.access(kind).await {
             Ok(canvas) => self.join(name, kind, canvas, since).await,
+            // Short of the database is not "no such channel" (v1.6).
+            Err(UNAVAILABLE) => self.reply(frames::error(
+                "busy",
+                "the server could not check this channel now; try again",
+                Some(name),
+            )),
             Err(_) => {
                 let what = match kind {
                     ChannelKind::Story(_) => "no such story",
@@ -413,10 +402,7 @@ impl Session {
     }
 
     pub(super) async fn may_still_draw(&mut self, id: i64) -> Result<(), (&'static str, String)> {
-        match self
-            .access(ChannelKind::Drawing(id), Freshness::Database)
-            .await
-        {
+        match self.access(ChannelKind::Drawing(id)).await {
             Ok(_) => Ok(()),
             Err(UNAVAILABLE) => Err(("unavailable", "try again".to_owned())),
             Err(reason) => {
