@@ -23,6 +23,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
+pub mod pause;
 pub mod process;
 #[cfg(feature = "realtime")]
 pub mod realtime;

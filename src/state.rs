@@ -52,6 +52,8 @@ pub struct AppState {
     pub realtime: Arc<crate::realtime::Realtime>,
     /// When the process started serving, for `uptime_s`.
     pub started_at: Instant,
+    /// Pause points a test may arm to replay a race (none armed otherwise).
+    pub pauses: Arc<crate::pause::Pauses>,
 }
 
 /// What is kept in memory to answer without the database. Each cache is
@@ -116,6 +118,7 @@ part!(Notifier, notifier);
 part!(Arc<dyn Events>, events);
 part!(Arc<Limits>, limits);
 part!(Arc<Metrics>, metrics);
+part!(Arc<crate::pause::Pauses>, pauses);
 
 impl AppState {
     /// The state with every default (builtin generator, default text
@@ -215,6 +218,7 @@ impl AppState {
             #[cfg(feature = "realtime")]
             realtime,
             started_at: Instant::now(),
+            pauses: Arc::default(),
         }
     }
 

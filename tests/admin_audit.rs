@@ -14,6 +14,7 @@ backend_tests!(
     admins_cannot_lock_themselves_out,
     a_refused_or_failed_action_writes_no_entry,
     a_closed_report_cannot_be_closed_again,
+    two_admins_demoting_each_other_leave_one,
 );
 
 async fn story(app: &TestApp, token: &str, title: &str, status: &str) -> i64 {
@@ -451,4 +452,36 @@ async fn a_closed_report_cannot_be_closed_again(app: TestApp) {
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// Contract v1.5: no change leaves the server with no active admin, also
+/// when two admins demote each other at the same moment: one of the two
+/// changes is refused (`422` naming `role`), whichever order they land in.
+async fn two_admins_demoting_each_other_leave_one(app: TestApp) {
+    let first = app.register_admin("first_admin").await;
+    let second = app.register_admin("second_admin").await;
+    let first_id = user_id(&app, &first).await;
+    let second_id = user_id(&app, &second).await;
+    let demote_second = format!("/api/admin/users/{second_id}");
+    let demote_first = format!("/api/admin/users/{first_id}");
+    // Both requests pass their admin check, then meet here before either
+    // starts its transaction: the race happens on every run.
+    app.state
+        .pauses
+        .arm(storybook::pause::PausePoint::AdminUserChange, 2);
+    let (a, b) = tokio::join!(
+        app.patch(&demote_second, Some(&first), json!({"role": "user"})),
+        app.patch(&demote_first, Some(&second), json!({"role": "user"})),
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 422], "{} / {}", a.body, b.body);
+    let refused = if a.status == StatusCode::OK { &b } else { &a };
+    assert_eq!(refused.fields(), ["role"]);
+    let mut roles = Vec::new();
+    for token in [&first, &second] {
+        roles.push(app.get("/api/me", Some(token)).await.body["role"].clone());
+    }
+    roles.sort_by_key(|role| role.to_string());
+    assert_eq!(roles, [json!("admin"), json!("user")], "one admin left");
 }

@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Events};
 use crate::extract::{AdminUser, ApiPath, JsonFields, Query};
 use crate::notifications::Notifier;
+use crate::pause::{PausePoint, Pauses};
 use crate::process::rss_bytes;
 use crate::state::{AppState, Auth, Caches};
 
@@ -151,6 +152,7 @@ async fn update_user(
     State(store): State<Store>,
     State(auth): State<Auth>,
     State(events): State<Arc<dyn Events>>,
+    State(pauses): State<Arc<Pauses>>,
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
@@ -175,6 +177,7 @@ async fn update_user(
         }
     }
     body.finish()?;
+    pauses.reach(PausePoint::AdminUserChange).await;
     let user = store
         .set_role_and_active(id, role, active, Some(admin.id))
         .await?;

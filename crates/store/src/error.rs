@@ -12,6 +12,10 @@ pub enum StoreError {
     /// is not open any more); the text says what.
     #[error("stale: {0}")]
     Stale(String),
+    /// A rule of the data refused the write: `field` is the input it
+    /// names, `why` the rule (the last active admin stays one).
+    #[error("refused: {field} {why}")]
+    Refused { field: &'static str, why: String },
     /// A write would pass a limit (`what` names it, e.g. `strokes`).
     #[error("limit reached: {0}")]
     Limit(String),

@@ -225,8 +225,14 @@ impl Store {
         by_admin: Option<i64>,
     ) -> Result<User> {
         let mut tx = self.pool.begin().await?;
-        // A write first, so SQLite takes its write lock before the read
-        // (a read-then-write transaction could fail to upgrade).
+        // Every active admin's row is locked first (a write: SQLite takes
+        // its write lock, PostgreSQL a lock on each row, re-reading any row
+        // another transaction changed meanwhile), so two admins demoting
+        // each other at once are one after the other, and the second finds
+        // it would leave nobody.
+        sqlx::query("UPDATE users SET active = active WHERE role = 'admin' AND active = 1")
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("UPDATE users SET active = active WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -248,6 +254,22 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
+        let (admins_left,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        if admins_left == 0 {
+            // Dropped without a commit: nothing changed.
+            let field = if role == Some(Role::User) && old_role == "admin" {
+                "role"
+            } else {
+                "active"
+            };
+            return Err(StoreError::Refused {
+                field,
+                why: "would leave no active admin".into(),
+            });
+        }
         if active == Some(false) {
             crate::tokens::revoke_tokens(&mut *tx, id, "").await?;
         }
