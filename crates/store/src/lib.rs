@@ -35,6 +35,7 @@ pub use drawings::{Drawing, DrawingChanges, StrokePages};
 pub use error::StoreError;
 pub use games::ScoreEntry;
 pub use models::*;
+pub use stories::{AdminEdit, StoryUpdate};
 pub use time::Timestamp;
 pub use users::{NewUser, UserFilter, email_key};
 

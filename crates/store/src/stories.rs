@@ -4,13 +4,31 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::audit::AuditNote;
+use crate::audit::{AuditAction, AuditNote};
 use crate::backend::IndexedText;
 use crate::users::user_summary_from_row;
 use crate::{
     NewStory, Result, Store, StoreError, Story, StoryChanges, StoryPage, StorySource, StoryStatus,
     StorySummary, Timestamp, UserSummary, decode_json, encode_json, touched_a_row,
 };
+
+/// An admin changing someone else's story: who, and what the audit entry
+/// says of it (its action is the store's to decide).
+#[derive(Debug, Clone)]
+pub struct AdminEdit {
+    pub admin_id: i64,
+    pub detail: serde_json::Value,
+}
+
+/// What [`Store::update_story`] did.
+#[derive(Debug)]
+pub struct StoryUpdate {
+    pub story: Story,
+    /// Whether the story was published when the change took its lock.
+    pub was_published: bool,
+    /// Whether anything was written.
+    pub changed: bool,
+}
 
 /// Longest excerpt of page one in a summary, in characters.
 const EXCERPT_CHARS: usize = 200;
@@ -223,27 +241,90 @@ impl Store {
     }
 
     /// Changes only the fields `changes` carries, in one transaction: the
-    /// row is written first (taking the write lock, or the row lock on
-    /// PostgreSQL) with each absent field left as it is in the database,
-    /// then read back for the index. Two concurrent PATCHes of different
-    /// fields both take effect, and one that does not send `status` never
-    /// writes an old status back over an admin's unpublish. Title or page
-    /// changes bump the version (games are made per version).
-    /// `audit`, when an admin changes someone else's story, is written in
-    /// the same transaction.
+    /// row is locked first (a write: SQLite's write lock, PostgreSQL's row
+    /// lock), read, then written with each absent field left as it is in
+    /// the database and read back for the index. Two concurrent PATCHes
+    /// of different fields both take effect, and one that does not send
+    /// `status` never writes an old status back over an admin's unpublish.
+    /// Title or page changes bump the version (games are made per
+    /// version). A change that changes nothing writes nothing: no audit
+    /// entry, `updated_at` as it was. `admin`, when an admin changes
+    /// someone else's story, is audited in the same transaction, as
+    /// `story_unpublished` or `story_updated` by the row read under the
+    /// lock (never by a cached copy another process may have outdated).
     pub async fn update_story(
         &self,
         id: i64,
         changes: &StoryChanges,
-        audit: Option<&AuditNote>,
-    ) -> Result<Story> {
+        admin: Option<&AdminEdit>,
+    ) -> Result<StoryUpdate> {
         let mut tx = self.pool.begin().await?;
+        let locked = sqlx::query("UPDATE stories SET status = status WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        touched_a_row(&locked)?;
+        let row = sqlx::query(
+            "SELECT title, pages, genre, age_group, tags, status FROM stories WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let was = status_from(&row.try_get::<String, _>("status")?)?;
+        let differs = |field: &str, new: Option<&str>| -> Result<bool> {
+            Ok(match new {
+                Some(new) => row.try_get::<String, _>(field)? != new,
+                None => false,
+            })
+        };
+        let pages_differ = match &changes.pages {
+            Some(pages) => {
+                decode_json::<Vec<StoryPage>>(&row.try_get::<String, _>("pages")?)? != *pages
+            }
+            None => false,
+        };
+        let tags_differ = match &changes.tags {
+            Some(tags) => decode_json::<Vec<String>>(&row.try_get::<String, _>("tags")?)? != *tags,
+            None => false,
+        };
+        let changed = differs("title", changes.title.as_deref())?
+            || pages_differ
+            || differs("genre", changes.genre.as_deref())?
+            || differs("age_group", changes.age_group.as_deref())?
+            || tags_differ
+            || changes.status.is_some_and(|status| status != was);
+        let was_published = was == StoryStatus::Published;
+        if !changed {
+            // Dropped without a commit: nothing written.
+            drop(tx);
+            return Ok(StoryUpdate {
+                story: self.story(id).await?,
+                was_published,
+                changed: false,
+            });
+        }
         self.update_story_in(&mut tx, id, changes).await?;
-        if let Some(note) = audit {
-            crate::audit::record(&mut tx, note).await?;
+        if let Some(admin) = admin {
+            let unpublished =
+                was_published && changes.status.is_some_and(|s| s != StoryStatus::Published);
+            let note = AuditNote {
+                admin_id: admin.admin_id,
+                action: if unpublished {
+                    AuditAction::StoryUnpublished
+                } else {
+                    AuditAction::StoryUpdated
+                },
+                target_id: id,
+                detail: admin.detail.clone(),
+            };
+            crate::audit::record(&mut tx, &note).await?;
         }
         tx.commit().await?;
-        self.story(id).await
+        Ok(StoryUpdate {
+            story: self.story(id).await?,
+            was_published,
+            changed: true,
+        })
     }
 
     /// [`Store::update_story`]'s writes, inside the caller's transaction

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use storybook_store::{
-    AuditAction, AuditNote, NewStory, Role, Story, StorySource, StoryStatus, User,
+    AdminEdit, AuditAction, AuditNote, NewStory, Role, Story, StorySource, StoryStatus, User,
 };
 
 use super::access::{editable_story, visible_story};
@@ -210,22 +210,22 @@ async fn update(
     body.finish()?;
     check_drawings(&store, before.author.id, &changes).await?;
     check_story_profanity(&tools, &changes).await?;
-    let unpublished = before.status == StoryStatus::Published
-        && changes.status.is_some_and(|s| s != StoryStatus::Published);
-    let audit = admin_acting_on(&user, &before).map(|admin_id| AuditNote {
+    // The audit's action, and whether readers lose the story, are decided
+    // by the store from the row its transaction locked: `before` may be
+    // this process's cached copy of a story another process changed.
+    let admin_edit = admin_acting_on(&user, &before).map(|admin_id| AdminEdit {
         admin_id,
-        action: if unpublished {
-            AuditAction::StoryUnpublished
-        } else {
-            AuditAction::StoryUpdated
-        },
-        target_id: id,
         detail: json!({ "title": before.title, "author": before.author.username, "fields": changes.named_fields() }),
     });
-    let story = store.update_story(id, &changes, audit.as_ref()).await?;
-    caches.reads.invalidate_story_and_library(id);
-    if before.status == StoryStatus::Published && story.status != StoryStatus::Published
-        || changes.pages.is_some()
+    let update = store
+        .update_story(id, &changes, admin_edit.as_ref())
+        .await?;
+    let story = update.story;
+    if update.changed {
+        caches.reads.invalidate_story_and_library(id);
+    }
+    if update.was_published && story.status != StoryStatus::Published
+        || update.changed && changes.pages.is_some()
     {
         // Readers of it, or of a drawing it showed, may have lost the right.
         story_changed(&events, &before).await;
