@@ -96,3 +96,78 @@ async fn an_admin_unpublish_is_judged_by_the_row_not_the_cache(app: TestApp) {
         [("story_unpublished".to_owned(), id)]
     );
 }
+
+/// Deleting a drawing detaches it from the pages that showed it without
+/// writing over a page edit committed meanwhile (PostgreSQL: the stories
+/// are locked before their pages are read). The test holds the story's row
+/// lock from its own connection, waits until the deletion is blocked on
+/// it, commits an edit, and then lets the deletion finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_drawing_keeps_a_page_edit_made_meanwhile() {
+    let Some(app) = TestApp::postgres().await else {
+        return;
+    };
+    let author = app.register("illustrator").await;
+    let drawing = app
+        .post(
+            "/api/drawings",
+            Some(&author),
+            json!({"title": "Owl", "width": 100, "height": 100}),
+        )
+        .await;
+    let drawing = drawing.body["id"].as_i64().unwrap();
+    let body = json!({"title": "Illustrated", "pages": [{"text": "Look!", "drawing_id": drawing}, {"text": "second"}], "genre": "funny", "age_group": "3-5", "status": "published"});
+    let story = app.post("/api/stories", Some(&author), body).await;
+    assert_eq!(story.status, StatusCode::CREATED, "{}", story.body);
+    let story = story.body["id"].as_i64().unwrap();
+
+    sqlx::any::install_default_drivers();
+    let database = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let mut edit = database.begin().await.unwrap();
+    let (pages,): (String,) = sqlx::query_as("SELECT pages FROM stories WHERE id = $1 FOR UPDATE")
+        .bind(story)
+        .fetch_one(&mut *edit)
+        .await
+        .unwrap();
+    let router = app.router.clone();
+    let token = author.clone();
+    let deletion = tokio::spawn(async move {
+        let request = axum::http::Request::delete(format!("/api/drawings/{drawing}"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        common::send_to(&router, request).await.status
+    });
+    // Until the deletion waits for the lock the test holds.
+    let mut waiting = false;
+    for _ in 0..500 {
+        let (blocked,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
+            .fetch_one(&database)
+            .await
+            .unwrap();
+        if blocked > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(waiting, "the deletion never waited for the story's lock");
+    let mut pages: Value = serde_json::from_str(&pages).unwrap();
+    pages[1]["text"] = json!("edited meanwhile");
+    sqlx::query("UPDATE stories SET pages = $1 WHERE id = $2")
+        .bind(pages.to_string())
+        .bind(story)
+        .execute(&mut *edit)
+        .await
+        .unwrap();
+    edit.commit().await.unwrap();
+    assert_eq!(deletion.await.unwrap(), StatusCode::NO_CONTENT);
+    let (after,): (String,) = sqlx::query_as("SELECT pages FROM stories WHERE id = $1")
+        .bind(story)
+        .fetch_one(&database)
+        .await
+        .unwrap();
+    let after: Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(after[1]["text"], "edited meanwhile", "{after}");
+    assert_eq!(after[0]["drawing_id"], Value::Null, "{after}");
+}

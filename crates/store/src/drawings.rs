@@ -222,6 +222,17 @@ impl Store {
     /// the ids of the stories whose pages changed.
     pub async fn delete_drawing(&self, id: i64) -> Result<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
+        // The stories are locked before their pages are read (a write:
+        // SQLite's write lock, PostgreSQL's row locks), so a page edit
+        // committed meanwhile is read and kept, not written over with the
+        // pages as they were.
+        sqlx::query(
+            "UPDATE stories SET pages = pages
+             WHERE id IN (SELECT story_id FROM story_drawings WHERE drawing_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         let attached = sqlx::query(
             "SELECT s.id, s.pages FROM stories s JOIN story_drawings sd ON sd.story_id = s.id
              WHERE sd.drawing_id = $1",
