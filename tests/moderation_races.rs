@@ -12,7 +12,45 @@ use storybook_store::{StoryChanges, StoryStatus};
 backend_tests!(
     an_admin_edit_that_changes_nothing_writes_nothing,
     an_admin_unpublish_is_judged_by_the_row_not_the_cache,
+    a_user_files_at_most_twenty_reports_a_day,
 );
+
+/// Contract v1.5: at most 20 reports a user in 24 hours; beyond, `429`
+/// with `Retry-After` (until the oldest is a day old); others still may.
+async fn a_user_files_at_most_twenty_reports_a_day(app: TestApp) {
+    let author = app.register("reported_author").await;
+    let reporter = app.register("eager_reporter").await;
+    let other = app.register("other_reporter").await;
+    let id = story(&app, &author, "published").await;
+    let path = format!("/api/stories/{id}/report");
+    for n in 0..20 {
+        let filed = app
+            .post(
+                &path,
+                Some(&reporter),
+                json!({"reason": format!("reason {n}")}),
+            )
+            .await;
+        assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.body);
+    }
+    let refused = app
+        .post(&path, Some(&reporter), json!({"reason": "one more"}))
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((86_000..=86_400).contains(&wait), "{wait}");
+    let theirs = app
+        .post(&path, Some(&other), json!({"reason": "mine"}))
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED);
+}
 
 async fn story(app: &TestApp, token: &str, status: &str) -> i64 {
     let body = json!({

@@ -97,6 +97,11 @@ pub struct Limits {
     #[arg(long, env = "TOKEN_TTL_DAYS", default_value_t = 30)]
     pub token_ttl_days: u32,
 
+    /// Reports one user may file in 24 hours; beyond, `429` with
+    /// `Retry-After` until the oldest of them is a day old.
+    #[arg(long, env = "REPORTS_PER_USER_PER_DAY", default_value_t = 20)]
+    pub reports_per_user_per_day: u32,
+
     /// Live tokens a user may hold: a sign-in past it revokes the oldest
     /// (and closes its sockets with 1008, as a logout does).
     #[arg(long, env = "TOKENS_PER_USER", default_value_t = 20)]

@@ -16,6 +16,9 @@ pub enum StoreError {
     /// names, `why` the rule (the last active admin stays one).
     #[error("refused: {field} {why}")]
     Refused { field: &'static str, why: String },
+    /// A per-user allowance is used up until `retry_after_secs` from now.
+    #[error("rate limited for {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// A write would pass a limit (`what` names it, e.g. `strokes`).
     #[error("limit reached: {0}")]
     Limit(String),

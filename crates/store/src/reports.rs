@@ -48,12 +48,40 @@ fn report_query(condition: &str) -> String {
 }
 
 impl Store {
+    /// Files a report, unless the reporter already filed `per_day` in the
+    /// last 24 hours (`RateLimited`, until the oldest of them is a day
+    /// old). The reporter's row is locked first, so one user's reports are
+    /// counted one at a time and never pass the limit together.
     pub async fn create_report(
         &self,
         story_id: i64,
         reporter_id: i64,
         reason: &str,
+        per_day: u32,
     ) -> Result<Report> {
+        const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+        let now = Timestamp::now().millis();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET active = active WHERE id = $1")
+            .bind(reporter_id)
+            .execute(&mut *tx)
+            .await?;
+        let (filed, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM reports WHERE reporter_id = $1 AND created_at > $2",
+        )
+        .bind(reporter_id)
+        .bind(now - DAY_MILLIS)
+        .fetch_one(&mut *tx)
+        .await?;
+        if filed >= i64::from(per_day) {
+            let wait_millis = oldest.map_or(DAY_MILLIS, |oldest| oldest + DAY_MILLIS - now);
+            return Err(StoreError::RateLimited {
+                retry_after_secs: u64::try_from(wait_millis)
+                    .unwrap_or(0)
+                    .div_ceil(1000)
+                    .max(1),
+            });
+        }
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO reports (story_id, reporter_id, reason, status, created_at) VALUES ($1, $2, $3, 'open', $4)
              RETURNING id",
@@ -61,9 +89,10 @@ impl Store {
         .bind(story_id)
         .bind(reporter_id)
         .bind(reason)
-        .bind(Timestamp::now().millis())
-        .fetch_one(&self.pool)
+        .bind(now)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.report(id).await
     }
 

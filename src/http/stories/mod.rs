@@ -18,6 +18,7 @@ use super::story_input::{MAX_REASON_CHARS, check_drawings, check_story_profanity
 use super::views::story_json;
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE};
 use crate::cache::{CacheKey, Cached};
+use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Events};
 use crate::extract::{ApiPath, AuthUser, JsonFields, MaybeUser};
@@ -96,11 +97,11 @@ pub fn router() -> ApiRouter {
         .post(
             "/api/stories/{id}/report",
             report,
-            Doc::new("Report a story you can read to the moderators")
+            Doc::new("Report a story you can read to the moderators (at most 20 reports a user in 24 hours; 429 beyond)")
                 .user()
                 .body("ReportInput")
                 .returns(201, Some("ReportCreated"))
-                .errors(&[404]),
+                .errors(&[404, 429]),
         )
         .get(
             "/api/me/stories",
@@ -338,6 +339,7 @@ async fn progress(
 async fn report(
     State(store): State<Store>,
     State(caches): State<Caches>,
+    State(limits): State<Arc<Limits>>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
     JsonFields(mut body): JsonFields,
@@ -354,7 +356,12 @@ async fn report(
     }
     body.finish()?;
     let report = store
-        .create_report(id, user.id, &reason.unwrap_or_default())
+        .create_report(
+            id,
+            user.id,
+            &reason.unwrap_or_default(),
+            limits.reports_per_user_per_day,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
