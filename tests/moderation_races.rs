@@ -1,6 +1,7 @@
 //! Contract v1.5, "Moderation races", black-box on SQLite and PostgreSQL:
 //! an admin's edit of someone else's story is audited by the row its
-//! transaction read, and an edit that changes nothing writes nothing.
+//! transaction read, an edit that changes nothing writes nothing, reports
+//! are bounded per user, and the console's lookups are by id.
 
 mod common;
 
@@ -13,7 +14,83 @@ backend_tests!(
     an_admin_edit_that_changes_nothing_writes_nothing,
     an_admin_unpublish_is_judged_by_the_row_not_the_cache,
     a_user_files_at_most_twenty_reports_a_day,
+    admins_look_users_and_a_storys_reports_up_by_id,
 );
+
+/// Contract v1.5: `GET /api/admin/users/{id}` is the user as the admin
+/// list shows it; `GET /api/admin/reports?story=` a story's reports.
+async fn admins_look_users_and_a_storys_reports_up_by_id(app: TestApp) {
+    let admin = app.register_admin("looker").await;
+    let author = app.register("looked_at").await;
+    let me = app.get("/api/me", Some(&author)).await.body;
+    let id = me["id"].as_i64().unwrap();
+    let found = app
+        .get(&format!("/api/admin/users/{id}"), Some(&admin))
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(
+        (
+            &found.body["username"],
+            &found.body["email"],
+            &found.body["active"],
+            &found.body["role"]
+        ),
+        (
+            &json!("looked_at"),
+            &json!("looked_at@example.com"),
+            &json!(true),
+            &json!("user")
+        )
+    );
+    let listed = app.get("/api/admin/users?q=looked_at", Some(&admin)).await;
+    assert_eq!(listed.body["items"][0], found.body, "as the list shows it");
+    assert_eq!(
+        app.get("/api/admin/users/999999", Some(&admin))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/api/admin/users/{id}"), Some(&author))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/admin/users/abc", Some(&admin)).await.fields(),
+        ["id"]
+    );
+
+    let first = story(&app, &author, "published").await;
+    let second = story(&app, &author, "published").await;
+    for (story_id, reason) in [(first, "one"), (second, "two"), (first, "three")] {
+        let filed = app
+            .post(
+                &format!("/api/stories/{story_id}/report"),
+                Some(&admin),
+                json!({"reason": reason}),
+            )
+            .await;
+        assert_eq!(filed.status, StatusCode::CREATED);
+    }
+    let about_first = app
+        .get(&format!("/api/admin/reports?story={first}"), Some(&admin))
+        .await;
+    assert_eq!(about_first.body["total"], 2, "{}", about_first.body);
+    assert!(
+        about_first.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["story_id"] == first)
+    );
+    assert_eq!(
+        app.get("/api/admin/reports?story=x", Some(&admin))
+            .await
+            .fields(),
+        ["story"]
+    );
+}
 
 /// Contract v1.5: at most 20 reports a user in 24 hours; beyond, `429`
 /// with `Retry-After` (until the oldest is a day old); others still may.

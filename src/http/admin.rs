@@ -37,6 +37,14 @@ const REPORT_AUTHOR: QueryParam = QueryParam::new(
     ParamKind::Text,
     "only reports about this user's stories (a username; an unknown one finds nothing)",
 );
+const REPORT_STORY: QueryParam = QueryParam::new(
+    "story",
+    ParamKind::Integer {
+        minimum: 1,
+        maximum: i64::MAX,
+    },
+    "only reports about this story (its id)",
+);
 const STORY_STATUSES: &[&str] = &["draft", "published"];
 const STORY_TITLE_SEARCH: QueryParam = QueryParam::new(
     "q",
@@ -74,6 +82,14 @@ pub fn router() -> ApiRouter {
                 .query(&[USER_SEARCH, PAGE, PAGE_SIZE])
                 .returns(200, Some("UserPage")),
         )
+        .get(
+            "/api/admin/users/{id}",
+            user,
+            Doc::new("One user as the admin list shows it (email, role, active)")
+                .admin()
+                .returns(200, Some("User"))
+                .errors(&[404]),
+        )
         .patch(
             "/api/admin/users/{id}",
             update_user,
@@ -88,7 +104,7 @@ pub fn router() -> ApiRouter {
             reports,
             Doc::new("The report queue, open reports first, then oldest first, each with its story summary")
                 .admin()
-                .query(&[REPORT_STATUS, REPORT_AUTHOR, PAGE, PAGE_SIZE])
+                .query(&[REPORT_STATUS, REPORT_AUTHOR, REPORT_STORY, PAGE, PAGE_SIZE])
                 .returns(200, Some("ReportPage")),
         )
         .patch(
@@ -133,18 +149,27 @@ async fn users(
     let page = params.page();
     params.finish()?;
     let found = store.list_users(&UserFilter { query }, page).await?;
-    let items: Vec<Value> = found
-        .items
-        .iter()
-        .map(|user| {
-            let mut value = user_json(user, true);
-            value["active"] = json!(user.active);
-            value
-        })
-        .collect();
+    let items: Vec<Value> = found.items.iter().map(admin_user_json).collect();
     Ok(Json(
         json!({ "items": items, "total": found.total, "page": page.page, "page_size": page.page_size }),
     ))
+}
+
+/// A user as the admin pages show them: everything `/api/me` shows, and
+/// whether they are active.
+fn admin_user_json(user: &storybook_store::User) -> Value {
+    let mut value = user_json(user, true);
+    value["active"] = json!(user.active);
+    value
+}
+
+/// Admin: `GET /api/admin/users/{id}` (contract v1.5).
+async fn user(
+    State(store): State<Store>,
+    AdminUser(_admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(admin_user_json(&store.user_by_id(id).await?)))
 }
 
 /// Admin: `PATCH /api/admin/users/{id}`.
@@ -190,9 +215,7 @@ async fn update_user(
     if role.is_some() {
         events.send(Event::AccessChanged { user_id: id }).await;
     }
-    let mut value = user_json(&user, true);
-    value["active"] = json!(user.active);
-    Ok(Json(value))
+    Ok(Json(admin_user_json(&user)))
 }
 
 fn parse_report_status(params: &mut crate::validate::Params) -> Option<ReportStatus> {
@@ -209,6 +232,7 @@ async fn reports(
 ) -> ApiResult<Json<Value>> {
     let status = parse_report_status(&mut params);
     let author = params.text(REPORT_AUTHOR.name);
+    let story = params.integer(REPORT_STORY.name, 1, i64::MAX);
     let page = params.page();
     params.finish()?;
     let author_id = match &author {
@@ -218,7 +242,7 @@ async fn reports(
         },
         None => None,
     };
-    let found = store.list_reports(status, author_id, page).await?;
+    let found = store.list_reports(status, author_id, story, page).await?;
     Ok(Json(page_json(&found, page)))
 }
 

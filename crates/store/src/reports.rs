@@ -112,24 +112,28 @@ impl Store {
         &self,
         status: Option<ReportStatus>,
         author_id: Option<i64>,
+        story_id: Option<i64>,
         page: PageRequest,
     ) -> Result<Page<Report>> {
         let status = status.map(ReportStatus::as_str);
         let condition = "($1 IS NULL OR r.status = $1)
-             AND ($2 IS NULL OR r.story_id IN (SELECT s.id FROM stories s WHERE s.author_id = $2))";
+             AND ($2 IS NULL OR r.story_id IN (SELECT s.id FROM stories s WHERE s.author_id = $2))
+             AND ($3 IS NULL OR r.story_id = $3)";
         let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM reports r WHERE {condition}"
         )))
         .bind(status)
         .bind(author_id)
+        .bind(story_id)
         .fetch_one(&self.pool)
         .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{} ORDER BY CASE WHEN r.status = 'open' THEN 0 ELSE 1 END, r.id LIMIT $3 OFFSET $4",
+            "{} ORDER BY CASE WHEN r.status = 'open' THEN 0 ELSE 1 END, r.id LIMIT $4 OFFSET $5",
             report_query(condition)
         )))
         .bind(status)
         .bind(author_id)
+        .bind(story_id)
         .bind(page.limit())
         .bind(page.offset())
         .fetch_all(&self.pool)

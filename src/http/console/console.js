@@ -66,7 +66,7 @@
 
   function userLink(user) {
     if (!user) return '—';
-    return h('a', { href: `#/user/${encodeURIComponent(user.username)}` }, user.display_name || user.username,
+    return h('a', { href: `#/user/${user.id}` }, user.display_name || user.username,
       user.display_name && user.display_name !== user.username ? h('span', { class: 'muted' }, ` @${user.username}`) : null);
   }
 
@@ -460,8 +460,8 @@
       h('h3', {}, `Page ${index + 1}`),
       h('p', {}, page.text),
       page.drawing_id ? await drawingImage(page.drawing_id, `The drawing on page ${index + 1}`) : null)));
-    const reports = await api('GET', `/api/admin/reports${query({ author: story.author.username, page_size: 100 })}`);
-    const about = reports.items.filter((report) => report.story_id === story.id);
+    const reports = await api('GET', `/api/admin/reports${query({ story: story.id, page_size: 100 })}`);
+    const about = reports.items;
     return [
       h('p', {}, h('a', { href: '#/stories' }, '← All stories')),
       h('h1', { id: 'story-title' }, story.title),
@@ -514,10 +514,15 @@
     ];
   }
 
-  async function userView({ id: username }) {
-    const found = await api('GET', `/api/admin/users${query({ q: username, page_size: 100 })}`);
-    const user = found.items.find((u) => u.username === username);
-    if (!user) return [h('h1', {}, 'No such user'), h('p', {}, `There is no user called ${username}.`)];
+  async function userView({ id }) {
+    const user = /^\d+$/.test(id || '')
+      ? await api('GET', `/api/admin/users/${id}`).catch((error) => {
+        if (error.status === 404) return null;
+        throw error;
+      })
+      : null;
+    if (!user) return [h('h1', {}, 'No such user'), h('p', {}, `There is no user ${id}.`)];
+    const { username } = user;
     const [profile, stories, reports] = await Promise.all([
       api('GET', `/api/users/${encodeURIComponent(username)}`).catch(() => null),
       api('GET', `/api/admin/stories${query({ author: username, page_size: 10 })}`),
@@ -568,7 +573,7 @@
   function auditTarget(entry) {
     const { type, id } = entry.target;
     if (type === 'story' && entry.action !== 'story_deleted') return h('a', { href: `#/story/${id}` }, `Story ${id}`);
-    if (type === 'user' && entry.detail.username) return h('a', { href: `#/user/${encodeURIComponent(entry.detail.username)}` }, entry.detail.username);
+    if (type === 'user') return h('a', { href: `#/user/${id}` }, entry.detail.username || `User ${id}`);
     if (type === 'report') return `Report ${id}`;
     return `${type} ${id}`;
   }
