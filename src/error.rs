@@ -112,6 +112,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound,
             StoreError::Conflict(what) => Self::Conflict(format!("{what} is already taken")),
             StoreError::Stale(why) => Self::Conflict(why),
+            StoreError::Busy => Self::Busy {
+                what: "database connections",
+                retry_after_secs: 1,
+            },
             StoreError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
             StoreError::Refused { field, why } => Self::field(field, &why),
             StoreError::Limit(what) => Self::field(&what, "would pass its limit"),

@@ -281,3 +281,61 @@ async fn a_full_login_lock_refuses_new_names_and_keeps_failures() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// Contract v1.5: a request that gets no database connection within
+/// `DATABASE_ACQUIRE_MS` is `503 busy` with `Retry-After`, never `500`.
+/// The pool has one connection; a request holds it, blocked on a table
+/// lock the test holds from its own connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_database_connection_is_busy() {
+    let pool = storybook_store::PoolSettings {
+        max_connections: 1,
+        acquire_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let Some(app) = TestApp::postgres_with_pool(Limits::default(), pool).await else {
+        return;
+    };
+    let token = app.register("waiting_reader").await;
+    sqlx::any::install_default_drivers();
+    let database = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let mut lock = database.begin().await.unwrap();
+    sqlx::query("LOCK TABLE stories IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let router = app.router.clone();
+    let holder = tokio::spawn(async move {
+        let request = Request::get("/api/stories?q=fox")
+            .body(Body::empty())
+            .unwrap();
+        send_to(&router, request).await.status
+    });
+    // Until the holder waits for the lock with the pool's one connection.
+    for _ in 0..500 {
+        let (blocked,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
+            .fetch_one(&database)
+            .await
+            .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let refused = app.get("/api/me/drawings", Some(&token)).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    lock.rollback().await.unwrap();
+    assert_eq!(holder.await.unwrap(), StatusCode::OK);
+}

@@ -92,6 +92,11 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub database_idle_timeout_secs: u64,
 
+    /// Milliseconds a request waits for a pooled database connection
+    /// before it is answered `503 busy` (with `Retry-After`).
+    #[arg(long, env = "DATABASE_ACQUIRE_MS", default_value_t = 1000)]
+    pub database_acquire_ms: u64,
+
     /// SQLite page cache per connection, in KiB.
     #[arg(long, env = "SQLITE_CACHE_KIB", default_value_t = 1024)]
     pub sqlite_cache_kib: u32,
@@ -103,8 +108,8 @@ impl DatabaseArgs {
             max_connections: self.database_pool_size,
             max_lifetime: Duration::from_secs(self.database_max_lifetime_secs),
             idle_timeout: Duration::from_secs(self.database_idle_timeout_secs),
+            acquire_timeout: Duration::from_millis(self.database_acquire_ms.max(1)),
             sqlite_cache_kib: self.sqlite_cache_kib,
-            ..PoolSettings::default()
         }
     }
 }

@@ -147,6 +147,11 @@ impl TestApp {
     }
 
     pub async fn postgres_with(limits: Limits) -> Option<Self> {
+        Self::postgres_with_pool(limits, PoolSettings::default()).await
+    }
+
+    /// PostgreSQL with pool settings of the test's (a pool of one).
+    pub async fn postgres_with_pool(limits: Limits, pool: PoolSettings) -> Option<Self> {
         let base = match std::env::var("TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -160,13 +165,22 @@ impl TestApp {
         let schema = fresh_schema(&base).await;
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options[search_path]={schema}");
-        Some(Self::start(url, None, limits).await)
+        Some(Self::start_with_pool(url, None, limits, pool).await)
     }
 
     /// Either backend by URL: `TestApp::on(&url)` is how shared helpers get
     /// a second app on the same database.
     async fn start(url: String, dir: Option<TempDir>, limits: Limits) -> Self {
-        let store = Store::connect(&url, &PoolSettings::default())
+        Self::start_with_pool(url, dir, limits, PoolSettings::default()).await
+    }
+
+    async fn start_with_pool(
+        url: String,
+        dir: Option<TempDir>,
+        limits: Limits,
+        pool: PoolSettings,
+    ) -> Self {
+        let store = Store::connect(&url, &pool)
             .await
             .unwrap_or_else(|e| panic!("connect {url}: {e}"));
         let mut state = AppState::new(store, limits, None);

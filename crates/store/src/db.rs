@@ -29,7 +29,7 @@ impl Default for PoolSettings {
             max_connections: 5,
             max_lifetime: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
-            acquire_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(1),
             sqlite_cache_kib: 1024,
         }
     }

@@ -31,9 +31,22 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// No connection came free within the pool's acquire time: the
+    /// database is short, not broken (`503 busy`, never `500`).
+    #[error("no database connection came free in time")]
+    Busy,
     /// Anything else the driver reports; never shown to clients.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut => Self::Busy,
+            other => Self::Database(other),
+        }
+    }
 }
 
 impl StoreError {
@@ -44,7 +57,7 @@ impl StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(what.to_owned())
             }
-            _ => StoreError::Database(error),
+            _ => StoreError::from(error),
         }
     }
 }

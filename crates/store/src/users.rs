@@ -258,7 +258,9 @@ impl Store {
             sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1")
                 .fetch_one(&mut *tx)
                 .await?;
-        if admins_left == 0 {
+        // Only a change of an active admin can leave none (a server that
+        // has no admin yet may still deactivate its users).
+        if admins_left == 0 && old_role == "admin" && was_active {
             // Dropped without a commit: nothing changed.
             let field = if role == Some(Role::User) && old_role == "admin" {
                 "role"
