@@ -112,7 +112,7 @@ pub(super) async fn drawing(
                             // Lines across the whole height at scattered
                             // places: every row crosses all of a stroke's
                             // segments, the dearest shape to fill found.
-                            [(i * 37 + s as u32 * 7) % 1024, if i % 2 == 0 { 0 } else { 1024 }]
+                            [(i * 37 + s as u32 * 7) % 1024, if i.is_multiple_of(2) { 0 } else { 1024 }]
                         } else {
                             [(i * 7 + s as u32) % 1024, (i * 13) % 1024]
                         }

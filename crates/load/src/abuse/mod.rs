@@ -1,4 +1,4 @@
-//! `storybook-load abuse`: the attacks of issue #12 (and, with
+//! `storybook-load abuse`: the attacks of issues #12 and #21 (and, with
 //! `--realtime`, those of issue #13 in `abuse_ws.rs`) replayed against a
 //! running server, each with its figures beside its budget. While an
 //! attack runs, a probe asks for `/readyz`, a signed-in `/api/me` and a
@@ -19,10 +19,12 @@ use crate::report::{latency_summary, publish};
 use crate::rss::{self};
 
 mod attacks;
+mod round3;
 use attacks::{
     big_bodies, cache_reader, error_size, login_keys, parallel_guesses, profanity, render_timeout,
     search_fairness, stalled_streams,
 };
+use round3::{logout_race, side_doors, slow_uploads};
 
 /// Every scenario, in the order they run.
 const SCENARIOS: &[&str] = &[
@@ -35,6 +37,9 @@ const SCENARIOS: &[&str] = &[
     "error-size",
     "cache-reader",
     "search-fairness",
+    "side-doors",
+    "slow-uploads",
+    "logout-race",
 ];
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +51,8 @@ pub struct AbuseArgs {
     pub pid: u32,
     /// Scenarios to run (default: all of the REST ones): login-keys,
     /// parallel-guesses, big-bodies, stalled-streams, render-timeout,
-    /// profanity, error-size, cache-reader, search-fairness; and against a
+    /// profanity, error-size, cache-reader, search-fairness, side-doors,
+    /// slow-uploads, logout-race; and against a
     /// realtime build ws-revoked-collaborator, ws-logout, ws-lobby-toggle,
     /// ws-unmasked.
     #[arg(long = "scenario")]
@@ -107,6 +113,9 @@ pub async fn run(args: AbuseArgs) -> Result<(), String> {
             "error-size" => error_size(&target).await?,
             "cache-reader" => cache_reader(&target).await?,
             "search-fairness" => search_fairness(&target).await?,
+            "side-doors" => side_doors(&target).await?,
+            "slow-uploads" => slow_uploads(&target).await?,
+            "logout-race" => logout_race(&target).await?,
             realtime if realtime.starts_with("ws-") => {
                 crate::abuse_ws::run(&target, realtime).await?
             }
