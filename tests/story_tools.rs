@@ -431,6 +431,19 @@ async fn photo_stories_read_rendered_text(mut app: TestApp) {
         (missing.status, missing.fields()),
         (StatusCode::UNPROCESSABLE_ENTITY, vec!["image".to_owned()])
     );
+    // Only an unknown part: it and the missing image are named together
+    // (#21: the unknown part alone was named before).
+    let (content_type, body) = multipart(&[("photo", "image/png", b"not the image part")]);
+    let unknown = upload(&app, &token, &content_type, body).await;
+    assert_eq!(
+        (unknown.status, unknown.fields()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["image".to_owned(), "photo".to_owned()]
+        ),
+        "{}",
+        unknown.body
+    );
     let json_body = upload(&app, &token, "application/json", b"{}".to_vec()).await;
     assert_eq!(json_body.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
