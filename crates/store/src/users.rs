@@ -78,7 +78,14 @@ pub(crate) fn like_pattern(text: &str) -> String {
 /// ASCII-only in SQLite), so `Élise@…` and `élise@…` are one address.
 pub fn email_key(email: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    email.trim().nfc().collect::<String>().to_lowercase()
+    let email = email.trim();
+    // ASCII is its own NFC form: most addresses never touch the Unicode
+    // tables (whose pages would otherwise stay resident after the first
+    // sign-in).
+    if email.is_ascii() {
+        return email.to_ascii_lowercase();
+    }
+    email.nfc().collect::<String>().to_lowercase()
 }
 
 /// Recomputes every user's `email_key` (the migration that adds it can
