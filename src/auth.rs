@@ -60,7 +60,7 @@ impl Passwords {
             .get_or_try_init(|| self.hash("not anyone's password".into()))
             .await?
             .clone();
-        self.verify(password, dummy).await?;
+        self.check(password, dummy).await?;
         Ok(false)
     }
 
@@ -89,17 +89,37 @@ impl Passwords {
         .map_err(ApiError::internal)?
     }
 
-    /// Whether `password` matches the stored PHC string.
+    /// Whether `password` matches a stored hash: this server's Argon2id,
+    /// or one of Django's ([`django`]: PBKDF2-SHA256, PBKDF2-SHA1, Argon2).
+    /// Every check is one slot of the same queue, off the async workers; a
+    /// hash that cannot sign in (`!…`, an unknown format, too many rounds)
+    /// is checked as no one's, so it costs what a wrong password costs.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
+        if django::StoredHash::parse(&hash) == django::StoredHash::Unusable {
+            return self.verify_nobody(password).await;
+        }
+        self.check(password, hash).await
+    }
+
+    async fn check(&self, password: String, hash: String) -> Result<bool, ApiError> {
         let slot = self.slots.acquire().await?;
         self.checks.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            // The stored string carries its own parameters; ours are unused.
-            Self::hasher(params)
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
+            match django::StoredHash::parse(&hash) {
+                // The stored string carries its own parameters; ours are unused.
+                django::StoredHash::Argon2(phc) => Self::hasher(params)
+                    .verify_password(password.as_bytes(), phc)
+                    .is_ok(),
+                django::StoredHash::Pbkdf2 {
+                    hash,
+                    rounds,
+                    salt,
+                    digest,
+                } => django::pbkdf2_matches(&password, hash, rounds, salt, &digest),
+                django::StoredHash::Unusable => false,
+            }
         })
         .await
         .map_err(ApiError::internal)
@@ -420,6 +440,8 @@ fn subscriber(client: IpAddr) -> IpAddr {
         v4 => v4,
     }
 }
+
+pub mod django;
 
 #[cfg(test)]
 mod tests;

@@ -101,6 +101,25 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a user's password hash by a stronger one of the same
+    /// password (a Django hash after its first sign-in here), unless it
+    /// changed meanwhile; tokens are untouched. Returns whether it did.
+    pub async fn rehash_password(
+        &self,
+        user_id: i64,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new_hash)
+                .bind(user_id)
+                .bind(old_hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Deletes the tokens issued at or before `cutoff` (they no longer
     /// work); returns how many.
     pub async fn delete_tokens_issued_before(&self, cutoff: Timestamp) -> Result<u64> {

@@ -13,7 +13,7 @@ use storybook_store::{NewUser, Role, Store, StoreError, User};
 use super::views::user_json;
 use super::{ApiRouter, Doc};
 use crate::accounts::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, is_valid_email, is_valid_username};
-use crate::auth::{AuthRoute, hash_token, new_token};
+use crate::auth::{AuthRoute, django, hash_token, new_token};
 use crate::client_addr::ClientAddr;
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
@@ -284,8 +284,14 @@ async fn login(
     // deactivated account, or a password too long to be anyone's, is
     // checked against no one's hash, so the time tells nothing of who
     // exists.
+    // A Django hash (a user who moved in) is replaced by ours on the first
+    // sign-in that proves the password.
+    let mut rehash_with = None;
     let verified = match &user {
         Some(user) if user.active && char_len(&password) <= MAX_PASSWORD_CHARS => {
+            if !django::is_native(&user.password_hash) {
+                rehash_with = Some(password.clone());
+            }
             auth.passwords
                 .verify(password, user.password_hash.clone())
                 .await?
@@ -298,6 +304,13 @@ async fn login(
     match user {
         Some(user) if verified => {
             auth.login_throttle.succeeded(&throttle_key);
+            if let Some(password) = rehash_with {
+                let native = auth.passwords.hash(password).await?;
+                store
+                    .rehash_password(user.id, &user.password_hash, &native)
+                    .await?;
+                auth.tokens.forget_user(user.id);
+            }
             let token = issue_token(&store, &auth, &events, &limits, &user).await?;
             Ok(Json(
                 json!({ "token": token, "user": user_json(&user, true) }),
