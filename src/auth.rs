@@ -18,14 +18,14 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::Limits;
 use crate::error::ApiError;
-use crate::slots::Slots;
+use queue::{HashQueue, Work};
 
 /// Argon2id hashing, run off the async threads, a bounded number at once
 /// with a bounded queue (`503 busy` past it): each hash takes
 /// `argon2_memory_kib` of memory and tens of milliseconds.
 pub struct Passwords {
     params: Params,
-    slots: Slots,
+    queue: HashQueue,
     /// A hash of no one's password, made once with our parameters: what a
     /// login for an unknown or deactivated account is checked against, so
     /// it takes the time a wrong password takes and says nothing of who
@@ -42,11 +42,7 @@ impl Passwords {
             .unwrap_or_default();
         Self {
             params,
-            slots: Slots::new(
-                "password checks",
-                limits.password_hash_concurrency,
-                limits.password_hash_queue,
-            ),
+            queue: HashQueue::new(limits),
             dummy_hash: tokio::sync::OnceCell::new(),
             checks: AtomicU64::new(0),
         }
@@ -75,15 +71,17 @@ impl Passwords {
 
     /// A PHC string (`$argon2id$v=19$…`) with a fresh random salt.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let slot = self.slots.acquire().await?;
+        let turn = self.queue.enter(Work::Argon2).await?;
         let params = self.params.clone();
-        // The slot goes with the work: it is free only once the hash is done.
+        // The turn goes with the work: its slot is free only once the hash
+        // is done.
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            Self::hasher(params)
+            let hashed = Self::hasher(params)
                 .hash_password(password.as_bytes())
                 .map(|hash| hash.to_string())
-                .map_err(ApiError::internal)
+                .map_err(ApiError::internal);
+            turn.finish();
+            hashed
         })
         .await
         .map_err(ApiError::internal)?
@@ -102,12 +100,15 @@ impl Passwords {
     }
 
     async fn check(&self, password: String, hash: String) -> Result<bool, ApiError> {
-        let slot = self.slots.acquire().await?;
+        let work = match django::StoredHash::parse(&hash) {
+            django::StoredHash::Pbkdf2 { rounds, .. } => Work::Pbkdf2 { rounds },
+            _ => Work::Argon2,
+        };
+        let turn = self.queue.enter(work).await?;
         self.checks.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            match django::StoredHash::parse(&hash) {
+            let matched = match django::StoredHash::parse(&hash) {
                 // The stored string carries its own parameters; ours are unused.
                 django::StoredHash::Argon2(phc) => Self::hasher(params)
                     .verify_password(password.as_bytes(), phc)
@@ -119,7 +120,9 @@ impl Passwords {
                     digest,
                 } => django::pbkdf2_matches(&password, hash, rounds, salt, &digest),
                 django::StoredHash::Unusable => false,
-            }
+            };
+            turn.finish();
+            matched
         })
         .await
         .map_err(ApiError::internal)
@@ -442,6 +445,7 @@ fn subscriber(client: IpAddr) -> IpAddr {
 }
 
 pub mod django;
+pub mod queue;
 
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,10 @@ pub struct Limits {
     pub password_hash_concurrency: usize,
 
     /// Registrations, logins and password changes that may wait for a
-    /// hash; more are answered `503 busy` at once.
+    /// hash; more are answered `503 busy` at once, and so is one whose turn
+    /// would come after half of `REQUEST_TIMEOUT_SECS` by the expected
+    /// cost of the work ahead of it (a Django hash's rounds, the recent
+    /// Argon2id times).
     #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 32)]
     pub password_hash_queue: usize,
 
