@@ -152,6 +152,29 @@ pub fn new_token() -> Result<String, ApiError> {
     Ok(hex(&bytes))
 }
 
+/// The letters a reset code is made of: 32, none that looks like another
+/// (no 0/O, no 1/I), so a code read aloud or copied by hand survives.
+const RESET_CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// A password reset code: 12 letters of a 32-letter alphabet, 60 bits.
+pub fn new_reset_code() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(RESET_CODE_ALPHABET[usize::from(b % 32)]))
+        .collect())
+}
+
+/// A reset code as typed: spaces and dashes dropped (a code may be shown
+/// in groups), letters upper-cased.
+pub fn typed_reset_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
 /// What the database stores for a token: its BLAKE2b-256 hash. Tokens are
 /// random, so a fast unsalted hash is enough to make a leaked table useless.
 pub fn hash_token(token: &str) -> String {

@@ -362,6 +362,36 @@ async fn a_moderator_resolves_a_report_in_the_console() {
     );
     page.screenshot(&shots.join("09-user.png")).await;
 
+    // A reset code for amy, shown once, works once (contract v1.5).
+    page.click("user-reset-code").await;
+    page.wait_for(
+        "the confirmation",
+        "return document.getElementById('confirm-dialog').open",
+        |v| *v == json!(true),
+    )
+    .await;
+    page.click("confirm-ok").await;
+    let shown = page
+        .wait_for(
+            "the reset code",
+            "return document.getElementById('flash').textContent",
+            |v| v.as_str().is_some_and(|t| t.contains("this code: ")),
+        )
+        .await;
+    let code = shown.as_str().unwrap().split("this code: ").nth(1).unwrap();
+    let code = code.split(". ").next().unwrap().to_owned();
+    page.screenshot(&shots.join("10-reset-code.png")).await;
+    let reset = json!({"login": "amy_author", "code": code, "new_password": "amy's new password"});
+    let (status, answer) = raw_http_as(
+        address,
+        "POST",
+        "/api/auth/reset",
+        None,
+        Some(&reset.to_string()),
+    )
+    .await;
+    assert_eq!(status, 204, "{code}: {answer}");
+
     // A phone's width.
     page.resize(390, 844).await;
     page.open(&format!("http://{address}/admin#/reports?status=all"))

@@ -100,6 +100,10 @@ pub struct Limits {
     #[arg(long, env = "TOKEN_TTL_DAYS", default_value_t = 30)]
     pub token_ttl_days: u32,
 
+    /// Hours a password reset code works (`POST /api/auth/reset`).
+    #[arg(long, env = "RESET_CODE_HOURS", default_value_t = 24)]
+    pub reset_code_hours: u32,
+
     /// Reports one user may file in 24 hours; beyond, `429` with
     /// `Retry-After` until the oldest of them is a day old.
     #[arg(long, env = "REPORTS_PER_USER_PER_DAY", default_value_t = 20)]

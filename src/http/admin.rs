@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use storybook_store::{
     AuditAction, AuditFilter, ReportAction, ReportStatus, Role, Store, StoryFilter, StoryStatus,
@@ -15,6 +16,8 @@ use storybook_store::{
 
 use super::views::user_json;
 use super::{ApiRouter, Doc, PAGE, PAGE_SIZE, ParamKind, QueryParam, page_json, user_id_named};
+use crate::auth::{hash_token, new_reset_code};
+use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Events};
 use crate::extract::{AdminUser, ApiPath, JsonFields, Query};
@@ -87,7 +90,15 @@ pub fn router() -> ApiRouter {
             user,
             Doc::new("One user as the admin list shows it (email, role, active)")
                 .admin()
-                .returns(200, Some("User"))
+                .returns(200, Some("AdminUser"))
+                .errors(&[404]),
+        )
+        .post(
+            "/api/admin/users/{id}/reset-code",
+            reset_code,
+            Doc::new("Issue a password reset code for a user (single use, valid RESET_CODE_HOURS, shown only in this answer; replaces their older code); audited as user_password_reset")
+                .admin()
+                .returns(201, Some("ResetCode"))
                 .errors(&[404]),
         )
         .patch(
@@ -170,6 +181,26 @@ async fn user(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(admin_user_json(&store.user_by_id(id).await?)))
+}
+
+/// Admin: `POST /api/admin/users/{id}/reset-code` (contract v1.5).
+async fn reset_code(
+    State(store): State<Store>,
+    State(limits): State<Arc<Limits>>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let code = new_reset_code()?;
+    let hours = i64::from(limits.reset_code_hours.max(1));
+    let expires_at =
+        storybook_store::Timestamp(storybook_store::Timestamp::now().millis() + hours * 3_600_000);
+    store
+        .issue_reset_code(id, &hash_token(&code), expires_at, admin.id)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "code": code, "expires_at": expires_at })),
+    ))
 }
 
 /// Admin: `PATCH /api/admin/users/{id}`.

@@ -157,12 +157,12 @@ pub fn of(schema: &str) -> Option<Value> {
             page["unread_count"] = json!(1);
             page
         }
-        "UserPage" => {
-            let mut listed = user();
-            listed["email"] = json!("alice@example.com");
-            listed["active"] = json!(true);
-            page_of(listed)
-        }
+        "AdminUser" => admin_listed_user(),
+        "UserPage" => page_of(admin_listed_user()),
+        "ResetCode" => json!({ "code": "K7QM2WZ9RD4H", "expires_at": CREATED }),
+        "PasswordReset" => json!({
+            "login": "alice", "code": "K7QM-2WZ9-RD4H", "new_password": "staple battery horse",
+        }),
         "AdminUserUpdate" => json!({ "role": "user", "active": false }),
         "AuditEntry" => audit_entry(),
         "AuditPage" => page_of(audit_entry()),
@@ -222,4 +222,12 @@ pub fn of(schema: &str) -> Option<Value> {
         _ => return None,
     };
     Some(example)
+}
+
+/// A user as the admin pages show them.
+fn admin_listed_user() -> Value {
+    let mut listed = user();
+    listed["email"] = json!("alice@example.com");
+    listed["active"] = json!(true);
+    listed
 }

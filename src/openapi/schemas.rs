@@ -287,6 +287,23 @@ fn account_and_library_schemas() -> Value {
             "type": "object",
             "properties": { "token": string, "user": reference("User") },
         },
+        "PasswordReset": {
+            "type": "object",
+            "required": ["login", "code", "new_password"],
+            "additionalProperties": false,
+            "properties": {
+                "login": { "type": "string", "description": "username or email" },
+                "code": { "type": "string", "description": "the code an admin issued (spaces, dashes and case do not matter)" },
+                "new_password": { "type": "string", "minLength": 8, "maxLength": 1024 },
+            },
+        },
+        "ResetCode": {
+            "type": "object",
+            "properties": {
+                "code": { "type": "string", "description": "12 letters and digits without look-alikes; shown only here" },
+                "expires_at": time,
+            },
+        },
         "PasswordChange": {
             "type": "object",
             "required": ["current_password", "new_password"],

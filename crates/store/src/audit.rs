@@ -23,10 +23,11 @@ pub enum AuditAction {
     UserRoleChanged,
     UserDeactivated,
     UserReactivated,
+    UserPasswordReset,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::ReportResolved,
         Self::ReportDismissed,
         Self::StoryUnpublished,
@@ -35,11 +36,12 @@ impl AuditAction {
         Self::UserRoleChanged,
         Self::UserDeactivated,
         Self::UserReactivated,
+        Self::UserPasswordReset,
     ];
 
     /// The actions' names, in the order of [`AuditAction::ALL`] (the
     /// `?action=` filter and the OpenAPI document list these).
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "report_resolved",
         "report_dismissed",
         "story_unpublished",
@@ -48,6 +50,7 @@ impl AuditAction {
         "user_role_changed",
         "user_deactivated",
         "user_reactivated",
+        "user_password_reset",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,7 +66,10 @@ impl AuditAction {
         match self {
             Self::ReportResolved | Self::ReportDismissed => "report",
             Self::StoryUnpublished | Self::StoryUpdated | Self::StoryDeleted => "story",
-            Self::UserRoleChanged | Self::UserDeactivated | Self::UserReactivated => "user",
+            Self::UserRoleChanged
+            | Self::UserDeactivated
+            | Self::UserReactivated
+            | Self::UserPasswordReset => "user",
         }
     }
 }

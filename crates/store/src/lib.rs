@@ -21,6 +21,7 @@ pub mod models;
 mod notifications;
 mod reading;
 mod reports;
+mod reset_codes;
 mod search;
 mod sql;
 mod stories;

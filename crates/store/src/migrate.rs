@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_audit"),
     migration!(6, "0006_read_counter"),
     migration!(7, "0007_email_key"),
+    migration!(8, "0008_reset_codes"),
 ];
 
 /// The migration that adds `users.email_key`, which SQL cannot compute.

@@ -22,6 +22,7 @@ use crate::extract::{ApiPath, AuthUser, JsonFields, bearer_token};
 use crate::state::{Auth, Caches, Tools};
 use crate::validate::{Fields, char_len, check_profanity};
 
+mod reset;
 mod settings;
 use settings::{settings, update_settings};
 
@@ -29,7 +30,7 @@ const MAX_BIO_CHARS: usize = 500;
 const MAX_DISPLAY_NAME_CHARS: usize = 50;
 /// The longest login worth looking up: an email address is at most 254
 /// bytes (RFC 5321), a username 30.
-const MAX_LOGIN_BYTES: usize = 254;
+pub(super) const MAX_LOGIN_BYTES: usize = 254;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new("accounts")
@@ -50,6 +51,18 @@ pub fn router() -> ApiRouter {
             .body("Login")
             .returns(200, Some("Auth"))
             .errors(&[401, 429]),
+        )
+        .post(
+            "/api/auth/reset",
+            reset::reset,
+            Doc::new(
+                "Set a new password with a reset code an admin issued (single use); every token \
+                 of the user stops working. A wrong, used or expired code, or an unknown login, \
+                 is 422 naming code; attempts count against the login lock and throttle (429)",
+            )
+            .body("PasswordReset")
+            .returns(204, None)
+            .errors(&[429]),
         )
         .post(
             "/api/auth/logout",
@@ -127,7 +140,7 @@ fn me_json(user: &User) -> Value {
 
 /// A new password is 8 to 1,024 characters (longer ones are refused rather
 /// than hashed: bounded work per request).
-fn check_password_length(body: &mut Fields, field: &str, password: &str) {
+pub(super) fn check_password_length(body: &mut Fields, field: &str, password: &str) {
     let length = char_len(password);
     if length < MIN_PASSWORD_CHARS {
         body.reject(
@@ -242,7 +255,7 @@ async fn issue_token(
 
 /// The login lock's key for an account, whichever name reached it (the
 /// password change counts against the same lock).
-fn account_key(user_id: i64) -> String {
+pub(super) fn account_key(user_id: i64) -> String {
     format!("user:{user_id}")
 }
 

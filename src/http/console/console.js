@@ -544,6 +544,14 @@
       : h('button', { type: 'button', id: 'user-reactivate', on: { click: (event) => act(event.currentTarget,
         () => api('PATCH', `/api/admin/users/${user.id}`, { active: true }),
         `${user.username} is active again and may sign in.`) } }, 'Reactivate');
+    const resetPassword = h('button', { type: 'button', id: 'user-reset-code', on: { click: async (event) => {
+      const button = event.currentTarget;
+      if (!await confirmAction(`Make a one-time code so that ${user.username} can choose a new password? A code made earlier stops working.`, 'Make a code')) return;
+      await act(button, () => api('POST', `/api/admin/users/${user.id}/reset-code`),
+        (issued) => `Give ${user.display_name || user.username} this code: ${issued.code.replace(/(.{4})(?=.)/g, '$1-')}. `
+          + `With it they can choose a new password once, until ${when(issued.expires_at)}. `
+          + 'It is shown only now: write it down before you leave this page.');
+    } } }, 'Reset password');
     const facts = [
       ['Display name', user.display_name], ['Email', user.email], ['Role', chip(user.role)],
       ['Status', user.active ? chip('active') : chip('deactivated', 'inactive')],
@@ -554,7 +562,7 @@
       h('p', {}, h('a', { href: '#/users' }, '← All users')),
       h('h1', {}, user.username),
       h('dl', { class: 'facts' }, facts.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
-      h('div', { class: 'actions' }, roleSelect, changeRole, toggle),
+      h('div', { class: 'actions' }, roleSelect, changeRole, toggle, resetPassword),
       h('p', { class: 'note' }, self
         ? 'This is you: you cannot remove your own admin role or deactivate yourself, so the last admin cannot lock everyone out.'
         : 'Deactivating signs them out everywhere: every token they hold stops working at once and their open connections close.'),
