@@ -9,7 +9,9 @@ use storybook_store::Store;
 use tokio::net::TcpListener;
 
 use crate::AppState;
-use crate::config::{CreateAdminArgs, DatabaseArgs, LogFormat, SeedArgs, ServeArgs};
+use crate::config::{
+    CreateAdminArgs, DatabaseArgs, ImportDjangoArgs, LogFormat, SeedArgs, ServeArgs,
+};
 
 async fn connect(database: &DatabaseArgs) -> Result<Store, String> {
     Store::connect(database.database_url.expose(), &database.pool_settings())
@@ -69,6 +71,15 @@ pub async fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
     let user = crate::accounts::create_admin(&store, &args.username, &args.email, password).await?;
     println!("admin {} created (id {})", user.username, user.id);
     store.close().await;
+    Ok(())
+}
+
+pub async fn import_django(args: ImportDjangoArgs) -> Result<(), String> {
+    crate::logging::init(LogFormat::Pretty, "warn");
+    let store = connect(&args.database).await?;
+    let summary = crate::django_import::import(&store, &args.file, &args.model).await;
+    store.close().await;
+    println!("{}", summary?);
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod client_addr;
 pub mod commands;
 pub mod config;
+pub mod django_import;
 pub mod error;
 pub mod events;
 pub mod expiring;

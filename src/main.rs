@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             Some(Command::Migrate(args)) => commands::migrate(args).await,
             Some(Command::CreateAdmin(args)) => commands::create_admin(args).await,
             Some(Command::Seed(args)) => commands::seed(args).await,
+            Some(Command::ImportDjango(args)) => commands::import_django(args).await,
             Some(Command::PhotoPrepare(_)) => unreachable!("handled before the runtime starts"),
         }
     });

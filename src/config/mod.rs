@@ -37,6 +37,9 @@ pub enum Command {
     CreateAdmin(CreateAdminArgs),
     /// Fill the database with generated users and stories, for measuring.
     Seed(SeedArgs),
+    /// Import users from a Django `dumpdata` file (they keep their
+    /// passwords); running it again changes nothing.
+    ImportDjango(ImportDjangoArgs),
     /// Internal: prepares a photo for text recognition (standard input to
     /// grey PNG on standard output). The server runs it as a child process
     /// so that decoding a photo never happens in the server itself.
@@ -237,6 +240,20 @@ impl Default for RealtimeArgs {
     fn default() -> Self {
         ServeArgs::parse_from(["storybook"]).realtime
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportDjangoArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// What `python manage.py dumpdata <model>` wrote: a JSON array.
+    pub file: std::path::PathBuf,
+
+    /// The user model's `app.label`, as the dump names it (a custom user
+    /// model: `accounts.user`).
+    #[arg(long, default_value = "auth.user")]
+    pub model: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -21,7 +21,12 @@ pub fn user_json(user: &User, with_email: bool) -> Value {
         "created_at": user.created_at,
     });
     if with_email {
-        value["email"] = json!(user.email);
+        // A user who moved in without an address of their own has none.
+        value["email"] = if user.email.is_empty() {
+            Value::Null
+        } else {
+            json!(user.email)
+        };
     }
     value
 }

@@ -136,7 +136,7 @@ fn account_and_library_schemas() -> Value {
     let user_properties = json!({
         "id": integer, "username": string, "display_name": string, "bio": string,
         "role": { "type": "string", "enum": ["user", "admin"] }, "created_at": time,
-        "email": { "type": "string", "description": "only for the user themself and admins" },
+        "email": { "type": "string", "nullable": true, "description": "only for the user themself and admins; null for a user imported without an address of their own" },
     });
     let settings = json!({
         "type": "object",

@@ -12,6 +12,7 @@
 mod audit;
 mod backend;
 mod db;
+mod django;
 mod drawings;
 mod error;
 mod games;
@@ -32,6 +33,7 @@ mod users;
 pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditNote, AuditTarget};
 pub use backend::Backend;
 pub use db::{PoolSettings, Store};
+pub use django::{DjangoUser, Imported, username_base};
 pub use drawings::{Drawing, DrawingChanges, StrokePages};
 pub use error::StoreError;
 pub use games::ScoreEntry;

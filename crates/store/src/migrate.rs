@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_read_counter"),
     migration!(7, "0007_email_key"),
     migration!(8, "0008_reset_codes"),
+    migration!(9, "0009_django_imports"),
 ];
 
 /// The migration that adds `users.email_key`, which SQL cannot compute.

@@ -1,0 +1,135 @@
+//! Contract v1.5, "Coming from Django": `storybook import-django` on the
+//! real dump (`tests/fixtures/django/users.json`), through the binary, on
+//! SQLite and PostgreSQL: the mapping, the renames, idempotence, a bad dump
+//! refused having written nothing, and the imported users signing in.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use axum::http::StatusCode;
+use common::TestApp;
+use serde_json::{Value, json};
+
+backend_tests!(a_django_dump_moves_in_and_signs_in);
+
+const DUMP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/django/users.json"
+);
+
+/// Runs `storybook import-django FILE --model accounts.user`: the exit
+/// status and standard output.
+fn import(database_url: &str, file: &Path) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_storybook"))
+        .args(["import-django", "--model", "accounts.user"])
+        .arg(file)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("the storybook binary");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn a_django_dump_moves_in_and_signs_in(app: TestApp) {
+    // A user already here with Anna's address: she moves in without it.
+    app.post(
+        "/api/auth/register",
+        None,
+        json!({"username": "already_here", "email": "ANNA@example.org", "password": "password123"}),
+    )
+    .await;
+    let (ok, out, err) = import(&app.database_url, Path::new(DUMP));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Anna.K -> anna_k"), "{out}");
+    let summary = out.lines().last().unwrap();
+    assert_eq!(
+        summary,
+        "imported 4, skipped 0 (already here), renamed 1, without email 1, unusable passwords 1",
+        "{out}"
+    );
+
+    let admin = app.register_admin("move_admin").await;
+    let users = app
+        .get("/api/admin/users?page_size=100", Some(&admin))
+        .await
+        .body;
+    let by_name = |name: &str| -> Value {
+        users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {users}"))
+    };
+    let anna = by_name("anna_k");
+    assert_eq!(
+        (
+            &anna["display_name"],
+            &anna["email"],
+            &anna["role"],
+            &anna["active"]
+        ),
+        (&json!("Anna K"), &Value::Null, &json!("user"), &json!(true))
+    );
+    assert_eq!(anna["created_at"], "2026-12-07T17:53:44.813Z");
+    assert_eq!(by_name("teacher_bob")["role"], "admin");
+    assert_eq!(by_name("inactive_cat")["active"], false);
+
+    // Their Django passwords work (once, then they are ours).
+    let login = |username: &'static str, password: &'static str| {
+        app.post(
+            "/api/auth/login",
+            None,
+            json!({"username": username, "password": password}),
+        )
+    };
+    assert_eq!(
+        login("anna_k", "correct horse 1").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login("bob@example.org", "teacher pass 2").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login("inactive_cat", "sleepy cat 3").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login("no_password_eve", "anything at all").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Again: nothing changes.
+    let (ok, out, _) = import(&app.database_url, Path::new(DUMP));
+    assert!(ok);
+    assert_eq!(
+        out.lines().last().unwrap(),
+        "imported 0, skipped 4 (already here), renamed 0, without email 0, unusable passwords 0"
+    );
+
+    // A bad record stops the import before anything is written.
+    let dir = common::TempDir::new();
+    let bad = dir.0.join("bad.json");
+    let mut records: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(DUMP).unwrap()).unwrap();
+    for (n, record) in records.iter_mut().enumerate() {
+        record["pk"] = json!(100 + n);
+        record["fields"]["username"] = json!(format!("fresh_{n}"));
+    }
+    records[2]["fields"]["date_joined"] = json!("not a date");
+    std::fs::write(&bad, serde_json::to_string(&records).unwrap()).unwrap();
+    let (ok, out, err) = import(&app.database_url, &bad);
+    assert!(!ok, "{out}");
+    assert!(err.contains("record 3 (accounts.user 102)"), "{err}");
+    assert!(
+        app.state.store.user_by_username("fresh_0").await.is_err(),
+        "nothing written"
+    );
+}
