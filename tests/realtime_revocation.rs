@@ -25,6 +25,7 @@ broker_tests!(
     a_sign_in_past_the_token_limit_closes_the_oldest_tokens_socket,
     a_socket_closes_at_its_tokens_expiry,
     a_subscribe_reads_the_story_past_the_read_cache,
+    a_password_reset_closes_the_users_sockets,
     a_lost_revocation_is_caught_by_the_periodic_check,
     published_data_is_typed_and_masked,
     subscribe_toggling_fills_no_one_elses_queue,
@@ -470,4 +471,33 @@ async fn a_subscribe_reads_the_story_past_the_read_cache(broker: Broker) {
         (refused["code"].as_str(), refused["channel"].as_str()),
         (Some("not_found"), Some(channel.as_str()))
     );
+}
+
+/// Contract v1.5: a password reset with an admin's code revokes every
+/// token of the user, and their sockets close as on logout-all.
+async fn a_password_reset_closes_the_users_sockets(broker: Broker) {
+    let (app, address) = start(&broker, generous()).await;
+    let admin = app.register_admin("reset_admin").await;
+    let kid = app.register("reset_kid").await;
+    let mut socket = subscribed(address, &kid, "lobby").await;
+    let id = app.get("/api/me", Some(&kid)).await.body["id"]
+        .as_i64()
+        .unwrap();
+    let issued = app
+        .post(
+            &format!("/api/admin/users/{id}/reset-code"),
+            Some(&admin),
+            Value::Null,
+        )
+        .await;
+    let code = issued.body["code"].as_str().unwrap().to_owned();
+    let reset = app
+        .post(
+            "/api/auth/reset",
+            None,
+            json!({"login": "reset_kid", "code": code, "new_password": "a brand new one"}),
+        )
+        .await;
+    assert_eq!(reset.status, 204, "{}", reset.body);
+    assert_eq!(closed_with(&mut socket, WITHIN).await, Some(1008));
 }
