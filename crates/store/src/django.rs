@@ -69,27 +69,27 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(users.len());
         for user in users {
-            let known: Option<(i64,)> =
-                sqlx::query_as("SELECT user_id FROM django_imports WHERE model = $1 AND pk = $2")
-                    .bind(&user.model)
-                    .bind(user.pk)
-                    .fetch_optional(&mut *tx)
-                    .await?;
             let lowered = user.username.to_lowercase();
-            let same_name: Option<(i64,)> =
-                sqlx::query_as("SELECT id FROM users WHERE username = $1")
-                    .bind(&lowered)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            // One round trip: imported before, or a user of that name here.
+            let (known, same_name): (Option<i64>, Option<i64>) = sqlx::query_as(
+                "SELECT (SELECT user_id FROM django_imports WHERE model = $1 AND pk = $2),
+                        (SELECT id FROM users WHERE username = $3)",
+            )
+            .bind(&user.model)
+            .bind(user.pk)
+            .bind(&lowered)
+            .fetch_one(&mut *tx)
+            .await?;
             if known.is_some() || same_name.is_some() {
                 outcomes.push(Imported::Skipped);
                 continue;
             }
-            // Renamed when the name breaks the rule; numbered when taken.
+            // Renamed when the name breaks the rule; numbered when taken. A
+            // name that keeps the rule is free: it was just looked up.
             let base = username_base(&user.username);
             let mut username = base.clone();
             let mut number = 2u32;
-            loop {
+            while username != lowered {
                 let exists: Option<(i64,)> =
                     sqlx::query_as("SELECT id FROM users WHERE username = $1")
                         .bind(&username)
