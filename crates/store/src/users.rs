@@ -123,12 +123,13 @@ impl Store {
     /// Creates a user; `Conflict("username")` or `Conflict("email")` when
     /// either is taken (case-insensitively).
     pub async fn create_user(&self, new: &NewUser) -> Result<User> {
+        let key = email_key(&new.email);
         let taken: Option<(String,)> = sqlx::query_as(
             "SELECT CASE WHEN username = $1 THEN 'username' ELSE 'email' END
              FROM users WHERE username = $1 OR email_key = $2 LIMIT 1",
         )
         .bind(&new.username)
-        .bind(email_key(&new.email))
+        .bind(&key)
         .fetch_optional(&self.pool)
         .await?;
         if let Some((what,)) = taken {
@@ -145,7 +146,7 @@ impl Store {
         .bind(&new.display_name)
         .bind(new.role.as_str())
         .bind(now.millis())
-        .bind(email_key(&new.email))
+        .bind(&key)
         .fetch_one(&self.pool)
         .await
         // Two registrations racing past the check above meet the index.

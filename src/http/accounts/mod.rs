@@ -255,8 +255,30 @@ async fn issue_token(
 
 /// The login lock's key for an account, whichever name reached it (the
 /// password change counts against the same lock).
-pub(super) fn account_key(user_id: i64) -> String {
+fn account_key(user_id: i64) -> String {
     format!("user:{user_id}")
+}
+
+/// The user a login (username or email, lower-cased) names, if any, with
+/// the attempt counted against the login lock: one lock per account,
+/// whichever name reached it; unknown names are throttled the same way, so
+/// a lock tells nothing about existence. Sign-ins and password resets
+/// share it. Returns the lock's key, for `succeeded`.
+pub(super) async fn begin_attempt(
+    store: &Store,
+    auth: &Auth,
+    login: &str,
+) -> ApiResult<(Option<User>, String)> {
+    let user = match store.user_by_login(login).await {
+        Ok(user) => Some(user),
+        Err(StoreError::NotFound) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let throttle_key = user
+        .as_ref()
+        .map_or_else(|| format!("login:{login}"), |u| account_key(u.id));
+    auth.login_throttle.begin(&throttle_key)?;
+    Ok((user, throttle_key))
 }
 
 /// Accounts: `POST /api/auth/login`.
@@ -282,17 +304,7 @@ async fn login(
         return Err(ApiError::Unauthorized);
     }
     let login = login.to_lowercase();
-    let user = match store.user_by_login(&login).await {
-        Ok(user) => Some(user),
-        Err(StoreError::NotFound) => None,
-        Err(other) => return Err(other.into()),
-    };
-    // One lock per account, whichever name it was reached by; unknown names
-    // are throttled the same way, so a lock tells nothing about existence.
-    let throttle_key = user
-        .as_ref()
-        .map_or_else(|| format!("login:{login}"), |u| account_key(u.id));
-    auth.login_throttle.begin(&throttle_key)?;
+    let (user, throttle_key) = begin_attempt(&store, &auth, &login).await?;
     // Every attempt checks one password at the same cost: an unknown or
     // deactivated account, or a password too long to be anyone's, is
     // checked against no one's hash, so the time tells nothing of who

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use storybook_store::{Store, StoreError};
+use storybook_store::Store;
 
-use super::{MAX_LOGIN_BYTES, account_key, check_password_length};
+use super::{MAX_LOGIN_BYTES, begin_attempt, check_password_length};
 use crate::auth::{AuthRoute, hash_token, typed_reset_code};
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
@@ -47,16 +47,8 @@ pub(super) async fn reset(
     if login.len() > MAX_LOGIN_BYTES {
         return Err(bad_code());
     }
-    let user = match store.user_by_login(&login).await {
-        Ok(user) => Some(user),
-        Err(StoreError::NotFound) => None,
-        Err(other) => return Err(other.into()),
-    };
     // Attempts count against the same lock as passwords.
-    let throttle_key = user
-        .as_ref()
-        .map_or_else(|| format!("login:{login}"), |u| account_key(u.id));
-    auth.login_throttle.begin(&throttle_key)?;
+    let (user, throttle_key) = begin_attempt(&store, &auth, &login).await?;
     let Some(user) = user.filter(|u| u.active) else {
         return Err(bad_code());
     };
