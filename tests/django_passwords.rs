@@ -8,7 +8,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 backend_tests!(django_hashes_sign_in_and_are_replaced_on_the_first_sign_in);
 
@@ -33,16 +33,6 @@ async fn with_hash(app: &TestApp, username: &str, hash: &str) {
         .change_password(user.id, hash, "")
         .await
         .unwrap();
-}
-
-async fn login(app: &TestApp, username: &str, password: &str) -> StatusCode {
-    app.post(
-        "/api/auth/login",
-        None,
-        json!({"username": username, "password": password}),
-    )
-    .await
-    .status
 }
 
 async fn stored_hash(app: &TestApp, username: &str) -> String {
@@ -73,7 +63,7 @@ async fn django_hashes_sign_in_and_are_replaced_on_the_first_sign_in(app: TestAp
         }
         let checks = app.state.auth.passwords.checks_made();
         assert_eq!(
-            login(&app, username, "not the password").await,
+            app.login_status(username, "not the password").await,
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
@@ -87,14 +77,14 @@ async fn django_hashes_sign_in_and_are_replaced_on_the_first_sign_in(app: TestAp
             "a wrong password changes nothing"
         );
         assert_eq!(
-            login(&app, username, password).await,
+            app.login_status(username, password).await,
             StatusCode::OK,
             "{username}"
         );
         let replaced = stored_hash(&app, username).await;
         assert!(replaced.starts_with("$argon2id$"), "{username}: {replaced}");
         assert_eq!(
-            login(&app, username, password).await,
+            app.login_status(username, password).await,
             StatusCode::OK,
             "{username} again"
         );
@@ -113,7 +103,7 @@ async fn django_hashes_sign_in_and_are_replaced_on_the_first_sign_in(app: TestAp
         with_hash(&app, username, &hash).await;
         let checks = app.state.auth.passwords.checks_made();
         assert_eq!(
-            login(&app, username, "password123").await,
+            app.login_status(username, "password123").await,
             StatusCode::UNAUTHORIZED,
             "{username}"
         );

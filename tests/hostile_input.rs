@@ -312,16 +312,10 @@ async fn a_request_without_a_database_connection_is_busy() {
         send_to(&router, request).await.status
     });
     // Until the holder waits for the lock with the pool's one connection.
-    for _ in 0..500 {
-        let (blocked,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
-            .fetch_one(&database)
-            .await
-            .unwrap();
-        if blocked > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        common::until_a_lock_is_awaited(&database).await,
+        "the holder never waited for the lock"
+    );
     let started = Instant::now();
     let refused = app.get("/api/me/drawings", Some(&token)).await;
     assert_eq!(

@@ -254,18 +254,7 @@ async fn deleting_a_drawing_keeps_a_page_edit_made_meanwhile() {
         common::send_to(&router, request).await.status
     });
     // Until the deletion waits for the lock the test holds.
-    let mut waiting = false;
-    for _ in 0..500 {
-        let (blocked,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
-            .fetch_one(&database)
-            .await
-            .unwrap();
-        if blocked > 0 {
-            waiting = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let waiting = common::until_a_lock_is_awaited(&database).await;
     assert!(waiting, "the deletion never waited for the story's lock");
     let mut pages: Value = serde_json::from_str(&pages).unwrap();
     pages[1]["text"] = json!("edited meanwhile");

@@ -19,16 +19,6 @@ async fn reset(app: &TestApp, login: &str, code: &str, new_password: &str) -> co
     .await
 }
 
-async fn login(app: &TestApp, username: &str, password: &str) -> StatusCode {
-    app.post(
-        "/api/auth/login",
-        None,
-        json!({"username": username, "password": password}),
-    )
-    .await
-    .status
-}
-
 async fn an_admin_code_resets_a_password_once(app: TestApp) {
     let admin = app.register_admin("parent_admin").await;
     let child = app.register("forgetful_kid").await;
@@ -105,11 +95,12 @@ async fn an_admin_code_resets_a_password_once(app: TestApp) {
         "old tokens stop"
     );
     assert_eq!(
-        login(&app, "forgetful_kid", "password123").await,
+        app.login_status("forgetful_kid", "password123").await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        login(&app, "forgetful_kid", "brand new password").await,
+        app.login_status("forgetful_kid", "brand new password")
+            .await,
         StatusCode::OK
     );
     let again = reset(&app, "forgetful_kid", &code, "another new password").await;

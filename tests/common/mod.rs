@@ -248,6 +248,17 @@ impl TestApp {
         self.call(Method::DELETE, path, token, None).await
     }
 
+    /// The status of a sign-in with `username` (or email) and `password`.
+    pub async fn login_status(&self, username: &str, password: &str) -> StatusCode {
+        self.post(
+            "/api/auth/login",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .await
+        .status
+    }
+
     /// Registers `username` (password `password123`) and returns its token.
     pub async fn register(&self, username: &str) -> String {
         let reply = self
@@ -429,4 +440,20 @@ pub fn ocr_settings() -> storybook_ocr::OcrSettings {
         ],
         ..storybook::config::ToolArgs::default().ocr_settings()
     }
+}
+
+/// Waits, up to 5 s, until some PostgreSQL session waits for a lock (the
+/// request a test holds a lock against has reached it); false if none did.
+pub async fn until_a_lock_is_awaited(database: &sqlx::AnyPool) -> bool {
+    for _ in 0..500 {
+        let (blocked,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
+            .fetch_one(database)
+            .await
+            .expect("pg_locks");
+        if blocked > 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
 }
