@@ -1,5 +1,6 @@
 //! The subcommands of the `storybook` binary, each given its parsed
-//! settings: `serve` (the default), `migrate`, `create-admin` and `seed`.
+//! settings: `serve` (the default), `migrate`, `create-admin`, `seed`,
+//! `import-django`, and `export` / `import` (backups, in `backup`).
 //! (`photo-prepare` is the OCR crate's, run before any runtime exists.)
 
 use std::io::Read;
@@ -10,7 +11,8 @@ use tokio::net::TcpListener;
 
 use crate::AppState;
 use crate::config::{
-    CreateAdminArgs, DatabaseArgs, ImportDjangoArgs, LogFormat, SeedArgs, ServeArgs,
+    CreateAdminArgs, DatabaseArgs, ExportArgs, ImportArgs, ImportDjangoArgs, LogFormat, SeedArgs,
+    ServeArgs,
 };
 
 async fn connect(database: &DatabaseArgs) -> Result<Store, String> {
@@ -80,6 +82,38 @@ pub async fn import_django(args: ImportDjangoArgs) -> Result<(), String> {
     let summary = crate::django_import::import(&store, &args.file, &args.model).await;
     store.close().await;
     println!("{}", summary?);
+    Ok(())
+}
+
+/// An export reads the database as it is: it never migrates it (the
+/// server that owns it may be an older build).
+pub async fn export(args: ExportArgs) -> Result<(), String> {
+    crate::logging::init(LogFormat::Pretty, "warn");
+    let store = Store::connect_without_migrating(
+        args.database.database_url.expose(),
+        &args.database.pool_settings(),
+    )
+    .await
+    .map_err(|e| format!("database: {e}"))?;
+    let result = crate::backup::export(&store, args.output.as_deref()).await;
+    store.close().await;
+    eprintln!("{}", result?);
+    Ok(())
+}
+
+/// An import migrates the database itself: up to the backup's schema
+/// before loading, and on to the newest after.
+pub async fn import(args: ImportArgs) -> Result<(), String> {
+    crate::logging::init(LogFormat::Pretty, "warn");
+    let store = Store::connect_without_migrating(
+        args.database.database_url.expose(),
+        &args.database.pool_settings(),
+    )
+    .await
+    .map_err(|e| format!("database: {e}"))?;
+    let result = crate::backup::import(&store, &args.file).await;
+    store.close().await;
+    println!("{}", result?);
     Ok(())
 }
 

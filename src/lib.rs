@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admission;
 pub mod allocator;
 pub mod auth;
+pub mod backup;
 pub mod bounded_json;
 pub mod cache;
 pub mod client_addr;

@@ -50,6 +50,8 @@ fn main() -> ExitCode {
             Some(Command::CreateAdmin(args)) => commands::create_admin(args).await,
             Some(Command::Seed(args)) => commands::seed(args).await,
             Some(Command::ImportDjango(args)) => commands::import_django(args).await,
+            Some(Command::Export(args)) => commands::export(args).await,
+            Some(Command::Import(args)) => commands::import(args).await,
             Some(Command::PhotoPrepare(_)) => unreachable!("handled before the runtime starts"),
         }
     });

@@ -15,6 +15,8 @@ pub enum PausePoint {
     /// An admin's change of a user's role or active flag, after the admin
     /// check and before the store's transaction.
     AdminUserChange,
+    /// A backup download, holding its slot, before its snapshot opens.
+    BackupStarted,
 }
 
 /// The armed pause points (at most one barrier each).

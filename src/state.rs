@@ -99,6 +99,8 @@ pub struct Tools {
     pub render_cpu_budget: std::time::Duration,
     /// Full-text searches allowed at once, and how many may wait.
     pub searches: Arc<Slots>,
+    /// Backup downloads: one at a time, none waiting (a second is `busy`).
+    pub backups: Arc<Slots>,
 }
 
 macro_rules! part {
@@ -209,6 +211,7 @@ impl AppState {
                     limits.search_concurrency,
                     limits.search_queue,
                 )),
+                backups: Arc::new(Slots::new("backups", 1, 0)),
             },
             events,
             memory: Arc::new(MemoryBudget::new(limits.request_memory_budget)),

@@ -40,6 +40,12 @@ pub enum Command {
     /// Import users from a Django `dumpdata` file (they keep their
     /// passwords); running it again changes nothing.
     ImportDjango(ImportDjangoArgs),
+    /// Write everything in the database as a backup (JSON Lines), from
+    /// one consistent snapshot.
+    Export(ExportArgs),
+    /// Load a backup into an empty database (of either backend), in one
+    /// transaction.
+    Import(ImportArgs),
     /// Internal: prepares a photo for text recognition (standard input to
     /// grey PNG on standard output). The server runs it as a child process
     /// so that decoding a photo never happens in the server itself.
@@ -254,6 +260,26 @@ pub struct ImportDjangoArgs {
     /// model: `accounts.user`).
     #[arg(long, default_value = "auth.user")]
     pub model: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Where to write the backup (standard output when not given). The
+    /// file appears only once the backup is whole.
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// A file `storybook export` wrote.
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

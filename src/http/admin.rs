@@ -3,6 +3,8 @@
 //! answers `403` to anyone who is not an admin. The actions write their
 //! audit entries in the store, in the action's own transaction.
 
+mod backup;
+
 use std::sync::Arc;
 
 use axum::Json;
@@ -142,6 +144,15 @@ pub fn router() -> ApiRouter {
                 .admin()
                 .query(&[AUDIT_ADMIN, AUDIT_ACTION, PAGE, PAGE_SIZE])
                 .returns(200, Some("AuditPage")),
+        )
+        .get(
+            "/api/admin/export",
+            backup::export,
+            Doc::new("A backup of everything, as JSON Lines (the format of `storybook export`): one at a time (503 busy for a second); audited as data_exported before its snapshot opens; a client that reads nothing for RESPONSE_STALL_SECS is cut off")
+                .admin()
+                .answers_media("application/x-ndjson")
+                .returns(200, None)
+                .errors(&[503]),
         )
         .get(
             "/api/admin/stats",

@@ -15,6 +15,7 @@ mod profanity;
 pub mod realtime;
 mod stories;
 pub mod story_input;
+mod streaming;
 mod story_tools;
 mod system;
 mod views;

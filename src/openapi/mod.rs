@@ -188,6 +188,12 @@ fn success_response(operation: &Operation) -> Value {
     if doc.errors.contains(&304) {
         success["headers"] = etag_header();
     }
+    if doc.response_media == "application/x-ndjson" {
+        success["headers"]["Content-Disposition"] = json!({
+            "description": "`attachment; filename=\"storybook-YYYY-MM-DD.jsonl\"`",
+            "schema": { "type": "string" },
+        });
+    }
     if doc.response_media == "image/png" {
         success["headers"]["Render-Incomplete"] = json!({
             "description": "present (`true`) when the drawing's strokes did not all fit the render's work budget (RENDER_WORK_BUDGET): the image shows the strokes up to the first that did not fit",

@@ -228,7 +228,8 @@ fn account_and_library_schemas() -> Value {
             "id": integer, "admin": reference("UserSummary"),
             "action": { "type": "string", "enum": storybook_store::AuditAction::NAMES },
             "target": { "type": "object", "properties": {
-                "type": { "type": "string", "enum": ["user", "story", "report"] }, "id": integer,
+                "type": { "type": "string", "enum": ["user", "story", "report", "database"] },
+                "id": { "type": "integer", "format": "int64", "nullable": true, "description": "null for the database (a backup)" },
             } },
             "detail": { "type": "object", "description": "what the action was: for a report its story action and story id; for a story its title, author and (on an edit) the fields written; for a role change `from` and `to`" },
             "created_at": time,

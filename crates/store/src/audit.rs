@@ -24,10 +24,11 @@ pub enum AuditAction {
     UserDeactivated,
     UserReactivated,
     UserPasswordReset,
+    DataExported,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::ReportResolved,
         Self::ReportDismissed,
         Self::StoryUnpublished,
@@ -37,11 +38,12 @@ impl AuditAction {
         Self::UserDeactivated,
         Self::UserReactivated,
         Self::UserPasswordReset,
+        Self::DataExported,
     ];
 
     /// The actions' names, in the order of [`AuditAction::ALL`] (the
     /// `?action=` filter and the OpenAPI document list these).
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "report_resolved",
         "report_dismissed",
         "story_unpublished",
@@ -51,6 +53,7 @@ impl AuditAction {
         "user_deactivated",
         "user_reactivated",
         "user_password_reset",
+        "data_exported",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl AuditAction {
             | Self::UserDeactivated
             | Self::UserReactivated
             | Self::UserPasswordReset => "user",
+            Self::DataExported => "database",
         }
     }
 }
@@ -99,7 +103,8 @@ pub struct AuditEntry {
 pub struct AuditTarget {
     #[serde(rename = "type")]
     pub kind: String,
-    pub id: i64,
+    /// `None` for the database as a whole (a backup).
+    pub id: Option<i64>,
 }
 
 /// Which entries the log shows.
@@ -126,21 +131,42 @@ pub(crate) async fn record(tx: &mut Transaction<'_, Any>, note: &AuditNote) -> R
     Ok(())
 }
 
+/// The whole database has no id: its entries store 0 (the column is not
+/// null on every backend) and show `null`.
+fn target_from_row(row: &sqlx::any::AnyRow) -> Result<AuditTarget> {
+    let kind: String = row.try_get("target_type")?;
+    let id: i64 = row.try_get("target_id")?;
+    let id = (kind != AuditAction::DataExported.target_type()).then_some(id);
+    Ok(AuditTarget { kind, id })
+}
+
 fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         id: row.try_get("id")?,
         admin: user_summary_from_row(row, "admin_")?,
         action: row.try_get("action")?,
-        target: AuditTarget {
-            kind: row.try_get("target_type")?,
-            id: row.try_get("target_id")?,
-        },
+        target: target_from_row(row)?,
         detail: decode_json(&row.try_get::<String, _>("detail")?)?,
         created_at: Timestamp(row.try_get("created_at")?),
     })
 }
 
 impl Store {
+    /// Writes that `admin_id` took a backup, committed before the backup's
+    /// snapshot opens (so the backup holds its own entry).
+    pub async fn record_export(&self, admin_id: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let note = AuditNote {
+            admin_id,
+            action: AuditAction::DataExported,
+            target_id: 0,
+            detail: serde_json::json!({}),
+        };
+        record(&mut tx, &note).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The log, newest first.
     pub async fn list_audit(
         &self,
@@ -205,5 +231,6 @@ mod tests {
         assert_eq!(AuditAction::StoryDeleted.target_type(), "story");
         assert_eq!(AuditAction::ReportDismissed.target_type(), "report");
         assert_eq!(AuditAction::UserReactivated.target_type(), "user");
+        assert_eq!(AuditAction::DataExported.target_type(), "database");
     }
 }

@@ -35,6 +35,10 @@ pub enum StoreError {
     /// database is short, not broken (`503 busy`, never `500`).
     #[error("no database connection came free in time")]
     Busy,
+    /// A backup could not be written or read; the text says why (and, for
+    /// an import, at which line).
+    #[error("{0}")]
+    Backup(String),
     /// Anything else the driver reports; never shown to clients.
     #[error(transparent)]
     Database(sqlx::Error),

@@ -11,6 +11,7 @@
 
 mod audit;
 mod backend;
+mod backup;
 mod db;
 mod django;
 mod drawings;
@@ -32,6 +33,7 @@ mod users;
 
 pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditNote, AuditTarget};
 pub use backend::Backend;
+pub use backup::{Export, ImportSummary};
 pub use db::{PoolSettings, Store};
 pub use django::{DjangoUser, Imported, username_base};
 pub use drawings::{Drawing, DrawingChanges, StrokePages};

@@ -38,12 +38,30 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_django_imports"),
 ];
 
+/// The newest schema this build knows: an export's `schema` above it is
+/// refused.
+pub(crate) const LATEST_SCHEMA: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
 /// The migration that adds `users.email_key`, which SQL cannot compute.
 const EMAIL_KEY_VERSION: i64 = 7;
 
 impl Store {
     /// Applies every migration not applied yet; returns how many ran.
     pub async fn migrate(&self) -> Result<usize> {
+        self.migrate_to(LATEST_SCHEMA).await
+    }
+
+    /// The newest migration applied (0 on a database never set up); sets
+    /// up the bookkeeping table if it is missing.
+    pub(crate) async fn applied_schema(&self) -> Result<i64> {
+        self.create_bookkeeping().await?;
+        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(sqlx::Row::try_get(&row, "version")?)
+    }
+
+    async fn create_bookkeeping(&self) -> Result<()> {
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version BIGINT PRIMARY KEY,
@@ -53,8 +71,15 @@ impl Store {
         )
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Applies the migrations up to `schema` not applied yet; returns how
+    /// many ran.
+    pub(crate) async fn migrate_to(&self, schema: i64) -> Result<usize> {
+        self.create_bookkeeping().await?;
         let mut applied = 0;
-        for migration in MIGRATIONS {
+        for migration in MIGRATIONS.iter().take_while(|m| m.version <= schema) {
             let mut tx = self.pool.begin().await?;
             let done: Option<(i64,)> =
                 sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")

@@ -19,6 +19,8 @@
     user_role_changed: 'Role changed',
     user_deactivated: 'User deactivated',
     user_reactivated: 'User reactivated',
+    user_password_reset: 'Password reset code issued',
+    data_exported: 'Backup downloaded',
   };
   const STORY_ACTIONS = [
     ['none', 'Keep the story as it is'],
@@ -583,6 +585,7 @@
     if (type === 'story' && entry.action !== 'story_deleted') return h('a', { href: `#/story/${id}` }, `Story ${id}`);
     if (type === 'user') return h('a', { href: `#/user/${id}` }, entry.detail.username || `User ${id}`);
     if (type === 'report') return `Report ${id}`;
+    if (type === 'database') return 'The whole database';
     return `${type} ${id}`;
   }
 

@@ -3,10 +3,11 @@
 //! apart, so the SQL elsewhere in the store is the same on both
 //! (`$N` placeholders, `RETURNING`, `ON CONFLICT`).
 
+pub(crate) mod catalog;
 mod postgres;
 mod sqlite;
 
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::models::{Page, PageRequest, StorySummary};
 use crate::{PoolSettings, Result, StoreError};
@@ -99,19 +100,19 @@ impl Backend {
     /// the row, so there is nothing to do there.
     pub(crate) async fn index_text(
         self,
-        tx: &mut Transaction<'_, Any>,
+        conn: &mut AnyConnection,
         story: IndexedText<'_>,
     ) -> Result<()> {
         match self {
-            Self::Sqlite => sqlite::index_text(tx, story).await,
+            Self::Sqlite => sqlite::index_text(conn, story).await,
             Self::Postgres => Ok(()),
         }
     }
 
     /// Takes a deleted story out of the full-text index.
-    pub(crate) async fn unindex(self, tx: &mut Transaction<'_, Any>, id: i64) -> Result<()> {
+    pub(crate) async fn unindex(self, conn: &mut AnyConnection, id: i64) -> Result<()> {
         match self {
-            Self::Sqlite => sqlite::unindex(tx, id).await,
+            Self::Sqlite => sqlite::unindex(conn, id).await,
             Self::Postgres => Ok(()),
         }
     }

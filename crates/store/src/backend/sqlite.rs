@@ -3,7 +3,7 @@
 //! library's, and a smaller index with no drafts to filter is what keeps
 //! it fast).
 
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{AnyConnection, AnyPool};
 
 use super::{FullText, IndexedText};
 use crate::models::{Page, PageRequest, StorySummary};
@@ -63,27 +63,24 @@ pub(super) fn full_text(placeholder: &str) -> FullText {
     }
 }
 
-pub(super) async fn index_text(
-    tx: &mut Transaction<'_, Any>,
-    story: IndexedText<'_>,
-) -> Result<()> {
-    unindex(tx, story.id).await?;
+pub(super) async fn index_text(conn: &mut AnyConnection, story: IndexedText<'_>) -> Result<()> {
+    unindex(conn, story.id).await?;
     if story.published {
         sqlx::query("INSERT INTO stories_fts (rowid, title, body, tags) VALUES ($1, $2, $3, $4)")
             .bind(story.id)
             .bind(story.title)
             .bind(story.body)
             .bind(story.tags.join(" "))
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(())
 }
 
-pub(super) async fn unindex(tx: &mut Transaction<'_, Any>, id: i64) -> Result<()> {
+pub(super) async fn unindex(conn: &mut AnyConnection, id: i64) -> Result<()> {
     sqlx::query("DELETE FROM stories_fts WHERE rowid = $1")
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
