@@ -42,10 +42,7 @@ pub async fn export(store: &Store, output: Option<&Path>) -> Result<String, Stri
             rows
         }
     };
-    Ok(format!(
-        "exported {rows} rows in {:.1?}",
-        started.elapsed()
-    ))
+    Ok(format!("exported {rows} rows in {:.1?}", started.elapsed()))
 }
 
 fn partial_name(path: &Path) -> PathBuf {
@@ -59,9 +56,15 @@ async fn write_export<W: AsyncWrite + Unpin>(store: &Store, out: W) -> Result<(u
     let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, out);
     let failed = |e: std::io::Error| format!("cannot write the backup: {e}");
     let mut export = store.export().await.map_err(|e| e.to_string())?;
-    out.write_all(export.header().as_bytes()).await.map_err(failed)?;
+    out.write_all(export.header().as_bytes())
+        .await
+        .map_err(failed)?;
     let mut page = Vec::new();
-    while export.next_page(&mut page).await.map_err(|e| e.to_string())? {
+    while export
+        .next_page(&mut page)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         out.write_all(&page).await.map_err(failed)?;
         page.clear();
     }
@@ -86,7 +89,10 @@ pub async fn import(store: &Store, file: &Path) -> Result<String, String> {
         .map(|(table, rows)| format!("{table} {rows}"))
         .collect();
     let migrated = if summary.schema_to > summary.schema_from {
-        format!(", migrated from schema {} to {}", summary.schema_from, summary.schema_to)
+        format!(
+            ", migrated from schema {} to {}",
+            summary.schema_from, summary.schema_to
+        )
     } else {
         String::new()
     };

@@ -15,8 +15,8 @@ mod profanity;
 pub mod realtime;
 mod stories;
 pub mod story_input;
-mod streaming;
 mod story_tools;
+mod streaming;
 mod system;
 mod views;
 

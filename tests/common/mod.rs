@@ -152,20 +152,13 @@ impl TestApp {
 
     /// PostgreSQL with pool settings of the test's (a pool of one).
     pub async fn postgres_with_pool(limits: Limits, pool: PoolSettings) -> Option<Self> {
-        let base = match std::env::var("TEST_DATABASE_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-                panic!("CI=true but TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI")
-            }
-            _ => {
-                eprintln!("TEST_DATABASE_URL not set: skipping the PostgreSQL half");
-                return None;
-            }
-        };
-        let schema = fresh_schema(&base).await;
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options[search_path]={schema}");
+        let url = fresh_postgres_url().await?;
         Some(Self::start_with_pool(url, None, limits, pool).await)
+    }
+
+    /// An app on a database the test set up (migrated if it is not yet).
+    pub async fn on(url: &str) -> Self {
+        Self::start(url.to_owned(), None, Limits::default()).await
     }
 
     /// Either backend by URL: `TestApp::on(&url)` is how shared helpers get
@@ -320,6 +313,24 @@ pub async fn send_to(router: &Router, request: Request<Body>) -> Reply {
 
 /// Creates a schema of its own for one test, so runs never collide. The
 /// schemas are left behind (CI's database is thrown away after the run).
+/// The URL of a new, empty PostgreSQL schema (nothing migrated); `None`
+/// when `TEST_DATABASE_URL` is unset outside CI.
+pub async fn fresh_postgres_url() -> Option<String> {
+    let base = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI")
+        }
+        _ => {
+            eprintln!("TEST_DATABASE_URL not set: skipping the PostgreSQL half");
+            return None;
+        }
+    };
+    let schema = fresh_schema(&base).await;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{separator}options[search_path]={schema}"))
+}
+
 async fn fresh_schema(base: &str) -> String {
     let admin = Store::connect_without_migrating(
         base,

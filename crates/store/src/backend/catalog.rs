@@ -54,11 +54,17 @@ fn sqlite_kind(declared: &str) -> Option<ColumnKind> {
     let declared = declared.to_ascii_uppercase();
     if declared.contains("INT") {
         Some(ColumnKind::Integer)
-    } else if ["CHAR", "CLOB", "TEXT"].iter().any(|t| declared.contains(t)) {
+    } else if ["CHAR", "CLOB", "TEXT"]
+        .iter()
+        .any(|t| declared.contains(t))
+    {
         Some(ColumnKind::Text)
     } else if declared.contains("BLOB") {
         Some(ColumnKind::Blob)
-    } else if ["REAL", "FLOA", "DOUB"].iter().any(|t| declared.contains(t)) {
+    } else if ["REAL", "FLOA", "DOUB"]
+        .iter()
+        .any(|t| declared.contains(t))
+    {
         Some(ColumnKind::Real)
     } else {
         None
@@ -110,8 +116,8 @@ impl Backend {
                 for row in rows {
                     let name: String = row.try_get("name")?;
                     let declared: String = row.try_get("type")?;
-                    let kind =
-                        sqlite_kind(&declared).ok_or_else(|| unknown_type(table, &name, &declared))?;
+                    let kind = sqlite_kind(&declared)
+                        .ok_or_else(|| unknown_type(table, &name, &declared))?;
                     let not_null: i64 = row.try_get("not_null")?;
                     let key: i64 = row.try_get("pk")?;
                     // A key column is never null, whatever it declares.

@@ -9,8 +9,8 @@ use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::{FORMAT, Header, VERSION, tables_to_carry};
-use crate::backend::catalog::{ColumnKind, TableShape};
 use crate::backend::Backend;
+use crate::backend::catalog::{ColumnKind, TableShape};
 use crate::{Result, Store, StoreError, Timestamp};
 
 /// A value as a backup line carries it.
@@ -139,9 +139,11 @@ impl Export {
     pub async fn next_page(&mut self, out: &mut Vec<u8>) -> Result<bool> {
         while let Some(table) = self.tables.get(self.current) {
             let rows = match &self.after {
-                None => sqlx::query(AssertSqlSafe(table.first.as_str()))
-                    .fetch_all(&mut *self.tx)
-                    .await?,
+                None => {
+                    sqlx::query(AssertSqlSafe(table.first.as_str()))
+                        .fetch_all(&mut *self.tx)
+                        .await?
+                }
                 Some(after) => {
                     let mut query = sqlx::query(AssertSqlSafe(table.next.as_str()));
                     for cell in after {
@@ -270,6 +272,10 @@ mod tests {
         );
         let reader = TableReader::new(Backend::Postgres, shape);
         assert_eq!(reader.limit, 32);
-        assert!(reader.next.ends_with("WHERE (id) > ($1) ORDER BY id LIMIT 32"));
+        assert!(
+            reader
+                .next
+                .ends_with("WHERE (id) > ($1) ORDER BY id LIMIT 32")
+        );
     }
 }

@@ -58,7 +58,10 @@ async fn read_line<R: AsyncBufRead + Unpin>(
         .await
         .map_err(|e| at_line(number, format!("cannot be read: {e}")))?;
     if read as u64 > MAX_LINE_BYTES {
-        return Err(at_line(number, format!("longer than {MAX_LINE_BYTES} bytes")));
+        return Err(at_line(
+            number,
+            format!("longer than {MAX_LINE_BYTES} bytes"),
+        ));
     }
     if buf.last() == Some(&b'\n') {
         buf.pop();
@@ -112,7 +115,9 @@ impl Store {
             ));
         }
         let backend = self.backend();
-        let present = backend.table_names(&mut *self.pool.acquire().await?).await?;
+        let present = backend
+            .table_names(&mut *self.pool.acquire().await?)
+            .await?;
         if self.holds_accounts_or_stories(&present).await? {
             return Err(StoreError::Backup(
                 "the database already holds users or stories: import into an empty one".into(),
