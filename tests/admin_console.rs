@@ -242,6 +242,28 @@ async fn a_moderator_resolves_a_report_in_the_console() {
     .await;
     page.screenshot(&shots.join("02-dashboard.png")).await;
 
+    // A backup downloads from the dashboard, which then says when it was
+    // taken (contract v1.5: the free plan has no shell).
+    assert!(
+        text_of(&page, "backup-last")
+            .await
+            .contains("No backup has been taken yet")
+    );
+    page.click("backup-download").await;
+    page.wait_for(
+        "the backup saved",
+        "return document.getElementById('flash').textContent",
+        |v| v.as_str().is_some_and(|t| t.starts_with("Saved storybook-20")),
+    )
+    .await;
+    page.wait_for(
+        "the last backup's time",
+        "return (document.getElementById('backup-last') || {}).textContent || ''",
+        |v| v.as_str().is_some_and(|t| t.contains("by head_teacher")),
+    )
+    .await;
+    page.screenshot(&shots.join("02-backup.png")).await;
+
     // The report queue shows the report; the story opens with its drawing.
     page.click_on("nav a[data-section=reports]").await;
     wait_for_element(

@@ -394,7 +394,50 @@
       card('Up for', uptime),
     ];
     if (stats.connections !== undefined) cards.push(card('Live connections', stats.connections));
-    return [h('h1', {}, 'Dashboard'), h('div', { class: 'stats', id: 'stats' }, cards)];
+    return [h('h1', {}, 'Dashboard'), h('div', { class: 'stats', id: 'stats' }, cards), await backupSection()];
+  }
+
+  // A backup is the whole database as one file (the format of `storybook
+  // export`): on a free plan, whose database the host deletes after 30
+  // days, it is how the children's stories outlive it.
+  async function backupSection() {
+    const last = await api('GET', `/api/admin/audit${query({ action: 'data_exported', page_size: 1 })}`);
+    const entry = last.items[0];
+    const lastText = entry
+      ? `The last backup was started ${when(entry.created_at)} by ${entry.admin.username}.`
+      : 'No backup has been taken yet.';
+    const download = h('button', { type: 'button', id: 'backup-download', on: { click: (event) => act(event.currentTarget, downloadBackup,
+      (saved) => `Saved ${saved.name} (${size(saved.size)}). Keep it somewhere safe, away from this server.`) } },
+    'Download a backup');
+    return h('section', { class: 'card backups' },
+      h('h2', {}, 'Backups'),
+      h('p', { id: 'backup-last' }, lastText),
+      h('p', { class: 'note' }, 'A backup holds every account, story, drawing and setting. '
+        + 'Free hosting deletes its database after 30 days: download one every week and before any change of plan.'),
+      h('div', { class: 'actions' }, download));
+  }
+
+  function size(bytes) {
+    return bytes < 1048576 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
+  }
+
+  async function downloadBackup() {
+    let response;
+    try {
+      response = await fetch('/api/admin/export', { headers: { Authorization: `Bearer ${session.token}` } });
+    } catch (networkError) {
+      throw new Error('the server could not be reached');
+    }
+    if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+    const blob = await response.blob();
+    const named = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') || '');
+    const name = named ? named[1] : 'storybook-backup.jsonl';
+    const link = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    return { name, size: blob.size };
   }
 
   async function reportsView({ params }) {
