@@ -253,7 +253,10 @@ async fn a_moderator_resolves_a_report_in_the_console() {
     page.wait_for(
         "the backup saved",
         "return document.getElementById('flash').textContent",
-        |v| v.as_str().is_some_and(|t| t.starts_with("Saved storybook-20")),
+        |v| {
+            v.as_str()
+                .is_some_and(|t| t.starts_with("Saved storybook-20"))
+        },
     )
     .await;
     page.wait_for(

@@ -388,6 +388,15 @@ async fn an_import_refuses_what_it_cannot_load_and_leaves_nothing(app: TestApp) 
     let good_last = lines[last].clone();
     lines[last] = r#"{"row":{"id":"seven"},"table":"audit_log"}"#.into();
     refused(&lines, &format!("line {}:", last + 1));
+    // Well-typed but refused by the database (no such admin): the batch
+    // is replayed to name the line.
+    let mut orphan: Value = serde_json::from_str(&good_last).unwrap();
+    orphan["row"]["admin_id"] = json!(999_999);
+    lines[last] = orphan.to_string();
+    refused(
+        &lines,
+        &format!("line {}: audit_log refused the row", last + 1),
+    );
     lines[last] = r#"{"row":{},"table":"stickers"}"#.into();
     refused(&lines, &format!("line {}: unknown table", last + 1));
     lines[last] = good_last;

@@ -180,7 +180,10 @@ fn encode_error(error: serde_json::Error) -> StoreError {
     StoreError::Database(sqlx::Error::Encode(error.into()))
 }
 
-fn bind<'q>(query: Query<'q, Any, AnyArguments>, cell: &'q Cell) -> Query<'q, Any, AnyArguments> {
+pub(super) fn bind<'q>(
+    query: Query<'q, Any, AnyArguments>,
+    cell: &'q Cell,
+) -> Query<'q, Any, AnyArguments> {
     match cell {
         Cell::Null => query.bind(None::<i64>),
         Cell::Integer(value) => query.bind(*value),

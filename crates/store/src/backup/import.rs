@@ -1,22 +1,17 @@
 //! Loading a backup into an empty database: the file is read a line at a
 //! time (each line bounded), every row written with its own ids in one
-//! transaction, triggers held back so that counters load as exported, the
-//! full-text index rebuilt as stories arrive, and the tables' sequences
-//! set from the header. A backup of an older schema is loaded into that
+//! transaction (`loader`: checked, then batched), triggers held back so
+//! that counters load as exported, the full-text index rebuilt as stories
+//! arrive, and the tables' sequences set from the header. A backup of an older schema is loaded into that
 //! schema and migrated after; a newer one is refused.
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Deserialize;
-use serde_json::{Map, Value};
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Row};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
-use super::{FORMAT, Header, TABLES, VERSION, tables_to_carry};
-use crate::backend::catalog::{ColumnKind, TableShape};
-use crate::backend::{Backend, IndexedText};
+use super::loader::{Loader, at_line};
+use super::{FORMAT, Header, VERSION, tables_to_carry};
 use crate::{Result, Store, StoreError};
 
 /// The longest line an import reads: a story at its length limit or a
@@ -31,17 +26,6 @@ pub struct ImportSummary {
     /// The backup's schema, and the schema after the migrations that ran.
     pub schema_from: i64,
     pub schema_to: i64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    table: String,
-    row: Map<String, Value>,
-}
-
-fn at_line(line: u64, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Backup(format!("line {line}: {why}"))
 }
 
 /// Reads the next line (without its newline) into `buf`; `false` at the
@@ -141,13 +125,7 @@ impl Store {
             shapes.push(backend.table_shape(&mut tx, name).await?);
         }
         let restore = backend.hold_triggers(&mut tx, &names).await?;
-        let mut loader = Loader {
-            backend,
-            shapes: &shapes,
-            inserts: shapes.iter().map(insert_sql).collect(),
-            current: 0,
-            rows: BTreeMap::new(),
-        };
+        let mut loader = Loader::new(backend, &shapes);
         let mut number = 1;
         loop {
             number += 1;
@@ -157,11 +135,9 @@ impl Store {
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            loader
-                .load(&mut tx, &buf)
-                .await
-                .map_err(|why| at_line(number, why))?;
+            loader.load(&mut tx, &buf, number).await?;
         }
+        loader.flush(&mut tx).await?;
         for shape in shapes.iter().filter(|s| s.has_id()) {
             let sql = format!("SELECT COALESCE(MAX(id), 0) AS last FROM {}", shape.name);
             let highest: i64 = sqlx::query(AssertSqlSafe(sql))
@@ -185,120 +161,5 @@ impl Store {
             schema_from: header.schema,
             schema_to: self.applied_schema().await?,
         })
-    }
-}
-
-/// `INSERT INTO t (a, b) VALUES ($1, $2)` with the columns in name order.
-fn insert_sql(shape: &TableShape) -> String {
-    let columns: Vec<&str> = shape.columns.iter().map(|c| c.name.as_str()).collect();
-    let values: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        shape.name,
-        columns.join(", "),
-        values.join(", ")
-    )
-}
-
-/// Writes rows as they come, checking each against its table.
-struct Loader<'a> {
-    backend: Backend,
-    shapes: &'a [TableShape],
-    inserts: Vec<String>,
-    /// The table of the last row: tables come in the fixed order.
-    current: usize,
-    rows: BTreeMap<String, u64>,
-}
-
-impl Loader<'_> {
-    /// Writes one line's row; the error says why it was refused.
-    async fn load(&mut self, conn: &mut AnyConnection, text: &[u8]) -> Result<(), String> {
-        let line: Line = serde_json::from_slice(text)
-            .map_err(|e| format!("not a {{\"table\", \"row\"}} line: {e}"))?;
-        let index = self
-            .shapes
-            .iter()
-            .position(|s| s.name == line.table)
-            .ok_or_else(|| match TABLES.contains(&line.table.as_str()) {
-                true => format!("table {} is not in this schema", line.table),
-                false => format!("unknown table {:?}", line.table),
-            })?;
-        if index < self.current {
-            return Err(format!(
-                "table {} comes after {}: tables are in a fixed order",
-                line.table, self.shapes[self.current].name
-            ));
-        }
-        self.current = index;
-        let shape = &self.shapes[index];
-        if let Some(extra) = line
-            .row
-            .keys()
-            .find(|k| !shape.columns.iter().any(|c| &c.name == *k))
-        {
-            return Err(format!("{} has no column {extra:?}", shape.name));
-        }
-        let mut query = sqlx::query(AssertSqlSafe(self.inserts[index].as_str()));
-        for column in &shape.columns {
-            let value = line.row.get(&column.name).unwrap_or(&Value::Null);
-            let wrong = || {
-                let null = if column.nullable { " or null" } else { "" };
-                let kind = match column.kind {
-                    ColumnKind::Integer => "an integer",
-                    ColumnKind::Real => "a number",
-                    ColumnKind::Text => "a string",
-                    ColumnKind::Blob => "base64 text",
-                };
-                format!("{}.{} must be {kind}{null}", shape.name, column.name)
-            };
-            if value.is_null() {
-                if !column.nullable {
-                    return Err(wrong());
-                }
-                query = query.bind(None::<i64>);
-                continue;
-            }
-            query = match column.kind {
-                ColumnKind::Integer => query.bind(value.as_i64().ok_or_else(wrong)?),
-                ColumnKind::Real => query.bind(value.as_f64().ok_or_else(wrong)?),
-                ColumnKind::Text => query.bind(value.as_str().ok_or_else(wrong)?.to_owned()),
-                ColumnKind::Blob => {
-                    let text = value.as_str().ok_or_else(wrong)?;
-                    query.bind(BASE64.decode(text).map_err(|_| wrong())?)
-                }
-            };
-        }
-        query
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| format!("{} refused the row: {e}", shape.name))?;
-        if shape.name == "stories" {
-            self.index_story(conn, &line.row).await?;
-        }
-        *self.rows.entry(shape.name.clone()).or_default() += 1;
-        Ok(())
-    }
-
-    /// Puts a published story in the full-text index (SQLite's is a table
-    /// of its own; PostgreSQL's column is generated from the row).
-    async fn index_story(
-        &self,
-        conn: &mut AnyConnection,
-        row: &Map<String, Value>,
-    ) -> Result<(), String> {
-        let text = |name: &str| row.get(name).and_then(Value::as_str).unwrap_or_default();
-        let tags: Vec<String> = serde_json::from_str(text("tags"))
-            .map_err(|e| format!("stories.tags is not a JSON list of tags: {e}"))?;
-        let story = IndexedText {
-            id: row.get("id").and_then(Value::as_i64).unwrap_or_default(),
-            title: text("title"),
-            body: text("body"),
-            tags: &tags,
-            published: text("status") == "published",
-        };
-        self.backend
-            .index_text(conn, story)
-            .await
-            .map_err(|e| format!("the story could not be indexed: {e}"))
     }
 }

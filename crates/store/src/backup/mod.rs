@@ -14,6 +14,7 @@
 
 mod export;
 mod import;
+mod loader;
 
 use std::collections::BTreeMap;
 
