@@ -198,6 +198,18 @@ impl Backend {
         }
     }
 
+    /// Makes the transaction just begun on `conn` read one snapshot to
+    /// its end: PostgreSQL must be asked (repeatable read); SQLite's
+    /// snapshot is taken by the transaction's first read.
+    pub(crate) async fn make_snapshot(self, conn: &mut AnyConnection) -> Result<()> {
+        if self == Self::Postgres {
+            sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The last id each of `tables` issued (0 for none yet): the same id
     /// is never issued twice, deleted rows' ids included.
     pub(crate) async fn last_ids(

@@ -81,12 +81,7 @@ impl Store {
     pub async fn export(&self) -> Result<Export> {
         let backend = self.backend();
         let mut tx = self.pool.begin().await?;
-        if backend == Backend::Postgres {
-            sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx)
-                .await?;
-        }
-        // SQLite's snapshot begins with a transaction's first read: this one.
+        backend.make_snapshot(&mut tx).await?;
         let schema: i64 =
             sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations")
                 .fetch_one(&mut *tx)
