@@ -12,6 +12,7 @@ pub mod cache;
 pub mod client_addr;
 pub mod commands;
 pub mod config;
+pub mod cors;
 pub mod django_import;
 pub mod error;
 pub mod events;
@@ -107,6 +108,10 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::internal("a handler panicked").into_response()
         }))
+        .layer(middleware::from_fn_with_state(
+            limits.cors_allowed_origins.clone(),
+            cors::cors,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

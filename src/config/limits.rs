@@ -67,6 +67,14 @@ pub struct Limits {
     #[arg(long, env = "LOGIN_TRACKED_ACCOUNTS", default_value_t = 10_000)]
     pub login_tracked_accounts: usize,
 
+    /// Origins whose browser pages may call `/api/` (comma-separated,
+    /// exact: `https://app.example.org,http://localhost:5173`). Empty: no
+    /// CORS header is ever sent. `*` or a malformed origin is refused at
+    /// start-up. A `/ws` handshake from a page is accepted from these and
+    /// from the server's own origin.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
+    pub cors_allowed_origins: crate::cors::AllowedOrigins,
+
     /// Proxies whose `X-Forwarded-For` is believed (comma-separated CIDRs);
     /// the client is then the right-most forwarded address that is not one
     /// of them. Empty: the TCP peer is the client.

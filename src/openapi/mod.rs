@@ -106,8 +106,17 @@ pub fn document(operations: &[Operation]) -> Value {
                 413; a server short of a resource (request memory, request slots, the login lock's \
                 table, hash or render queues) answers 503 `busy` with Retry-After at once; a request that takes longer than the request time-out \
                 is 503 `timeout`. Lists take `page` (>= 1) and `page_size` (1..100). A bad \
-                token is 401 on every /api route, public ones included. The WebSocket at /ws \
-                (realtime build) is described in the contract, not here.",
+                token is 401 on every /api route, public ones included. Browsers on another origin: \
+                the origins listed in CORS_ALLOWED_ORIGINS (exact, none by default) get \
+                Access-Control-Allow-Origin and Access-Control-Expose-Headers (ETag, Retry-After, \
+                Render-Incomplete, Content-Disposition) on every /api answer, errors included, \
+                and Vary: Origin; a preflight (OPTIONS with Origin and \
+                Access-Control-Request-Method) on any /api path is 204, answered before \
+                authentication and every limit, with Allow-Methods GET, POST, PUT, PATCH, DELETE, \
+                Allow-Headers Authorization, Content-Type, If-None-Match and Max-Age 600 for a \
+                listed origin and no Allow header for another; never credentials. The WebSocket \
+                at /ws (realtime build) is described in the contract, not here; a page of an \
+                origin neither listed nor the server's own is refused 403 there.",
         },
         "paths": paths,
         "components": {

@@ -62,9 +62,14 @@ fn token_of(request: &Request) -> Option<String> {
     })
 }
 
-/// Real time: `GET /ws`. A missing or bad token is refused before the
-/// upgrade (`401`); so is a connection over a limit (`429`).
+/// Real time: `GET /ws`. A page of an origin that is neither listed in
+/// `CORS_ALLOWED_ORIGINS` nor the server's own is refused before the
+/// upgrade (`403`), as are a missing or bad token (`401`) and a
+/// connection over a limit (`429`).
 async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
+    if !crate::cors::socket_origin_allowed(&state.limits.cors_allowed_origins, request.headers()) {
+        return ApiError::Forbidden.into_response();
+    }
     let Some(token) = token_of(&request) else {
         return ApiError::Unauthorized.into_response();
     };
