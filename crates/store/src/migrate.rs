@@ -5,6 +5,9 @@
 //! sqlx's `macros` feature, which compiles SQLite and the PostgreSQL driver
 //! a second time for the build host.
 
+use sqlx::{AnyConnection, Connection};
+
+use crate::backend::Backend;
 use crate::db::Store;
 use crate::{Result, StoreError};
 
@@ -51,71 +54,88 @@ impl Store {
         self.migrate_to(LATEST_SCHEMA).await
     }
 
-    /// The newest migration applied (0 on a database never set up); sets
-    /// up the bookkeeping table if it is missing.
+    /// The newest migration applied (0 on a database never set up).
     pub(crate) async fn applied_schema(&self) -> Result<i64> {
-        self.create_bookkeeping().await?;
+        let mut conn = self.pool.acquire().await?;
+        let tables = self.backend().table_names(&mut conn).await?;
+        if !tables.iter().any(|t| t == "schema_migrations") {
+            return Ok(0);
+        }
         let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await?;
         Ok(sqlx::Row::try_get(&row, "version")?)
     }
 
-    async fn create_bookkeeping(&self) -> Result<()> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version BIGINT PRIMARY KEY,
-                name TEXT NOT NULL,
-                applied_at BIGINT NOT NULL
-            )",
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Applies the migrations up to `schema` not applied yet; returns how
-    /// many ran.
+    /// many ran. Any number of processes may run this at once on one
+    /// database: the run holds the backend's migration lock (PostgreSQL:
+    /// an advisory lock for the whole run; SQLite: its write lock for each
+    /// migration, with the check that it is not applied yet inside), so
+    /// each migration is applied exactly once and every process starts.
     pub(crate) async fn migrate_to(&self, schema: i64) -> Result<usize> {
-        self.create_bookkeeping().await?;
-        let mut applied = 0;
-        for migration in MIGRATIONS.iter().take_while(|m| m.version <= schema) {
-            let mut tx = self.pool.begin().await?;
-            let done: Option<(i64,)> =
-                sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
-                    .bind(migration.version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if done.is_some() {
-                continue;
-            }
-            let sql = self.backend().pick(migration.sqlite, migration.postgres);
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *tx)
-                .await
-                .map_err(|source| StoreError::Migration {
-                    version: migration.version,
-                    source,
-                })?;
-            if migration.version == EMAIL_KEY_VERSION {
-                crate::users::rekey_emails(&mut tx).await?;
-            }
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            )
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(crate::Timestamp::now().millis())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            tracing::info!(
-                version = migration.version,
-                name = migration.name,
-                "applied migration"
-            );
-            applied += 1;
+        let backend = self.backend();
+        let mut conn = self.pool.acquire().await?;
+        backend.lock_migrations(&mut conn).await?;
+        let applied = apply(&mut conn, backend, schema).await;
+        if backend.unlock_migrations(&mut conn).await.is_err() {
+            // A session lock ends with its session.
+            conn.close_on_drop();
         }
-        Ok(applied)
+        applied
     }
+}
+
+/// The bookkeeping table, then each migration up to `schema` not applied
+/// yet, each in its own transaction, on the connection that holds the
+/// lock.
+async fn apply(conn: &mut AnyConnection, backend: Backend, schema: i64) -> Result<usize> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let mut applied = 0;
+    for migration in MIGRATIONS.iter().take_while(|m| m.version <= schema) {
+        let mut tx = conn.begin_with(backend.migration_begin()).await?;
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_some() {
+            continue;
+        }
+        let sql = backend.pick(migration.sqlite, migration.postgres);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|source| StoreError::Migration {
+                version: migration.version,
+                source,
+            })?;
+        if migration.version == EMAIL_KEY_VERSION {
+            crate::users::rekey_emails(&mut tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(crate::Timestamp::now().millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+        applied += 1;
+    }
+    Ok(applied)
 }

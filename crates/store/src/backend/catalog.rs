@@ -1,7 +1,8 @@
 //! What a database says about itself, per dialect: its tables, each
 //! table's stored columns and primary key, the last id a table issued,
-//! and the triggers an import holds back. Backups read the schema from
-//! here, so a column a migration adds travels with no change to them.
+//! and the triggers an import holds back (backups read the schema from
+//! here, so a column a migration adds travels with no change to them);
+//! and the lock that runs migrations one process at a time.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,10 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::Backend;
 use crate::{Result, StoreError};
+
+/// The first key of the migrations' advisory lock ("sb" + "mi"); the
+/// second is the schema's hash.
+const MIGRATION_LOCK: i32 = 0x7362_6d69;
 
 /// How a column's values are carried in a backup line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +213,45 @@ impl Backend {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Takes the lock that makes migration runs one at a time. PostgreSQL:
+    /// a session advisory lock, per schema (tests and tenants share a
+    /// database), held until [`Backend::unlock_migrations`] or the session
+    /// ends. SQLite needs none: each migration's transaction takes the
+    /// write lock first ([`Backend::migration_begin`]).
+    pub(crate) async fn lock_migrations(self, conn: &mut AnyConnection) -> Result<()> {
+        if self == Self::Postgres {
+            sqlx::query(
+                "SELECT 1 AS locked FROM (SELECT pg_advisory_lock($1, hashtext(current_schema()))) l",
+            )
+            .bind(MIGRATION_LOCK)
+            .fetch_one(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn unlock_migrations(self, conn: &mut AnyConnection) -> Result<()> {
+        if self == Self::Postgres {
+            sqlx::query(
+                "SELECT 1 AS unlocked FROM (SELECT pg_advisory_unlock($1, hashtext(current_schema()))) u",
+            )
+            .bind(MIGRATION_LOCK)
+            .fetch_one(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// How a migration's transaction begins: SQLite takes its write lock
+    /// at once, so that the check "applied yet?" and the migration happen
+    /// under it (a deferred transaction would read first and race).
+    pub(crate) fn migration_begin(self) -> &'static str {
+        match self {
+            Self::Sqlite => "BEGIN IMMEDIATE",
+            Self::Postgres => "BEGIN",
+        }
     }
 
     /// The last id each of `tables` issued (0 for none yet): the same id

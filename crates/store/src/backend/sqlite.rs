@@ -23,9 +23,11 @@ pub(super) fn connect_url(url: &str) -> String {
 /// about 2 MiB a connection, which the memory budget cannot afford).
 pub(super) fn session_statements(settings: &PoolSettings) -> Vec<String> {
     vec![
+        // First: a process starting beside others (their migrations hold
+        // the write lock) waits rather than failing at once.
+        "PRAGMA busy_timeout = 5000".into(),
         "PRAGMA journal_mode = WAL".into(),
         "PRAGMA synchronous = NORMAL".into(),
-        "PRAGMA busy_timeout = 5000".into(),
         "PRAGMA foreign_keys = ON".into(),
         format!("PRAGMA cache_size = -{}", settings.sqlite_cache_kib),
     ]
