@@ -6,8 +6,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-use crate::Result;
 use crate::backend::Backend;
+use crate::{Result, StoreError};
 
 /// Pool limits; every one of them is a setting of the binary.
 #[derive(Debug, Clone)]
@@ -53,6 +53,9 @@ impl Store {
     /// Connects without touching the schema.
     pub async fn connect_without_migrating(url: &str, settings: &PoolSettings) -> Result<Self> {
         let backend = Backend::from_url(url)?;
+        if backend.asks_for_tls(url) && !cfg!(feature = "tls") {
+            return Err(StoreError::TlsNotBuilt);
+        }
         sqlx::any::install_default_drivers();
         let url = backend.connect_url(url);
         let options = AnyConnectOptions::from_str(&url)?;

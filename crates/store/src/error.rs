@@ -25,6 +25,13 @@ pub enum StoreError {
     /// The database URL names a backend we do not have.
     #[error("unsupported database URL scheme {0:?}: use sqlite: or postgres:")]
     UnsupportedScheme(String),
+    /// The database URL asks for TLS (`sslmode=require`, `verify-ca`,
+    /// `verify-full`) and this build has none.
+    #[error(
+        "the database URL asks for TLS, which this build does not have: build with \
+         `cargo build --release --features tls` (for the commands run from your machine)"
+    )]
+    TlsNotBuilt,
     #[error("migration {version} failed: {source}")]
     Migration {
         version: i64,

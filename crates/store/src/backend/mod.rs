@@ -57,6 +57,16 @@ impl Backend {
         }
     }
 
+    /// Whether the URL insists on TLS (PostgreSQL's `sslmode` of
+    /// `require`, `verify-ca` or `verify-full`; the default, `prefer`,
+    /// does without when TLS is not built in).
+    pub(crate) fn asks_for_tls(self, url: &str) -> bool {
+        self == Self::Postgres
+            && ["require", "verify-ca", "verify-full"]
+                .iter()
+                .any(|mode| url.contains(&format!("sslmode={mode}")))
+    }
+
     /// Statements every new connection runs first.
     pub(crate) fn session_statements(self, settings: &PoolSettings) -> Vec<String> {
         match self {
