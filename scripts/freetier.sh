@@ -46,35 +46,12 @@ if [ -z "${SKIP_100K:-}" ] && [ ! -f "$big" ]; then
 fi
 
 # --- cgroups ------------------------------------------------------------
-name="storybook-freetier-$$"
-made=()
+. scripts/cgroup-lib.sh
 cleanup() {
     [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    for dir in "${made[@]}"; do rmdir "$dir" 2>/dev/null || true; done
-    return 0
+    remove_cgroups
 }
 trap cleanup EXIT
-# make_cgroup CPUS MEM_MB: sets $procs to the files a process joins by.
-make_cgroup() {
-    local cpus=$1 mem=$2 quota
-    quota=$(awk -v c="$cpus" 'BEGIN { printf "%d", c * 100000 }')
-    procs=()
-    if [ -d /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
-        local c=/sys/fs/cgroup/cpu/$name m=/sys/fs/cgroup/memory/$name
-        mkdir -p "$c" "$m"; made+=("$c" "$m")
-        echo 100000 > "$c/cpu.cfs_period_us"
-        echo "$quota" > "$c/cpu.cfs_quota_us"
-        echo $((mem * 1024 * 1024)) > "$m/memory.limit_in_bytes"
-        procs=("$c/cgroup.procs" "$m/cgroup.procs")
-    else
-        local g=/sys/fs/cgroup/$name
-        echo "+cpu +memory" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
-        mkdir -p "$g"; made+=("$g")
-        echo "$quota 100000" > "$g/cpu.max"
-        echo $((mem * 1024 * 1024)) > "$g/memory.max"
-        procs=("$g/cgroup.procs")
-    fi
-}
 # start_capped BINARY DATABASE_URL [ENV=VALUE...]: like server-lib's start,
 # inside the cgroup from its first instruction.
 start_capped() {
