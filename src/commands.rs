@@ -21,6 +21,13 @@ async fn connect(database: &DatabaseArgs) -> Result<Store, String> {
         .map_err(|e| format!("database: {e}"))
 }
 
+/// Connects and leaves the schema as it is.
+async fn connect_as_is(database: &DatabaseArgs) -> Result<Store, String> {
+    Store::connect_without_migrating(database.database_url.expose(), &database.pool_settings())
+        .await
+        .map_err(|e| format!("database: {e}"))
+}
+
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
     crate::logging::init(args.log_format, &args.log_level);
     let store = connect(&args.database).await?;
@@ -53,9 +60,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
 
 pub async fn migrate(args: DatabaseArgs) -> Result<(), String> {
     crate::logging::init(LogFormat::Pretty, "info");
-    let store = Store::connect_without_migrating(args.database_url.expose(), &args.pool_settings())
-        .await
-        .map_err(|e| format!("database: {e}"))?;
+    let store = connect_as_is(&args).await?;
     let applied = store.migrate().await.map_err(|e| e.to_string())?;
     println!("{applied} migration(s) applied");
     store.close().await;
@@ -89,12 +94,7 @@ pub async fn import_django(args: ImportDjangoArgs) -> Result<(), String> {
 /// server that owns it may be an older build).
 pub async fn export(args: ExportArgs) -> Result<(), String> {
     crate::logging::init(LogFormat::Pretty, "warn");
-    let store = Store::connect_without_migrating(
-        args.database.database_url.expose(),
-        &args.database.pool_settings(),
-    )
-    .await
-    .map_err(|e| format!("database: {e}"))?;
+    let store = connect_as_is(&args.database).await?;
     let result = crate::backup::export(&store, args.output.as_deref()).await;
     store.close().await;
     eprintln!("{}", result?);
@@ -105,12 +105,7 @@ pub async fn export(args: ExportArgs) -> Result<(), String> {
 /// before loading, and on to the newest after.
 pub async fn import(args: ImportArgs) -> Result<(), String> {
     crate::logging::init(LogFormat::Pretty, "warn");
-    let store = Store::connect_without_migrating(
-        args.database.database_url.expose(),
-        &args.database.pool_settings(),
-    )
-    .await
-    .map_err(|e| format!("database: {e}"))?;
+    let store = connect_as_is(&args.database).await?;
     let result = crate::backup::import(&store, &args.file).await;
     store.close().await;
     println!("{}", result?);

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -48,23 +47,9 @@ const DJANGO_DUMP: &str = concat!(
     "/tests/fixtures/django/users.json"
 );
 
-/// Runs the binary on `database_url`: success, standard output, error.
-fn storybook(database_url: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_storybook"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("the storybook binary");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// `storybook export` to standard output.
 fn export(database_url: &str) -> String {
-    let (ok, out, err) = storybook(database_url, &["export"]);
+    let (ok, out, err) = common::process::run(database_url, &["export"]);
     assert!(ok, "export failed: {err}");
     assert!(err.contains("exported"), "{err}");
     out
@@ -75,7 +60,7 @@ fn import(database_url: &str, backup: &str) -> (bool, String, String) {
     let dir = TempDir::new();
     let file = dir.0.join("backup.jsonl");
     std::fs::write(&file, backup).unwrap();
-    storybook(database_url, &["import", file.to_str().unwrap()])
+    common::process::run(database_url, &["import", file.to_str().unwrap()])
 }
 
 /// The lines after the header (the header says when it was written).
@@ -136,7 +121,7 @@ struct Filled {
 /// Data in every table, made through the API (and `import-django` for
 /// the Django users).
 async fn fill(app: &TestApp) -> Filled {
-    let (ok, out, err) = storybook(
+    let (ok, out, err) = common::process::run(
         &app.database_url,
         &["import-django", "--model", "accounts.user", DJANGO_DUMP],
     );
@@ -543,14 +528,7 @@ async fn a_stalled_backup_download_is_cut_off_and_released() {
     storybook::seed::seed(&app.state.store, 4_000, 20, 7, "x".repeat(20))
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(storybook::serve(
-        listener,
-        storybook::app(app.state.clone()),
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let address = app.listen().await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(address).await.unwrap();

@@ -275,14 +275,7 @@ async fn handshake(address: std::net::SocketAddr, token: &str, origin: Option<&s
 async fn a_socket_opens_only_from_a_listed_origin_or_the_servers_own() {
     let app = app_with_origins(LISTED).await;
     let token = app.register("socket_origin").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(storybook::serve(
-        listener,
-        storybook::app(app.state.clone()),
-        std::future::pending(),
-        std::time::Duration::from_secs(1),
-    ));
+    let address = app.listen().await;
     assert_eq!(handshake(address, &token, None).await, 101, "not a browser");
     assert_eq!(handshake(address, &token, Some(LISTED)).await, 101);
     let own = format!("http://{address}");

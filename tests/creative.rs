@@ -73,15 +73,7 @@ async fn stalled_drawing_streams_hold_no_connection() {
         [(i * 7 + n) % 1024, (i * 13 + batch) % 1024]
     })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let served = storybook::app(app.state.clone());
-    tokio::spawn(storybook::serve(
-        listener,
-        served,
-        std::future::pending(),
-        std::time::Duration::from_secs(1),
-    ));
+    let address = app.listen().await;
     // More stalled readers than the pool has connections (5).
     let mut stalled = Vec::new();
     for _ in 0..8 {

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use axum::http::StatusCode;
 use common::TestApp;
@@ -22,16 +21,10 @@ const DUMP: &str = concat!(
 /// Runs `storybook import-django FILE --model accounts.user`: the exit
 /// status and standard output.
 fn import(database_url: &str, file: &Path) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_storybook"))
-        .args(["import-django", "--model", "accounts.user"])
-        .arg(file)
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("the storybook binary");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
+    let file = file.to_str().unwrap();
+    common::process::run(
+        database_url,
+        &["import-django", "--model", "accounts.user", file],
     )
 }
 

@@ -186,6 +186,20 @@ impl TestApp {
         }
     }
 
+    /// Serves this app on a real socket (a free port on 127.0.0.1) until
+    /// the test ends; returns its address.
+    pub async fn listen(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(storybook::serve(
+            listener,
+            app(self.state.clone()),
+            std::future::pending(),
+            std::time::Duration::from_secs(1),
+        ));
+        address
+    }
+
     /// Changes the state (a generator, text recognition) and rebuilds the router.
     pub fn reconfigure(&mut self, change: impl FnOnce(&mut AppState)) {
         change(&mut self.state);

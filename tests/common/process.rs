@@ -26,6 +26,21 @@ pub fn storybook() -> Command {
     command
 }
 
+/// Runs a `storybook` command on `database_url` to its end: whether it
+/// succeeded, its standard output and its standard error.
+pub fn run(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    let output = storybook()
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("the storybook binary");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Starts `storybook serve` on port 0 and reads the address it logged.
 pub fn start_server(database_url: &str) -> (Child, SocketAddr) {
     start_server_with(database_url, &[], &[])

@@ -161,15 +161,7 @@ pub async fn start_with(
             .expect("realtime settings")
     });
     storybook::start_background_tasks(&app.state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = storybook::app(app.state.clone());
-    tokio::spawn(storybook::serve(
-        listener,
-        router,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let address = app.listen().await;
     (app, address)
 }
 
