@@ -11,7 +11,10 @@ use axum::http::StatusCode;
 use common::TestApp;
 use serde_json::{Value, json};
 
-backend_tests!(a_django_dump_moves_in_and_signs_in);
+backend_tests!(
+    a_django_dump_moves_in_and_signs_in,
+    names_and_addresses_taken_within_one_batch_are_seen
+);
 
 const DUMP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -125,4 +128,54 @@ async fn a_django_dump_moves_in_and_signs_in(app: TestApp) {
         app.state.store.user_by_username("fresh_0").await.is_err(),
         "nothing written"
     );
+}
+
+/// A batch is checked as a whole before it is written: names and
+/// addresses taken by an earlier record of the same batch count as taken,
+/// and a record repeated in it is imported once.
+async fn names_and_addresses_taken_within_one_batch_are_seen(app: TestApp) {
+    app.register("sam_lee3").await;
+    let template: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(DUMP).unwrap()).unwrap();
+    let record = |pk: i64, username: &str, email: &str| {
+        let mut record = template[0].clone();
+        record["pk"] = json!(pk);
+        record["fields"]["username"] = json!(username);
+        record["fields"]["email"] = json!(email);
+        record
+    };
+    let records = vec![
+        record(501, "Sam.Lee", "sam@example.org"),
+        // The same rule-made name: numbered, skipping one already here.
+        record(502, "sam lee", "other@example.org"),
+        record(503, "SAM-LEE", "third@example.org"),
+        // A valid name the first record now holds: already here.
+        record(504, "sam_lee", "fourth@example.org"),
+        // The first record again.
+        record(501, "Sam.Lee", "sam@example.org"),
+        // The first record's address in other letters: moves in without it.
+        record(505, "kim_park", "SAM@example.org"),
+    ];
+    let dir = common::TempDir::new();
+    let file = dir.0.join("batch.json");
+    std::fs::write(&file, serde_json::to_string(&records).unwrap()).unwrap();
+    let (ok, out, err) = import(&app.database_url, &file);
+    assert!(ok, "{out}{err}");
+    for rename in [
+        "Sam.Lee -> sam_lee",
+        "sam lee -> sam_lee2",
+        "SAM-LEE -> sam_lee4",
+    ] {
+        assert!(out.contains(rename), "{rename}: {out}");
+    }
+    assert_eq!(
+        out.lines().last().unwrap(),
+        "imported 4, skipped 2 (already here), renamed 3, without email 1, unusable passwords 0"
+    );
+    let admin = app.register_admin("batch_admin").await;
+    let users = app
+        .get("/api/admin/users?q=kim_park", Some(&admin))
+        .await
+        .body;
+    assert_eq!(users["items"][0]["email"], Value::Null, "{users}");
 }
