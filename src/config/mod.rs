@@ -194,8 +194,9 @@ pub struct RealtimeArgs {
     /// Open connections per user.
     #[arg(long, env = "WS_MAX_PER_USER", default_value_t = 8)]
     pub ws_max_per_user: usize,
-    /// Open connections per client address.
-    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 1000)]
+    /// Open connections per client address. A school is behind one
+    /// address and connects at once (contract v1.6: at least 5,000).
+    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 5000)]
     pub ws_max_per_ip: usize,
     /// Open connections in all.
     #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 20_000)]
