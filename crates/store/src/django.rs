@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
+use crate::sql::{placeholders, value_rows};
 use crate::users::email_key;
 use crate::{Result, Role, Settings, Store, StoreError, Timestamp, encode_json};
 
@@ -156,14 +157,6 @@ impl Store {
     }
 }
 
-/// `$first, $first+1, …` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The batch's records that were imported before.
 async fn known_records(
     conn: &mut AnyConnection,
@@ -229,13 +222,10 @@ async fn insert_rows(conn: &mut AnyConnection, rows: &[NewRow<'_>]) -> Result<()
     if rows.is_empty() {
         return Ok(());
     }
-    let values: Vec<String> = (0..rows.len())
-        .map(|r| format!("({})", placeholders(r * 10 + 1, 10)))
-        .collect();
     let sql = format!(
         "INSERT INTO users (username, email, email_key, password_hash, display_name, bio, role, active, settings, created_at)
          VALUES {} RETURNING id, username",
-        values.join(", ")
+        value_rows(rows.len(), 10)
     );
     let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql));
     for row in rows {
@@ -259,12 +249,9 @@ async fn insert_rows(conn: &mut AnyConnection, rows: &[NewRow<'_>]) -> Result<()
         .into_iter()
         .map(|(id, username)| (username, id))
         .collect();
-    let values: Vec<String> = (0..rows.len())
-        .map(|r| format!("({})", placeholders(r * 3 + 1, 3)))
-        .collect();
     let sql = format!(
         "INSERT INTO django_imports (model, pk, user_id) VALUES {}",
-        values.join(", ")
+        value_rows(rows.len(), 3)
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for row in rows {

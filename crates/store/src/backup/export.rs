@@ -11,6 +11,7 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use super::{FORMAT, Header, VERSION, tables_to_carry};
 use crate::backend::Backend;
 use crate::backend::catalog::{ColumnKind, TableShape};
+use crate::sql::placeholders;
 use crate::{Result, Store, StoreError, Timestamp};
 
 /// A value as a backup line carries it.
@@ -46,7 +47,6 @@ impl TableReader {
             .iter()
             .map(|&i| backend.key_order(&shape.columns[i]))
             .collect();
-        let placeholders: Vec<String> = (1..=key.len()).map(|n| format!("${n}")).collect();
         let limit = rows_per_page(&shape.name);
         let select = format!("SELECT {} FROM {}", columns.join(", "), shape.name);
         let order = format!("ORDER BY {} LIMIT {limit}", key.join(", "));
@@ -55,7 +55,7 @@ impl TableReader {
             next: format!(
                 "{select} WHERE ({}) > ({}) {order}",
                 key.join(", "),
-                placeholders.join(", ")
+                placeholders(1, key.len())
             ),
             shape,
             limit,

@@ -2,8 +2,9 @@
 //! time (each line bounded), every row written with its own ids in one
 //! transaction (`loader`: checked, then batched), triggers held back so
 //! that counters load as exported, the full-text index rebuilt as stories
-//! arrive, and the tables' sequences set from the header. A backup of an older schema is loaded into that
-//! schema and migrated after; a newer one is refused.
+//! arrive, and the tables' sequences set from the header. A backup of an
+//! older schema is loaded into that schema and migrated after; a newer
+//! one is refused.
 
 use std::collections::BTreeMap;
 

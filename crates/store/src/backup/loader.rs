@@ -17,6 +17,7 @@ use super::TABLES;
 use super::export::{Cell, bind};
 use crate::backend::catalog::{ColumnKind, TableShape};
 use crate::backend::{Backend, IndexedText};
+use crate::sql::value_rows;
 use crate::{Result, StoreError};
 
 /// Rows written by one statement, at most (and at most
@@ -200,19 +201,11 @@ impl<'a> Loader<'a> {
 /// One multi-row `INSERT` of `rows`, columns in name order.
 async fn insert(conn: &mut AnyConnection, shape: &TableShape, rows: &[&[Cell]]) -> Result<()> {
     let columns: Vec<&str> = shape.columns.iter().map(|c| c.name.as_str()).collect();
-    let width = columns.len();
-    let values: Vec<String> = (0..rows.len())
-        .map(|r| {
-            let placeholders: Vec<String> =
-                (1..=width).map(|c| format!("${}", r * width + c)).collect();
-            format!("({})", placeholders.join(", "))
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO {} ({}) VALUES {}",
         shape.name,
         columns.join(", "),
-        values.join(", ")
+        value_rows(rows.len(), columns.len())
     );
     let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
     for row in rows {
