@@ -56,7 +56,7 @@ impl Passwords {
             .get_or_try_init(|| self.hash("not anyone's password".into()))
             .await?
             .clone();
-        self.check(password, dummy).await?;
+        self.check(password, dummy, Work::Argon2).await?;
         Ok(false)
     }
 
@@ -93,17 +93,17 @@ impl Passwords {
     /// hash that cannot sign in (`!…`, an unknown format, too many rounds)
     /// is checked as no one's, so it costs what a wrong password costs.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
-        if django::StoredHash::parse(&hash) == django::StoredHash::Unusable {
-            return self.verify_nobody(password).await;
-        }
-        self.check(password, hash).await
+        let work = match django::StoredHash::parse(&hash) {
+            django::StoredHash::Unusable => return self.verify_nobody(password).await,
+            django::StoredHash::Pbkdf2 { rounds, .. } => Work::Pbkdf2 { rounds },
+            django::StoredHash::Argon2(_) => Work::Argon2,
+        };
+        self.check(password, hash, work).await
     }
 
-    async fn check(&self, password: String, hash: String) -> Result<bool, ApiError> {
-        let work = match django::StoredHash::parse(&hash) {
-            django::StoredHash::Pbkdf2 { rounds, .. } => Work::Pbkdf2 { rounds },
-            _ => Work::Argon2,
-        };
+    /// Checks `password` against `hash` in a turn of the queue sized by
+    /// `work` (what the stored hash asks), off the async workers.
+    async fn check(&self, password: String, hash: String, work: Work) -> Result<bool, ApiError> {
         let turn = self.queue.enter(work).await?;
         self.checks.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();

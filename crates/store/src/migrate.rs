@@ -76,12 +76,16 @@ impl Store {
     pub(crate) async fn migrate_to(&self, schema: i64) -> Result<usize> {
         let backend = self.backend();
         let mut conn = self.pool.acquire().await?;
+        // A session lock ends with its session: the connection is closed,
+        // never handed back to the pool, so a run that fails or is
+        // abandoned half-way (its future dropped) cannot leave the lock
+        // held by an idle pooled connection. One connection a run.
+        conn.close_on_drop();
         backend.lock_migrations(&mut conn).await?;
         let applied = apply(&mut conn, backend, schema).await;
-        if backend.unlock_migrations(&mut conn).await.is_err() {
-            // A session lock ends with its session.
-            conn.close_on_drop();
-        }
+        // Given back at once when the run ends normally; the close above
+        // covers the rest.
+        let _ = backend.unlock_migrations(&mut conn).await;
         applied
     }
 }
