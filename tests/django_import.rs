@@ -155,6 +155,9 @@ async fn names_and_addresses_taken_within_one_batch_are_seen(app: TestApp) {
         record(501, "Sam.Lee", "sam@example.org"),
         // The first record's address in other letters: moves in without it.
         record(505, "kim_park", "SAM@example.org"),
+        // Numbered again: the name already here is still taken the second
+        // time it comes up in the batch.
+        record(506, "sam.lee", "fifth@example.org"),
     ];
     let dir = common::TempDir::new();
     let file = dir.0.join("batch.json");
@@ -170,7 +173,7 @@ async fn names_and_addresses_taken_within_one_batch_are_seen(app: TestApp) {
     }
     assert_eq!(
         out.lines().last().unwrap(),
-        "imported 4, skipped 2 (already here), renamed 3, without email 1, unusable passwords 0"
+        "imported 5, skipped 2 (already here), renamed 4, without email 1, unusable passwords 0"
     );
     let admin = app.register_admin("batch_admin").await;
     let users = app

@@ -117,15 +117,13 @@ impl Store {
             let mut username = bases[i].clone();
             let mut number = 2u32;
             while username != lowered[i] {
-                let taken = taken_names.contains(&username)
-                    || (!asked.contains(&username) && {
-                        asked.insert(username.clone());
-                        let found =
-                            found_among(&mut tx, "username", &HashSet::from([username.clone()]))
-                                .await?;
-                        !found.is_empty()
-                    });
-                if !taken {
+                // A numbered name the batch did not read up front is asked
+                // once; what the answer finds stays taken for the batch.
+                if asked.insert(username.clone()) {
+                    let one = HashSet::from([username.clone()]);
+                    taken_names.extend(found_among(&mut tx, "username", &one).await?);
+                }
+                if !taken_names.contains(&username) {
                     break;
                 }
                 let suffix = number.to_string();
