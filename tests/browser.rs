@@ -61,6 +61,7 @@ async fn draw_across_canvas(page: &Page<'_>) {
     .await;
 }
 
+const PRESENT: &str = "return document.getElementById('present').textContent";
 const PRESENCE: &str =
     "return [...document.querySelectorAll('#presence li')].map(li => li.dataset.username).sort()";
 /// The colour of the canvas pixel at its centre, as `[r, g, b]`.
@@ -108,6 +109,11 @@ async fn two_browsers_draw_together_on_the_demo_page() {
     for page in [&alices_page, &bobs_page] {
         page.wait_for("both in the presence list", PRESENCE, |v| {
             *v == json!(["alice", "bob"])
+        })
+        .await;
+        // From batched `presence` frames (v1.6), with their count.
+        page.wait_for("the count of who is here", PRESENT, |v| {
+            *v == json!("2 here")
         })
         .await;
     }

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 broker_tests!(
     bad_tokens_are_refused_before_the_upgrade,
     presence_in_the_lobby_and_on_channels_counts_users_once,
+    a_channel_over_the_presence_list_cap_sends_counts,
     messages_chat_and_permissions,
     strokes_are_saved_then_broadcast_and_cursors_are_volatile,
     recovery_and_the_history_cap,
@@ -47,41 +48,108 @@ async fn presence_in_the_lobby_and_on_channels_counts_users_once(broker: Broker)
     let (app, address) = start(&broker, RealtimeArgs::default()).await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
     let mut a = connect(address, &alice).await;
     let lobby = subscribe(&mut a, "lobby", None).await;
     assert_eq!(
         lobby["presence"][0]["username"], "alice",
         "yourself included"
     );
+    assert_eq!(lobby["presence_count"], 1);
+    // Alice's own arrival comes in the first batch (she was fresh in it).
+    let first = next_op(&mut a, "presence").await;
+    assert_eq!(usernames(&first["joins"]), ["alice"]);
+
+    // Bob arrives, and Carol comes and goes within one interval: one
+    // frame with Bob alone (the contract's net changes).
     let mut b1 = connect(address, &bob).await;
     subscribe(&mut b1, "lobby", None).await;
-    let join = next_op(&mut a, "join").await;
-    assert_eq!(
-        (join["channel"].as_str(), join["user"]["username"].as_str()),
-        (Some("lobby"), Some("bob"))
-    );
+    let mut c = connect(address, &carol).await;
+    subscribe(&mut c, "lobby", None).await;
+    drop(c);
+    let batch = next_op(&mut a, "presence").await;
+    assert_eq!(batch["channel"], "lobby");
+    assert_eq!(usernames(&batch["joins"]), ["bob"], "{batch}");
+    assert_eq!(batch["leaves"], json!([]), "{batch}");
+    assert_eq!(batch["count"], 2);
 
     let channel = story_channel(&app, &alice).await;
     subscribe(&mut a, &channel, None).await;
     subscribe(&mut b1, &channel, None).await;
-    assert_eq!(next_op(&mut a, "join").await["channel"], channel);
+    let joined = next_op(&mut a, "presence").await;
+    assert_eq!(joined["channel"], channel);
+    assert_eq!(joined["count"], 2);
     let mut b2 = connect(address, &bob).await;
     let second = subscribe(&mut b2, &channel, None).await;
     assert_eq!(
-        second["presence"].as_array().unwrap().len(),
-        2,
+        (
+            second["presence"].as_array().unwrap().len(),
+            second["presence_count"].as_u64()
+        ),
+        (2, Some(2)),
         "two users, one with two tabs"
     );
     drop(b2);
+    // Two intervals go by with nothing for Bob's second tab.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     send(&mut a, json!({"op": "ping"})).await;
     assert_eq!(
         next(&mut a).await.unwrap()["op"],
         "pong",
-        "no join or leave for bob's second tab"
+        "no presence change for bob's second tab"
     );
     drop(b1);
-    let leave = next_op(&mut a, "leave").await;
-    assert_eq!(leave["user"]["username"], "bob");
+    let left = next_op(&mut a, "presence").await;
+    assert_eq!(usernames(&left["leaves"]), ["bob"]);
+    assert_eq!(left["count"], 1);
+}
+
+async fn a_channel_over_the_presence_list_cap_sends_counts(broker: Broker) {
+    let settings = RealtimeArgs {
+        ws_presence_list: 2,
+        ws_presence_interval_ms: 200,
+        ..RealtimeArgs::default()
+    };
+    let (app, address) = start(&broker, settings).await;
+    let mut sockets = Vec::new();
+    for name in ["ann", "ben", "cat", "dan"] {
+        let token = app.register(name).await;
+        let mut socket = connect(address, &token).await;
+        let joined = subscribe(&mut socket, "lobby", None).await;
+        let listed = usernames(&joined["presence"]);
+        assert!(listed.len() <= 2 && listed.contains(&name), "{joined}");
+        assert_eq!(joined["presence_count"], sockets.len() + 1);
+        sockets.push(socket);
+    }
+    // Over the cap: the count alone, however many arrived.
+    let ann = &mut sockets[0];
+    let counted = loop {
+        let frame = next_op(ann, "presence").await;
+        if frame["count"] == 4 {
+            break frame;
+        }
+    };
+    assert_eq!(
+        (&counted["joins"], &counted["leaves"]),
+        (&json!([]), &json!([]))
+    );
+    // Back to the cap: the whole list once, then changes again.
+    sockets.truncate(2);
+    let listed = next_op(&mut sockets[0], "presence").await;
+    assert_eq!(listed["count"], 2, "{listed}");
+    assert_eq!(usernames(&listed["presence"]), ["ann", "ben"], "{listed}");
+    assert!(listed.get("joins").is_none(), "{listed}");
+    sockets.truncate(1);
+    let left = next_op(&mut sockets[0], "presence").await;
+    assert_eq!(usernames(&left["leaves"]), ["ben"], "{left}");
+}
+
+fn usernames(list: &serde_json::Value) -> Vec<&str> {
+    list.as_array()
+        .expect("a list of users")
+        .iter()
+        .map(|user| user["username"].as_str().unwrap())
+        .collect()
 }
 
 async fn messages_chat_and_permissions(broker: Broker) {

@@ -201,6 +201,14 @@ pub struct RealtimeArgs {
     /// Open connections in all.
     #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub ws_max_connections: usize,
+    /// Milliseconds between two `presence` frames of a channel: joins and
+    /// leaves in between go out together, as net changes (contract v1.6).
+    #[arg(long, env = "WS_PRESENCE_INTERVAL_MS", default_value_t = 1000)]
+    pub ws_presence_interval_ms: u64,
+    /// Most users a `subscribed` frame lists; a channel with more sends
+    /// counts instead of lists in its `presence` frames.
+    #[arg(long, env = "WS_PRESENCE_LIST", default_value_t = 100)]
+    pub ws_presence_list: usize,
     /// Seconds between server pings.
     #[arg(long, env = "WS_PING_SECS", default_value_t = 15)]
     pub ws_ping_secs: u64,

@@ -5,7 +5,7 @@
 //!
 //! Frames from a channel are serialised from `json!` objects, whose keys
 //! come out sorted: each (`message`, `subscribed`, and the broker's
-//! `join`/`leave`) therefore starts `{"channel":"NAME"`, which is how a
+//! `presence`) therefore starts `{"channel":"NAME"`, which is how a
 //! connection drops what it still holds of a channel it has left
 //! ([`channel_of`]). The connection's own answers (`error`,
 //! `unsubscribed`) put `op` first, so they always go out.
@@ -46,7 +46,8 @@ pub fn pong() -> Frame {
 pub fn subscribed(channel: &str, state: &Subscribed) -> Frame {
     frame(json!({
         "op": "subscribed", "channel": channel, "offset": state.offset, "epoch": state.epoch,
-        "presence": state.presence, "recovered": state.recovered,
+        "presence": state.presence, "presence_count": state.presence_count,
+        "recovered": state.recovered,
     }))
 }
 

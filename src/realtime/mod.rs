@@ -89,6 +89,24 @@ impl Drop for Slot {
     }
 }
 
+/// Every `WS_PRESENCE_INTERVAL_MS`, each channel's joins and leaves go out
+/// as one `presence` frame; stops with the realtime layer.
+async fn send_presence(realtime: Weak<Realtime>) {
+    let period = match realtime.upgrade() {
+        Some(realtime) => Duration::from_millis(realtime.settings.ws_presence_interval_ms.max(10)),
+        None => return,
+    };
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(realtime) = realtime.upgrade() else {
+            return;
+        };
+        realtime.broker.flush_presence().await;
+    }
+}
+
 impl Realtime {
     /// The realtime layer with the broker the settings ask for (Redis when
     /// `REDIS_URL` is set). Fails only on a malformed Redis address; an
@@ -98,6 +116,7 @@ impl Realtime {
             history_messages: settings.ws_history_messages,
             history_age: Duration::from_secs(settings.ws_history_secs),
             history_bytes: settings.ws_history_bytes,
+            presence_list: settings.ws_presence_list.max(1),
         };
         let broker: Box<dyn Broker> = match &settings.redis_url {
             Some(url) => Box::new(RedisBroker::start(
@@ -131,6 +150,7 @@ impl Realtime {
                 realtime.deliver_user_event(event);
             }
         }));
+        tokio::spawn(send_presence(Arc::downgrade(&realtime)));
         Ok(realtime)
     }
 

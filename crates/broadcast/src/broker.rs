@@ -56,11 +56,12 @@ pub trait Broker: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Joins a channel: queues `ack`, then the replay, then everything
-    /// newer, in that order; others see a `join` when this is the user's
-    /// first connection there (across every process).
+    /// newer, in that order; others see the user join in a `presence` frame
+    /// when this is the user's first connection there (across every
+    /// process).
     fn subscribe<'a>(&'a self, join: Join<'a>, ack: Ack<'a>) -> BoxFuture<'a, Subscribed>;
 
-    /// Leaves a channel; a `leave` goes out when the user's last
+    /// Leaves a channel; the user leaves presence when their last
     /// connection there (across every process) goes.
     fn unsubscribe<'a>(&'a self, channel: &'a str, conn: ConnId) -> BoxFuture<'a, ()>;
 
@@ -90,6 +91,10 @@ pub trait Broker: Send + Sync {
 
     /// Periodic housekeeping: expire histories, free idle channels.
     fn sweep(&self);
+
+    /// Sends each channel with presence changes its batched `presence`
+    /// frame (contract v1.6); run every `WS_PRESENCE_INTERVAL_MS`.
+    fn flush_presence(&self) -> BoxFuture<'_, ()>;
 
     /// Channels with state in this process.
     fn channel_count(&self) -> usize;

@@ -14,6 +14,7 @@
 mod broker;
 mod history;
 mod outbox;
+mod presence;
 mod redis_broker;
 
 use std::collections::HashMap;
@@ -26,7 +27,6 @@ use tokio::time::Instant;
 
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 pub use broker::{Ack, BoxFuture, Broker, CONTROL, Compose, Join, UserEvent, UserEvents};
 pub use history::History;
@@ -48,17 +48,16 @@ pub struct Member {
     pub display_name: String,
 }
 
-/// A `join` or `leave` frame: the one place both brokers build them.
-pub fn presence_frame(op: &str, channel: &str, user: &Member) -> String {
-    json!({"op": op, "channel": channel, "user": user}).to_string()
-}
-
 /// The broadcast layer's bounds; every one is a setting of the server.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub history_messages: usize,
     pub history_age: Duration,
     pub history_bytes: usize,
+    /// Most users a `subscribed` frame lists, and most a channel may have
+    /// for its `presence` frames to list changes (over it they carry the
+    /// count alone).
+    pub presence_list: usize,
 }
 
 impl Default for Limits {
@@ -67,6 +66,7 @@ impl Default for Limits {
             history_messages: 100,
             history_age: Duration::from_secs(60),
             history_bytes: 256 * 1024,
+            presence_list: 100,
         }
     }
 }
@@ -102,13 +102,18 @@ impl Stats {
 struct Subscriber {
     member: Member,
     outbox: Outbox,
+    /// Subscribed since the channel's last `presence` frame.
+    fresh: bool,
 }
 
 struct ChannelState {
+    name: Arc<str>,
     history: History,
     subscribers: HashMap<ConnId, Subscriber>,
     /// user id → connections of that user here (presence counts users once).
     presence: HashMap<i64, (Member, usize)>,
+    /// Joins and leaves waiting for the next `presence` frame.
+    batch: presence::Batch,
 }
 
 /// What a subscriber learns when it joins a channel.
@@ -116,7 +121,10 @@ struct ChannelState {
 pub struct Subscribed {
     pub offset: u64,
     pub epoch: u64,
+    /// At most `presence_list` users, the subscriber included.
     pub presence: Vec<Member>,
+    /// How many distinct users are on the channel.
+    pub presence_count: usize,
     pub recovered: bool,
     pub replay: Vec<Frame>,
 }
@@ -128,6 +136,10 @@ pub struct Hub {
     epochs: AtomicU64,
     pub stats: Stats,
     user_events: OnceLock<UserEvents>,
+    /// Channels with presence changes waiting for the next flush; each at
+    /// most once (its batch knows it is queued), so no longer than the
+    /// channel map.
+    presence_queue: Mutex<Vec<Arc<str>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -150,27 +162,27 @@ impl Hub {
             epochs: AtomicU64::new(epoch_seed()),
             stats: Stats::default(),
             user_events: OnceLock::new(),
+            presence_queue: Mutex::new(Vec::new()),
         }
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.limits
     }
 
     fn channel(&self, name: &str) -> Arc<Mutex<ChannelState>> {
         if let Some(channel) = self.channels.get(name) {
             return channel.clone();
         }
+        let name: Arc<str> = Arc::from(name);
         self.channels
-            .entry(Arc::from(name))
+            .entry(name.clone())
             .or_insert_with(|| {
                 Arc::new(Mutex::new(ChannelState {
+                    name,
                     // JSON numbers above 2^53 lose precision in browsers.
                     history: History::new(
                         self.epochs.fetch_add(1, Ordering::Relaxed) & 0x001F_FFFF_FFFF_FFFF,
                     ),
                     subscribers: HashMap::new(),
                     presence: HashMap::new(),
+                    batch: presence::Batch::default(),
                 }))
             })
             .clone()
@@ -178,8 +190,9 @@ impl Hub {
 
     /// Joins a channel. With `since`, the messages after it are replayed if
     /// the history still holds all of them (`recovered`); otherwise nothing
-    /// is replayed and the client reloads over REST. Others see a `join`
-    /// when this is the user's first connection on the channel.
+    /// is replayed and the client reloads over REST. Others see the user
+    /// join in the next `presence` frame when this is the user's first
+    /// connection on the channel.
     ///
     /// `ack` makes the subscriber's answer; it is queued, then the replay,
     /// before the subscriber can receive anything newer: order is exact.
@@ -194,7 +207,7 @@ impl Hub {
     ) -> Subscribed {
         let channel = self.channel(name);
         let mut state = lock(&channel);
-        let subscribed = self.join(&mut state, name, conn, member, outbox.clone(), since);
+        let subscribed = self.join(&mut state, conn, member, outbox.clone(), since);
         let mut delivered = outbox.send(ack(&subscribed));
         for frame in &subscribed.replay {
             delivered &= outbox.send(frame.clone());
@@ -216,13 +229,12 @@ impl Hub {
     ) -> Subscribed {
         let channel = self.channel(name);
         let mut state = lock(&channel);
-        self.join(&mut state, name, conn, member, outbox, since)
+        self.join(&mut state, conn, member, outbox, since)
     }
 
     fn join(
         &self,
         state: &mut ChannelState,
-        name: &str,
         conn: ConnId,
         member: Member,
         outbox: Outbox,
@@ -247,6 +259,7 @@ impl Hub {
             Subscriber {
                 member: member.clone(),
                 outbox,
+                fresh: true,
             },
         );
         if replaced.is_some() {
@@ -255,22 +268,21 @@ impl Hub {
                 entry.1 -= 1;
             }
         } else if first {
-            let frame: Frame = presence_frame("join", name, &member).into();
-            self.fan_out(state, &frame, Some(conn));
+            self.record_presence(state, &member, true);
         }
-        let mut presence: Vec<Member> = state.presence.values().map(|(m, _)| m.clone()).collect();
-        presence.sort_by_key(|m| m.id);
+        let others = state.presence.values().map(|(m, _)| m);
         Subscribed {
             offset: state.history.latest(),
             epoch: state.history.epoch(),
-            presence,
+            presence: presence::capped_list(&member, others, self.limits.presence_list),
+            presence_count: state.presence.len(),
             recovered,
             replay,
         }
     }
 
-    /// Leaves a channel; a `leave` goes out when the user's last connection
-    /// there goes. Returns whether the connection was subscribed.
+    /// Leaves a channel; the user leaves presence when their last
+    /// connection there goes. Returns whether the connection was subscribed.
     pub fn unsubscribe(&self, name: &str, conn: ConnId) -> bool {
         let Some(channel) = self.channels.get(name).map(|c| c.clone()) else {
             return false;
@@ -289,8 +301,7 @@ impl Hub {
         };
         if last {
             state.presence.remove(&user);
-            let frame: Frame = presence_frame("leave", name, &subscriber.member).into();
-            self.fan_out(&mut state, &frame, None);
+            self.record_presence(&mut state, &subscriber.member, false);
         }
         let empty = state.subscribers.is_empty();
         drop(state);
@@ -298,12 +309,6 @@ impl Hub {
             self.free_if_idle(name);
         }
         true
-    }
-
-    pub fn is_subscribed(&self, name: &str, conn: ConnId) -> bool {
-        self.channels
-            .get(name)
-            .is_some_and(|c| lock(&c).subscribers.contains_key(&conn))
     }
 
     /// Publishes a message kept in history: `frame` is given the offset.
@@ -317,7 +322,7 @@ impl Hub {
         let frame = Frame::from(frame(offset));
         state.history.push(offset, frame.clone(), now, &self.limits);
         self.stats.messages_in.fetch_add(1, Ordering::Relaxed);
-        self.fan_out(&mut state, &frame, None);
+        self.fan_out(&state, &frame);
         Some(offset)
     }
 
@@ -345,11 +350,8 @@ impl Hub {
 
     /// Delivers to every subscriber (but `except`); kicks those whose queue
     /// is full.
-    fn fan_out(&self, state: &mut ChannelState, frame: &Frame, except: Option<ConnId>) {
-        for (conn, subscriber) in &state.subscribers {
-            if Some(*conn) == except {
-                continue;
-            }
+    fn fan_out(&self, state: &ChannelState, frame: &Frame) {
+        for subscriber in state.subscribers.values() {
             if self.stats.send_or_kick(&subscriber.outbox, frame.clone()) {
                 self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
             }
@@ -421,8 +423,8 @@ impl Broker for Hub {
         let Some(channel) = self.channels.get(channel).map(|c| c.clone()) else {
             return;
         };
-        let mut state = lock(&channel);
-        self.fan_out(&mut state, &frame, None);
+        let state = lock(&channel);
+        self.fan_out(&state, &frame);
     }
 
     fn latest(&self, channel: &str) -> u64 {
@@ -442,6 +444,11 @@ impl Broker for Hub {
 
     fn sweep(&self) {
         Hub::sweep(self);
+    }
+
+    fn flush_presence(&self) -> BoxFuture<'_, ()> {
+        Hub::flush_presence(self);
+        Box::pin(std::future::ready(()))
     }
 
     fn channel_count(&self) -> usize {

@@ -33,6 +33,7 @@ fn history_is_bounded_by_count_bytes_and_age() {
         history_messages: 3,
         history_age: Duration::from_secs(60),
         history_bytes: 1_000,
+        presence_list: 100,
     };
     let start = Instant::now();
     let mut history = History::new(7);
@@ -87,12 +88,31 @@ async fn publish_fans_out_with_offsets_and_presence_counts_users_once() {
         2,
         "a user with two tabs is there once"
     );
+    assert!(
+        drain(&mut a_rx).await.is_empty(),
+        "joins wait for the presence interval"
+    );
+    hub.flush_presence();
     let a_frames = drain(&mut a_rx).await;
     assert_eq!(
         a_frames.len(),
         1,
-        "one join for user 2, not two: {a_frames:?}"
+        "one presence frame, user 2 in it once: {a_frames:?}"
     );
+    let presence: serde_json::Value = serde_json::from_str(&a_frames[0]).unwrap();
+    assert_eq!(
+        (presence["op"].as_str(), presence["count"].as_u64()),
+        (Some("presence"), Some(2))
+    );
+    let joins: Vec<i64> = presence["joins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(joins, [1, 2], "both arrived in this interval");
+    drain(&mut b1_rx).await;
+    drain(&mut b2_rx).await;
 
     assert_eq!(hub.publish("story:1", frame), Some(1));
     assert_eq!(hub.publish("story:1", frame), Some(2));
@@ -101,14 +121,18 @@ async fn publish_fans_out_with_offsets_and_presence_counts_users_once() {
     assert_eq!(drain(&mut b2_rx).await.len(), 2);
 
     assert!(hub.unsubscribe("story:1", 3));
+    hub.flush_presence();
     assert!(
         drain(&mut a_rx).await.is_empty(),
         "no leave while the user's other tab is there"
     );
     hub.unsubscribe("story:1", 2);
+    hub.flush_presence();
     let leave = drain(&mut a_rx).await;
     assert_eq!(leave.len(), 1);
-    assert!(leave[0].contains("\"op\":\"leave\""));
+    let leave: serde_json::Value = serde_json::from_str(&leave[0]).unwrap();
+    assert_eq!(leave["leaves"][0]["id"], 2);
+    assert_eq!(leave["count"], 1);
     assert_eq!(hub.publish("nowhere", frame), None);
 }
 
@@ -214,4 +238,46 @@ async fn channels_are_freed_when_empty_and_expired() {
         0,
         "empty and no history: freed at once"
     );
+}
+
+#[tokio::test]
+async fn a_lobby_over_the_cap_costs_one_small_frame_a_member_an_interval() {
+    let hub = Hub::new(Limits {
+        presence_list: 10,
+        ..Limits::default()
+    });
+    let mut receivers = Vec::new();
+    for id in 1..=50 {
+        let (tx, rx) = outbox(16, 1 << 20);
+        let joined = hub.subscribe("lobby", id as u64, member(id), tx, None);
+        assert!(joined.presence.len() <= 10, "the subscribed list is capped");
+        assert!(
+            joined.presence.iter().any(|m| m.id == id),
+            "yourself included"
+        );
+        assert_eq!(joined.presence_count, id as usize);
+        receivers.push(rx);
+    }
+    hub.flush_presence();
+    for rx in &mut receivers {
+        let frames = drain(rx).await;
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        let frame: serde_json::Value = serde_json::from_str(&frames[0]).unwrap();
+        assert_eq!(frame["count"], 50);
+        assert_eq!(frame["joins"], serde_json::json!([]), "counted, not listed");
+        assert!(frames[0].len() < 100);
+    }
+    // Back under the cap: everyone listed once, then changes again.
+    for id in 11..=50 {
+        hub.unsubscribe("lobby", id as u64);
+    }
+    hub.flush_presence();
+    let frames = drain(&mut receivers[0]).await;
+    let frame: serde_json::Value = serde_json::from_str(&frames[0]).unwrap();
+    assert_eq!(frame["presence"].as_array().unwrap().len(), 10);
+    hub.unsubscribe("lobby", 10);
+    hub.flush_presence();
+    let frames = drain(&mut receivers[0]).await;
+    let frame: serde_json::Value = serde_json::from_str(&frames[0]).unwrap();
+    assert_eq!(frame["leaves"][0]["id"], 10);
 }

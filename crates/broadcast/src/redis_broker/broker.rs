@@ -15,8 +15,9 @@ use crate::{
     UserEvents,
 };
 
-/// What the join script answers.
-pub(super) type Joined = (u64, String, i64, Vec<String>, Vec<Vec<u8>>);
+/// What the join script answers: latest offset, epoch, recovered, count,
+/// (a sample of) who is here, the replay.
+pub(super) type Joined = (u64, String, i64, usize, Vec<String>, Vec<Vec<u8>>);
 
 impl Broker for RedisBroker {
     fn name(&self) -> &'static str {
@@ -44,6 +45,7 @@ impl Broker for RedisBroker {
                         member_id: join.member.id,
                         outbox: join.outbox.clone(),
                         pending: Some(Vec::new()),
+                        fresh: true,
                     },
                 );
                 let user = state
@@ -61,7 +63,6 @@ impl Broker for RedisBroker {
 
             let member_json = json!(join.member).to_string();
             let joined: Option<Joined> = if inner.ensure_listening(&name, &channel).await {
-                let join_frame = crate::presence_frame("join", join.channel, &join.member);
                 let mut commands = inner.commands.clone();
                 let mut invocation = inner.scripts.join.prepare_invoke();
                 invocation
@@ -80,8 +81,7 @@ impl Broker for RedisBroker {
                     .arg(inner.limits.history_age.as_millis() as u64)
                     .arg(join.since.map(|s| s.to_string()).unwrap_or_default())
                     .arg(inner.topic(&name))
-                    .arg(join_frame)
-                    .arg(format!("{}/{}", inner.process, join.conn))
+                    .arg(inner.limits.presence_list)
                     .arg(inner.new_epoch());
                 inner
                     .call("join", invocation.invoke_async(&mut commands))
@@ -90,20 +90,25 @@ impl Broker for RedisBroker {
                 None
             };
 
+            let cap = inner.limits.presence_list;
             let mut state = lock(&channel.state);
             let subscribed = match joined {
-                Some((latest, epoch, recovered, presence, replay)) => {
+                Some((latest, epoch, recovered, count, presence, replay)) => {
                     let epoch = epoch.parse().unwrap_or_default();
                     state.epoch = epoch;
-                    let mut presence: Vec<Member> = presence
+                    if state.count == 0 {
+                        // New here: events keep it from now on.
+                        state.count = count;
+                    }
+                    let others: Vec<Member> = presence
                         .iter()
                         .filter_map(|m| serde_json::from_str(m).ok())
                         .collect();
-                    presence.sort_by_key(|m| m.id);
                     Subscribed {
                         offset: latest,
                         epoch,
-                        presence,
+                        presence: crate::presence::capped_list(&join.member, others.iter(), cap),
+                        presence_count: count,
                         recovered: recovered == 1,
                         replay: replay.into_iter().map(Frame::from).collect(),
                     }
@@ -113,22 +118,16 @@ impl Broker for RedisBroker {
                     if state.epoch == 0 {
                         state.epoch = inner.new_epoch();
                     }
+                    state.count = state.users.len();
                     if first_here {
-                        let frame =
-                            Frame::from(crate::presence_frame("join", join.channel, &join.member));
-                        for (conn, subscriber) in &state.subscribers {
-                            if *conn != join.conn && subscriber.pending.is_none() {
-                                subscriber.outbox.send(frame.clone());
-                            }
-                        }
+                        inner.record_presence(&mut state, &name, &join.member, true);
                     }
-                    let mut presence: Vec<Member> =
-                        state.users.values().map(|(m, _)| m.clone()).collect();
-                    presence.sort_by_key(|m| m.id);
+                    let others = state.users.values().map(|(m, _)| m);
                     Subscribed {
                         offset: state.latest,
                         epoch: state.epoch,
-                        presence,
+                        presence: crate::presence::capped_list(&join.member, others, cap),
+                        presence_count: state.users.len(),
                         recovered: join.since.is_none_or(|s| s == state.latest),
                         replay: Vec::new(),
                     }
@@ -190,7 +189,6 @@ impl Broker for RedisBroker {
                     .try_send(Control::Unlisten(Arc::from(channel)));
             }
             let Some(member) = last_here else { return };
-            let leave = crate::presence_frame("leave", channel, &member);
             let mut commands = inner.commands.clone();
             let mut invocation = inner.scripts.leave.prepare_invoke();
             invocation
@@ -199,13 +197,16 @@ impl Broker for RedisBroker {
                 .key(inner.key(channel, "counts"))
                 .arg(member.id)
                 .arg(&inner.process)
-                .arg(inner.topic(channel))
-                .arg(&leave);
+                .arg(inner.topic(channel));
             let left: Option<i64> = inner
                 .call("leave", invocation.invoke_async(&mut commands))
                 .await;
             if left.is_none() && !removed {
-                inner.deliver(channel, Some(0), "-", Frame::from(leave));
+                // Redis is away: this process's members hear it alone.
+                let name: Arc<str> = Arc::from(channel);
+                let mut state = lock(&local.state);
+                state.count = state.users.len();
+                inner.record_presence(&mut state, &name, &member, false);
             }
         })
     }
@@ -336,6 +337,10 @@ impl Broker for RedisBroker {
 
     fn on_user_event(&self, handler: UserEvents) {
         let _ = self.inner.user_events.set(handler);
+    }
+
+    fn flush_presence(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.inner.flush_presence())
     }
 
     fn sweep(&self) {

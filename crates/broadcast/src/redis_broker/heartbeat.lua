@@ -1,13 +1,12 @@
 -- Every few seconds, once per process for a batch of its channels (not
 -- once per channel): renews this process's presence entries and each
 -- channel's keys, and retires the entries of processes that stopped
--- renewing (crashed), sending a leave for each user who then has no entry
+-- renewing (crashed), sending a presence event for each user who then has no entry
 -- on the channel. Renewals come first, so this process's own entries are
 -- never taken for expired. Only expired entries are read.
 -- KEYS: per channel, 5 keys: seq, epoch, presence, members, counts
 -- ARGV: process id, presence ttl (ms), keep (ms), then per channel: its
---       pub/sub channel, its name as JSON, n, then n pairs of user id and
---       member JSON
+--       pub/sub channel, n, then n pairs of user id and member JSON
 local now = now_ms()
 local process = ARGV[1]
 local ttl = tonumber(ARGV[2])
@@ -16,9 +15,9 @@ local a = 4
 local left = 0
 for c = 0, #KEYS / 5 - 1 do
   local presence, members, counts = KEYS[c * 5 + 3], KEYS[c * 5 + 4], KEYS[c * 5 + 5]
-  local topic, name = ARGV[a], ARGV[a + 1]
-  local n = tonumber(ARGV[a + 2])
-  a = a + 3
+  local topic = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
   for i = 1, n do
     local user = ARGV[a]
     if redis.call('ZADD', presence, now + ttl, user .. ':' .. process) == 1 then
@@ -38,9 +37,7 @@ for c = 0, #KEYS / 5 - 1 do
         local member = redis.call('HGET', members, user)
         if member then
           redis.call('HDEL', members, user)
-          -- The same bytes as the servers' leave frames (keys sorted).
-          redis.call('PUBLISH', topic,
-            '0 -\n{"channel":' .. name .. ',"op":"leave","user":' .. member .. '}')
+          redis.call('PUBLISH', topic, presence_event(redis.call('HLEN', members), '-', member))
           left = left + 1
         end
       end

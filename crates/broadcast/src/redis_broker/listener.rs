@@ -80,7 +80,9 @@ pub(super) async fn listen(inner: Weak<Inner>, mut control: mpsc::Receiver<Contr
                     let payload = message.get_payload_bytes();
                     let topic = message.get_channel_name();
                     if let Some(name) = broker.channel_of_topic(topic) {
-                        if let Some((offset, except, frame)) = parse_payload(payload) {
+                        if payload.starts_with(b"p ") {
+                            broker.presence_event(name, payload);
+                        } else if let Some((offset, except, frame)) = parse_payload(payload) {
                             broker.deliver(name, offset, except, Frame::copy_from_slice(frame));
                         }
                     } else if topic == broker.users_topic {

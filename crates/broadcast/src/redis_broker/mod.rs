@@ -11,8 +11,11 @@
 //! - **Presence.** A sorted set per channel holds `user:process` entries
 //!   scored by expiry; each process renews its own every third of the TTL,
 //!   so a crashed process's users leave within the TTL (45 s by default)
-//!   plus one renewal. Join and leave frames are decided inside scripts, so
-//!   a user on two processes joins once and leaves once.
+//!   plus one renewal. Joins and leaves are decided inside scripts, so a
+//!   user on two processes joins once and leaves once; the scripts publish
+//!   them as events (with the channel's count) that every process batches
+//!   into its own members' `presence` frames, so a join reaches every
+//!   process's members within two intervals.
 //! - **Outages.** When Redis stops answering, local sockets keep working on
 //!   this process alone (local offsets, no history), `is_healthy` turns
 //!   false (`/readyz` says so), and the pub/sub connection is re-made with
@@ -70,6 +73,9 @@ struct LocalSubscriber {
     /// offsets (0: not a history message); `None` once the subscriber is
     /// live.
     pending: Option<Vec<(u64, Frame)>>,
+    /// Has had no `presence` frame since it was live (see
+    /// [`crate::presence`]).
+    fresh: bool,
 }
 
 #[derive(Default)]
@@ -80,6 +86,11 @@ struct LocalState {
     /// The latest offset seen here, for cursors and for outages.
     latest: u64,
     epoch: u64,
+    /// Users on the channel across every process, as the last presence
+    /// event said.
+    count: usize,
+    /// Presence changes waiting for the next frame.
+    batch: crate::presence::Batch,
 }
 
 struct LocalChannel {
@@ -115,6 +126,9 @@ struct Inner {
     epochs: AtomicU64,
     stats: Stats,
     user_events: OnceLock<UserEvents>,
+    /// Channels with presence changes waiting for the next flush (each at
+    /// most once).
+    presence_queue: Mutex<Vec<Arc<str>>>,
     scripts: Scripts,
     /// Revocations waiting for Redis to take them.
     retrying: AtomicUsize,
@@ -217,6 +231,7 @@ impl RedisBroker {
             epochs: AtomicU64::new(seed),
             stats: Stats::default(),
             user_events: OnceLock::new(),
+            presence_queue: Mutex::new(Vec::new()),
             retrying: AtomicUsize::new(0),
             pubsub_reset: Arc::new(tokio::sync::Notify::new()),
             resets: AtomicU64::new(0),

@@ -16,3 +16,9 @@ local function start_over_if_lost(seq, epoch, history, bytes, new_epoch)
   end
 end
 
+
+-- A user arrived ('+') or left ('-') a channel, for every process to
+-- batch into its members' next presence frame: 'p <count>\n<+|-><member>'.
+local function presence_event(count, sign, member)
+  return 'p ' .. count .. '\n' .. sign .. member
+end
