@@ -396,28 +396,38 @@ fn quota(per_period: u32, period: fn(NonZeroU32) -> Quota) -> Quota {
 /// each. IPv6 clients are counted by their /64, the block one subscriber
 /// usually gets, so a single household cannot dodge the count by walking
 /// its own addresses.
+/// Sign-ins (and reset codes) count only their failures (contract v1.6:
+/// a school signs in from one address).
 pub struct AddressThrottles {
     register: KeyedThrottle<IpAddr>,
-    login: KeyedThrottle<IpAddr>,
+    login: failures::FailureCount<IpAddr>,
 }
 
 impl AddressThrottles {
     pub fn new(limits: &Limits) -> Self {
         let per_minute = quota(limits.auth_attempts_per_minute, Quota::per_minute);
-        let throttle = || KeyedThrottle::new(per_minute, limits.auth_tracked_addresses, 60);
         Self {
-            register: throttle(),
-            login: throttle(),
+            register: KeyedThrottle::new(per_minute, limits.auth_tracked_addresses, 60),
+            login: failures::FailureCount::new(
+                limits.auth_attempts_per_minute,
+                limits.auth_tracked_addresses,
+            ),
         }
     }
 
-    /// Counts an attempt from `client`; `RateLimited` past the quota.
+    /// Whether `client` may attempt: `RateLimited` past the quota. A
+    /// registration counts here; a sign-in counts only when it fails
+    /// ([`login_failed`](Self::login_failed)).
     pub fn check(&self, route: AuthRoute, client: IpAddr) -> Result<(), ApiError> {
-        let throttle = match route {
-            AuthRoute::Register => &self.register,
-            AuthRoute::Login => &self.login,
-        };
-        throttle.check(&subscriber(client))
+        match route {
+            AuthRoute::Register => self.register.check(&subscriber(client)),
+            AuthRoute::Login => self.login.check(&subscriber(client)),
+        }
+    }
+
+    /// A sign-in or reset code from `client` was wrong.
+    pub fn login_failed(&self, client: IpAddr) {
+        self.login.failed(&subscriber(client));
     }
 
     /// Forgets addresses whose counts are back to full and gives back the
@@ -468,6 +478,7 @@ fn subscriber(client: IpAddr) -> IpAddr {
 }
 
 pub mod django;
+pub mod failures;
 pub mod queue;
 
 #[cfg(test)]

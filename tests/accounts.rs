@@ -576,3 +576,71 @@ async fn registrations_are_throttled_per_client_address() {
         StatusCode::CREATED
     );
 }
+
+/// Contract v1.6: a school signs in from one address, so the per-address
+/// count of sign-ins counts failures only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_from_one_address_count_only_failures() {
+    let app = TestApp::sqlite_with(storybook::config::Limits {
+        auth_attempts_per_minute: 2,
+        trusted_proxies: "0.0.0.0/32".parse().unwrap(),
+        ..Default::default()
+    })
+    .await;
+    let post = |path: &str, forwarded_for: &str, body: serde_json::Value| {
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-forwarded-for", forwarded_for)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        app.send(request)
+    };
+    for n in 0..3 {
+        let body = json!({"username": format!("pupil{n}"), "email": format!("pupil{n}@example.com"), "password": "password123"});
+        let from = format!("198.51.100.{n}");
+        assert_eq!(
+            post("/api/auth/register", &from, body).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let school = "203.0.113.7";
+    let sign_in = |n: u32, password: &str| {
+        post(
+            "/api/auth/login",
+            school,
+            json!({"username": format!("pupil{n}"), "password": password}),
+        )
+    };
+    for round in 0..4 {
+        for n in 0..3 {
+            let reply = sign_in(n, "password123").await;
+            assert_eq!(reply.status, StatusCode::OK, "round {round}, pupil {n}");
+        }
+    }
+    assert_eq!(
+        sign_in(0, "wrong-guess").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(1, "wrong-guess").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refused = sign_in(2, "password123").await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "two failures fill a quota of two"
+    );
+    assert!(refused.headers.contains_key("retry-after"));
+    assert_eq!(
+        post(
+            "/api/auth/login",
+            "203.0.113.8",
+            json!({"username": "pupil2", "password": "password123"})
+        )
+        .await
+        .status,
+        StatusCode::OK,
+        "another address is not held back"
+    );
+}

@@ -102,6 +102,10 @@ fn addresses_are_throttled_per_route_and_ipv6_per_64() {
     let elsewhere: IpAddr = "198.51.100.4".parse().unwrap();
     for _ in 0..3 {
         throttles.check(AuthRoute::Login, home).unwrap();
+        throttles.check(AuthRoute::Register, home).unwrap();
+    }
+    for _ in 0..3 {
+        throttles.login_failed(home);
     }
     let Err(ApiError::RateLimited { retry_after_secs }) =
         throttles.check(AuthRoute::Login, same_home)
@@ -110,8 +114,12 @@ fn addresses_are_throttled_per_route_and_ipv6_per_64() {
     };
     assert!((1..=60).contains(&retry_after_secs));
     assert!(
-        throttles.check(AuthRoute::Register, home).is_ok(),
+        throttles.check(AuthRoute::Register, elsewhere).is_ok(),
         "routes count apart"
+    );
+    assert!(
+        throttles.check(AuthRoute::Register, home).is_err(),
+        "registrations count every attempt"
     );
     assert!(throttles.check(AuthRoute::Login, elsewhere).is_ok());
 }

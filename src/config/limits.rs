@@ -81,9 +81,9 @@ pub struct Limits {
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: crate::client_addr::TrustedProxies,
 
-    /// Registrations, and logins, each client address may attempt a
-    /// minute (each its own count; a family behind one address never
-    /// meets it).
+    /// Registrations each client address may attempt a minute, and failed
+    /// sign-ins (and reset codes) it may make a minute: successful
+    /// sign-ins do not count (contract v1.6: a school is one address).
     #[arg(long, env = "AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 20)]
     pub auth_attempts_per_minute: u32,
 

@@ -299,9 +299,14 @@ async fn login(
     };
     // No account has a longer name or address: refused before anything is
     // looked up or remembered, so a long name costs nothing to keep.
+    // Only failures count against the address (v1.6).
+    let failed = || {
+        auth.address_throttles.login_failed(client);
+        ApiError::Unauthorized
+    };
     let login = login.trim();
     if login.len() > MAX_LOGIN_BYTES {
-        return Err(ApiError::Unauthorized);
+        return Err(failed());
     }
     let login = login.to_lowercase();
     let (user, throttle_key) = begin_attempt(&store, &auth, &login).await?;
@@ -341,7 +346,7 @@ async fn login(
                 json!({ "token": token, "user": user_json(&user, true) }),
             ))
         }
-        _ => Err(ApiError::Unauthorized),
+        _ => Err(failed()),
     }
 }
 

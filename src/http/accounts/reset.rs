@@ -43,6 +43,11 @@ pub(super) async fn reset(
         return Err(ApiError::internal("validated fields missing"));
     };
     auth.address_throttles.check(AuthRoute::Login, client)?;
+    // Only wrong codes count against the address (v1.6).
+    let bad_code = || {
+        auth.address_throttles.login_failed(client);
+        bad_code()
+    };
     let login = login.trim().to_lowercase();
     if login.len() > MAX_LOGIN_BYTES {
         return Err(bad_code());
