@@ -51,10 +51,33 @@ pub enum StoreError {
     Database(sqlx::Error),
 }
 
+/// Database error codes that mean "short of something for now", not "broken":
+/// SQLite's busy and locked (with their extended codes: a writer that waited
+/// out `busy_timeout` behind another, as under CPU starvation) and
+/// PostgreSQL's too many connections, insufficient resources, out of
+/// memory, starting or stopping, lock not available, statement time-out,
+/// serialisation failure and deadlock. SQLite's codes are numbers and
+/// PostgreSQL's five-character SQLSTATEs, so one list serves both.
+const SHORT_OF_RESOURCES: &[&str] = &[
+    "5", "6", "261", "262", "517", "518", "773", // SQLite
+    "53000", "53200", "53300", "57P03", "55P03", "57014", "40001", "40P01", // PostgreSQL
+];
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut => Self::Busy,
+            // Contract v1.6: a short resource is `busy`, never `500`.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Io(_) => Self::Busy,
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|code| SHORT_OF_RESOURCES.contains(&code.as_ref())) =>
+            {
+                Self::Busy
+            }
             other => Self::Database(other),
         }
     }
@@ -70,5 +93,43 @@ impl StoreError {
             }
             _ => StoreError::from(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{PoolSettings, Store, StoreError};
+
+    /// A writer that waits out `busy_timeout` behind another (what CPU
+    /// starvation does to SQLite) is `Busy`, not a broken database.
+    #[tokio::test]
+    async fn a_database_locked_for_too_long_is_busy() {
+        let dir = std::env::temp_dir().join(format!("busy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("busy.db").display());
+        let store = Store::connect(&url, &PoolSettings::default())
+            .await
+            .unwrap();
+        let mut holder = store.pool.acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let mut waiter = store.pool.acquire().await.unwrap();
+        sqlx::query("PRAGMA busy_timeout = 20")
+            .execute(&mut *waiter)
+            .await
+            .unwrap();
+        let error = sqlx::query("DELETE FROM users")
+            .execute(&mut *waiter)
+            .await
+            .expect_err("the write lock is held");
+        assert!(
+            matches!(StoreError::from(error), StoreError::Busy),
+            "SQLite's busy is Busy"
+        );
+        sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+        drop((holder, waiter, store));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
