@@ -40,6 +40,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     let grace = Duration::from_secs(args.limits.shutdown_grace_secs);
     let state = AppState::from_args(store.clone(), args)?;
     crate::start_background_tasks(&state);
+    let caches = state.caches.clone();
     tracing::info!(
         generator = state.tools.generator.name(),
         ocr = state.tools.ocr.available(),
@@ -53,6 +54,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("server: {e}"))?;
+    // Acknowledged reads are written before the process goes.
+    match caches.read_counter.flush(&store, &caches.reads).await {
+        Ok(written) => tracing::info!(written, "pending reads written"),
+        Err(error) => tracing::error!(%error, "pending reads could not be written"),
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

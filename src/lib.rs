@@ -28,6 +28,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod pause;
 pub mod process;
+pub mod read_counter;
 #[cfg(feature = "realtime")]
 pub mod realtime;
 pub mod seed;
@@ -138,6 +139,11 @@ pub fn start_background_tasks(state: &AppState) {
     let token_ttl_days = state.limits.token_ttl_days;
     #[cfg(feature = "realtime")]
     let realtime = state.realtime.clone();
+    tokio::spawn(write_reads(
+        state.store.clone(),
+        state.caches.clone(),
+        Duration::from_millis(state.limits.reads_write_ms.max(10)),
+    ));
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(HOUSEKEEPING_SECS));
         let mut ticks: u64 = 0;
@@ -160,6 +166,19 @@ pub fn start_background_tasks(state: &AppState) {
             realtime.sweep();
         }
     });
+}
+
+/// Writes the reads counted in memory every `READS_WRITE_MS` (see
+/// `read_counter`).
+async fn write_reads(store: storybook_store::Store, caches: state::Caches, period: Duration) {
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(error) = caches.read_counter.flush(&store, &caches.reads).await {
+            tracing::warn!(%error, "pending reads not written; trying again");
+        }
+    }
 }
 
 /// A bad token is `401` on every `/api` route, public ones included; a good

@@ -16,6 +16,7 @@ use crate::image_cache::ImageCache;
 use crate::likes_cache::LikesCache;
 use crate::metrics::Metrics;
 use crate::notifications::Notifier;
+use crate::read_counter::ReadCounter;
 use crate::slots::Slots;
 use crate::token_cache::TokenCache;
 
@@ -66,6 +67,8 @@ pub struct Caches {
     pub likes: Arc<LikesCache>,
     /// Rendered PNGs by ETag, bounded by bytes.
     pub images: Arc<ImageCache>,
+    /// Signed-in reads, counted here and written in batches.
+    pub read_counter: Arc<ReadCounter>,
 }
 
 /// Signing in and staying signed in.
@@ -188,6 +191,7 @@ impl AppState {
                     std::time::Duration::from_secs(limits.likes_cache_secs),
                 )),
                 images: Arc::new(ImageCache::new(limits.render_cache_bytes)),
+                read_counter: Arc::new(ReadCounter::new(limits.reads_pending, limits.reads_known)),
             },
             auth: Auth {
                 passwords: Arc::new(Passwords::new(&limits)),

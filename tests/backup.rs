@@ -256,6 +256,8 @@ async fn fill(app: &TestApp) -> Filled {
         .await,
         "report decision",
     );
+    // What the server does within a second, so the command sees it.
+    app.write_pending_reads().await;
     Filled {
         story: id,
         deleted_story: deleted,

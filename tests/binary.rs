@@ -64,6 +64,47 @@ async fn sigterm_stops_cleanly_and_keeps_acknowledged_writes() {
     store.close().await;
 }
 
+/// Reads are counted in memory and written in batches (#24): the ones
+/// acknowledged before a SIGTERM are written as the server stops. The
+/// batches are set an hour apart here, so every read is still pending
+/// when the signal comes.
+#[tokio::test]
+async fn sigterm_writes_the_reads_not_yet_written() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.0.join("reads.db").display());
+    let (mut child, address) =
+        common::process::start_server_with(&url, &[], &[("READS_WRITE_MS", "3600000")]);
+    let author = common::process::register(address, "author").await;
+    let story = r#"{"title": "Read me", "pages": [{"text": "x"}], "genre": "funny", "age_group": "3-5", "status": "published"}"#;
+    let (status, body) =
+        common::raw_http_as(address, "POST", "/api/stories", Some(&author), Some(story)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    for n in 1..=10 {
+        let reader = common::process::register(address, &format!("reader{n}")).await;
+        let path = format!("/api/stories/{id}");
+        let (status, body) = common::raw_http_as(address, "GET", &path, Some(&reader), None).await;
+        assert_eq!(status, 200);
+        let shown = serde_json::from_str::<serde_json::Value>(&body).unwrap()["reads"].clone();
+        assert_eq!(shown, n, "a pending read shows at once");
+    }
+    sigterm(&child);
+    let exit = wait_exit(&mut child);
+    assert!(exit.success(), "exit status {exit}");
+
+    let store = Store::connect(&url, &PoolSettings::default())
+        .await
+        .expect("reopen");
+    assert_eq!(
+        store.story(id).await.unwrap().reads,
+        10,
+        "every acknowledged read was written"
+    );
+    store.close().await;
+}
+
 #[tokio::test]
 async fn postgres_url_serves_the_same_binary() {
     let Ok(base) = std::env::var("TEST_DATABASE_URL") else {

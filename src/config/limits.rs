@@ -142,6 +142,21 @@ pub struct Limits {
     #[arg(long, env = "LIKES_CACHE_SECS", default_value_t = 10)]
     pub likes_cache_secs: u64,
 
+    /// Signed-in story reads acknowledged and waiting to be written (in
+    /// one transaction, every second); past it a read is written at once.
+    #[arg(long, env = "READS_PENDING", default_value_t = 10_000)]
+    pub reads_pending: usize,
+
+    /// Milliseconds between two writes of the pending reads (they are
+    /// also written before an export and when the server stops).
+    #[arg(long, env = "READS_WRITE_MS", default_value_t = 1000)]
+    pub reads_write_ms: u64,
+
+    /// (user, story) pairs remembered as read, so a reader coming back
+    /// costs no database work; forgotten all at once when full.
+    #[arg(long, env = "READS_KNOWN", default_value_t = 20_000)]
+    pub reads_known: usize,
+
     /// Most entries in the read cache (story details, first library pages).
     #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 500)]
     pub cache_max_entries: usize,

@@ -188,6 +188,17 @@ impl TestApp {
 
     /// Serves this app on a real socket (a free port on 127.0.0.1) until
     /// the test ends; returns its address.
+    /// Writes the reads counted in memory (the server does it every
+    /// second; tests without its background tasks do it here).
+    pub async fn write_pending_reads(&self) {
+        let caches = &self.state.caches;
+        caches
+            .read_counter
+            .flush(&self.state.store, &caches.reads)
+            .await
+            .expect("pending reads written");
+    }
+
     pub async fn listen(&self) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

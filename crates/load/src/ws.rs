@@ -52,6 +52,15 @@ pub struct WsArgs {
     /// Seconds to hold the connections idle before publishing.
     #[arg(long, default_value_t = 3.0)]
     pub hold: f64,
+    /// A school morning: every connection joins `lobby` too, before its
+    /// story channel (contract v1.6 presence at scale).
+    #[arg(long)]
+    pub lobby: bool,
+    /// cgroup files (`cgroup.procs`, space-separated) to move the server
+    /// into once the accounts and stories are made, so that only what is
+    /// measured runs under the cap.
+    #[arg(long)]
+    pub cap_with: Option<String>,
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
     #[arg(long, default_value = "")]
@@ -71,6 +80,43 @@ struct Tally {
     duplicates: u64,
     gaps: u64,
     kicked: u64,
+    /// `presence` frames received, and the shortest time between two on
+    /// one channel of one connection (the server promises one an
+    /// interval at most).
+    presence_frames: u64,
+    min_presence_gap_ms: Option<u64>,
+    /// `error` frames by code, and refused handshakes by what was said.
+    errors: std::collections::BTreeMap<String, u64>,
+    refused: std::collections::BTreeMap<String, u64>,
+}
+
+/// Opens a socket, trying again (up to 30 times, with a growing pause) when
+/// the server says it is busy or over a limit, as the contract's clients do.
+async fn open_retrying(
+    server: SocketAddr,
+    source: IpAddr,
+    token: &str,
+    refused: &mut std::collections::BTreeMap<String, u64>,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, String> {
+    let mut pause = Duration::from_millis(200);
+    let mut last = String::new();
+    for _ in 0..30 {
+        match open(server, source, token).await {
+            Ok(socket) => return Ok(socket),
+            Err(error) if error.contains("503") || error.contains("429") => {
+                let status = if error.contains("503") { "503" } else { "429" };
+                *refused.entry(status.to_owned()).or_default() += 1;
+                last = error;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 3 / 2).min(Duration::from_secs(3));
+            }
+            Err(error) => {
+                *refused.entry("other".to_owned()).or_default() += 1;
+                return Err(error);
+            }
+        }
+    }
+    Err(last)
 }
 
 fn config() -> WebSocketConfig {
@@ -138,6 +184,11 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
     } else {
         args.connections.div_ceil(900).max(1)
     };
+    if let (Some(files), Some(pid)) = (&args.cap_with, args.pid) {
+        for file in files.split_whitespace() {
+            std::fs::write(file, pid.to_string()).map_err(|e| format!("{file}: {e}"))?;
+        }
+    }
     let idle_before = args.pid.and_then(rss::read).map(|r| r.0);
     let sampler = args
         .pid
@@ -164,24 +215,41 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
         );
         let delivered_live = delivered_live.clone();
         let mut stop = stop.clone();
+        let lobby = args.lobby;
         readers.push(tokio::spawn(async move {
             let mut permit = Some(permits.acquire_owned().await);
-            let mut socket = match open(server, source, &token).await {
+            let mut local = Tally::default();
+            let mut socket = match open_retrying(server, source, &token, &mut local.refused).await {
                 Ok(socket) => socket,
                 Err(error) => {
                     if failed.fetch_add(1, Ordering::Relaxed) < 3 {
                         eprintln!("\nconnection failed: {error}");
                     }
+                    let mut total = tally.lock().await;
+                    for (status, n) in local.refused {
+                        *total.refused.entry(status).or_default() += n;
+                    }
                     return;
                 }
             };
-            let request = json!({"op": "subscribe", "channel": channel}).to_string();
-            if socket.send(Message::Text(request.into())).await.is_err() {
+            let subscribe = |channel: &str| {
+                Message::Text(
+                    json!({"op": "subscribe", "channel": channel})
+                        .to_string()
+                        .into(),
+                )
+            };
+            if lobby && socket.send(subscribe("lobby")).await.is_err() {
                 failed.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let mut local = Tally::default();
+            if socket.send(subscribe(&channel)).await.is_err() {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             let mut last_offset = 0u64;
+            let mut last_presence: std::collections::HashMap<String, Instant> =
+                std::collections::HashMap::new();
             loop {
                 let message = tokio::select! {
                     message = socket.next() => message,
@@ -202,6 +270,30 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
                     continue;
                 };
                 match frame["op"].as_str() {
+                    Some("subscribed") if frame["channel"] != channel.as_str() => {}
+                    Some("presence") => {
+                        local.presence_frames += 1;
+                        let now = Instant::now();
+                        let on = frame["channel"].as_str().unwrap_or_default().to_owned();
+                        if let Some(before) = last_presence.insert(on, now) {
+                            let gap = now.duration_since(before).as_millis() as u64;
+                            local.min_presence_gap_ms =
+                                Some(local.min_presence_gap_ms.map_or(gap, |m| m.min(gap)));
+                        }
+                    }
+                    Some("error") => {
+                        let code = frame["code"].as_str().unwrap_or("?").to_owned();
+                        *local.errors.entry(code.clone()).or_default() += 1;
+                        // Busy: asked again, as the contract's clients do.
+                        if code == "busy"
+                            && let Some(on) = frame["channel"].as_str()
+                        {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            if socket.send(subscribe(on)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
                     Some("subscribed") => {
                         subscribed.fetch_add(1, Ordering::Relaxed);
                         last_offset = frame["offset"].as_u64().unwrap_or(0);
@@ -242,6 +334,17 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
             total.duplicates += local.duplicates;
             total.gaps += local.gaps;
             total.kicked += local.kicked;
+            total.presence_frames += local.presence_frames;
+            if let Some(gap) = local.min_presence_gap_ms {
+                total.min_presence_gap_ms =
+                    Some(total.min_presence_gap_ms.map_or(gap, |m| m.min(gap)));
+            }
+            for (code, n) in local.errors {
+                *total.errors.entry(code).or_default() += n;
+            }
+            for (status, n) in local.refused {
+                *total.refused.entry(status).or_default() += n;
+            }
         }));
     }
     while (subscribed.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed))
@@ -355,6 +458,11 @@ pub async fn run(args: WsArgs) -> Result<(), String> {
         "duplicates": tally.duplicates,
         "gaps": tally.gaps,
         "slow_consumer_closes": tally.kicked,
+        "lobby": args.lobby,
+        "presence_frames": tally.presence_frames,
+        "min_presence_gap_ms": tally.min_presence_gap_ms,
+        "error_frames": tally.errors,
+        "refused_handshakes": tally.refused,
         "latency_ms": latency_summary(tally.latencies_micros),
         "rss_kib": {"idle_before": idle_before, "holding": holding, "peak": peak, "after": after},
         "bytes_per_connection": per_connection,

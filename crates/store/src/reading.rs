@@ -108,6 +108,43 @@ impl Store {
         Ok(inserted)
     }
 
+    /// Whether a user's read of a story is counted already.
+    pub async fn has_read(&self, user_id: i64, story_id: i64) -> Result<bool> {
+        let found = sqlx::query("SELECT 1 FROM story_reads WHERE user_id = $1 AND story_id = $2")
+            .bind(user_id)
+            .bind(story_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Counts many reads (user, story) at once, each once per user per
+    /// story: one transaction of multi-row inserts, which is what makes a
+    /// crowd of first reads cheap (one commit, not one each).
+    pub async fn count_reads(&self, reads: &[(i64, i64)]) -> Result<()> {
+        // Two values a row; SQLite allows 32,766 parameters a statement.
+        const ROWS_A_STATEMENT: usize = 500;
+        let mut tx = self.pool.begin().await?;
+        for chunk in reads.chunks(ROWS_A_STATEMENT) {
+            // A story or user deleted since its read was taken is skipped,
+            // not a foreign-key failure of the whole batch.
+            let text = format!(
+                "WITH r(u, s) AS (VALUES {}) \
+                 INSERT INTO story_reads (user_id, story_id) SELECT u, s FROM r \
+                 WHERE EXISTS (SELECT 1 FROM stories WHERE id = s) AND EXISTS (SELECT 1 FROM users WHERE id = u) \
+                 ON CONFLICT (user_id, story_id) DO NOTHING",
+                crate::sql::value_rows(chunk.len(), 2)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for (user_id, story_id) in chunk {
+                query = query.bind(*user_id).bind(*story_id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records the page a reader is on; `completed` once set stays set.
     pub async fn set_progress(
         &self,

@@ -30,9 +30,12 @@ pub(super) async fn export(
     State(limits): State<Arc<Limits>>,
     State(metrics): State<Arc<Metrics>>,
     State(pauses): State<Arc<Pauses>>,
+    State(caches): State<crate::state::Caches>,
     AdminUser(admin): AdminUser,
 ) -> ApiResult<Response> {
     let slot = tools.backups.acquire().await?;
+    // Reads acknowledged before the export are in its snapshot.
+    caches.read_counter.flush(&store, &caches.reads).await?;
     store.record_export(admin.id).await?;
     pauses.reach(PausePoint::BackupStarted).await;
     let export = store.export().await?;

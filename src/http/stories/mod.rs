@@ -173,6 +173,14 @@ async fn detail(
     let Some(viewer) = viewer else {
         // Anonymous readers see only published stories and count no read:
         // their answer is the same bytes for everyone until the next write.
+        // Reads not yet written are added to what the database says, so
+        // such a story's answer is built rather than the cached bytes.
+        let pending = caches.read_counter.pending_for(id);
+        if pending > 0 {
+            let mut story = Story::clone(&*visible_story(&store, &caches, id, None).await?);
+            story.reads += i64::from(pending);
+            return Ok(Json(story_json(&story, false)).into_response());
+        }
         let generation = caches.reads.generation();
         let body_key = CacheKey::StoryBody(id);
         if let Some(Cached::Body(body)) = caches.reads.get(generation, &body_key) {
@@ -183,13 +191,13 @@ async fn detail(
     };
     let story = visible_story(&store, &caches, id, Some(&viewer)).await?;
     let mut story = Story::clone(&story);
-    if viewer.id != story.author.id && store.count_read(viewer.id, id).await? {
-        story.reads += 1;
-        // Only this story's entries: library pages show its read count up
-        // to CACHE_TTL_SECS late, so a crowd of first reads does not empty
-        // the cache for everyone.
-        caches.reads.invalidate_story(id);
+    if viewer.id != story.author.id {
+        // Counted in memory, written within a second (read_counter.rs);
+        // the story shows the reads not yet written too. Library pages
+        // show them once written, up to CACHE_TTL_SECS late.
+        caches.read_counter.count(&store, viewer.id, id).await?;
     }
+    story.reads += i64::from(caches.read_counter.pending_for(id));
     let liked = !liked_among(&store, &caches, viewer.id, &[id])
         .await?
         .is_empty();
