@@ -6,17 +6,22 @@
 //! written in one transaction at most every second, before an export's
 //! snapshot, and when the server stops (SIGTERM), so an acknowledged read is
 //! never lost to a deploy. The database keeps it exactly once per user and
-//! story (its primary key); pairs known counted are remembered (bounded) so
-//! that a reader coming back costs no database work at all, and a pair not
-//! known is looked up with a read, which SQLite serves beside writers.
+//! story (its primary key). What each recent reader has read is loaded once
+//! (one statement) and kept (bounded), so a reader's next stories cost no
+//! database work at all; a reader with more than `READS_USER_LIST` stories
+//! read is looked up story by story, with a read, which SQLite serves beside
+//! writers. With several processes, a read counted by another one is not
+//! in this one's lists until the reader's list is loaded again: its story
+//! shows one read too many until the next write (a second).
 //!
 //! What a story shows is its cached count plus its reads pending here. A
 //! request that races a flush can show one count a read behind or ahead
 //! for that moment; the next answer is right.
 //!
 //! Bounds: `READS_PENDING` pending pairs (past it, a read is written at once,
-//! the old way), `READS_KNOWN` remembered pairs (past it, forgotten all at
-//! once: they are only a shortcut).
+//! the old way), `READS_KNOWN` remembered stories over all readers (past it,
+//! forgotten all at once: they are only a shortcut), at most
+//! `READS_USER_LIST` a reader.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -31,8 +36,11 @@ struct Ledger {
     pending: HashSet<(i64, i64)>,
     /// Of those, how many each story has.
     pending_per_story: HashMap<i64, u32>,
-    /// Pairs known to be in the database.
-    known: HashSet<(i64, i64)>,
+    /// Readers whose read stories are known: those in the database and
+    /// those pending.
+    known: HashMap<i64, HashSet<i64>>,
+    /// Stories in `known`, over all readers.
+    known_count: usize,
 }
 
 /// What a signed-in read of a story did to its count.
@@ -50,15 +58,17 @@ pub struct ReadCounter {
     flushing: tokio::sync::Mutex<()>,
     max_pending: usize,
     max_known: usize,
+    max_per_user: usize,
 }
 
 impl ReadCounter {
-    pub fn new(max_pending: usize, max_known: usize) -> Self {
+    pub fn new(max_pending: usize, max_known: usize, max_per_user: usize) -> Self {
         Self {
             ledger: Mutex::default(),
             flushing: tokio::sync::Mutex::new(()),
             max_pending: max_pending.max(1),
             max_known: max_known.max(1),
+            max_per_user: max_per_user.min(max_known).max(1),
         }
     }
 
@@ -70,14 +80,19 @@ impl ReadCounter {
     /// come back.
     pub async fn count(&self, store: &Store, user: i64, story: i64) -> Result<Read, StoreError> {
         let pair = (user, story);
-        {
-            let ledger = self.ledger();
-            if ledger.known.contains(&pair) || ledger.pending.contains(&pair) {
-                return Ok(Read::Again);
+        let read_before = match self.known_read(pair) {
+            Some(read) => read,
+            None => {
+                let list = store.stories_read_by(user, self.max_per_user).await?;
+                if list.len() <= self.max_per_user {
+                    self.remember_reader(user, list);
+                    self.known_read(pair).unwrap_or(false)
+                } else {
+                    store.has_read(user, story).await?
+                }
             }
-        }
-        if store.has_read(user, story).await? {
-            self.remember(&[pair]);
+        };
+        if read_before {
             return Ok(Read::Again);
         }
         {
@@ -87,13 +102,44 @@ impl ReadCounter {
                     return Ok(Read::Again);
                 }
                 *ledger.pending_per_story.entry(story).or_default() += 1;
+                let added = ledger
+                    .known
+                    .get_mut(&user)
+                    .is_some_and(|read| read.insert(story));
+                ledger.known_count += usize::from(added);
                 return Ok(Read::First);
             }
         }
         // Full: written now, the old way, rather than held without bound.
         let counted = store.count_read(user, story).await?;
-        self.remember(&[pair]);
+        let mut ledger = self.ledger();
+        let added = ledger
+            .known
+            .get_mut(&user)
+            .is_some_and(|read| read.insert(story));
+        ledger.known_count += usize::from(added);
         Ok(if counted { Read::First } else { Read::Again })
+    }
+
+    /// Whether the reader read the story, when this process knows.
+    fn known_read(&self, pair: (i64, i64)) -> Option<bool> {
+        let ledger = self.ledger();
+        if ledger.pending.contains(&pair) {
+            return Some(true);
+        }
+        ledger.known.get(&pair.0).map(|read| read.contains(&pair.1))
+    }
+
+    fn remember_reader(&self, user: i64, read: Vec<i64>) {
+        let mut ledger = self.ledger();
+        if ledger.known_count + read.len() > self.max_known {
+            ledger.known = HashMap::new();
+            ledger.known_count = 0;
+        }
+        ledger.known_count += read.len();
+        if let Some(before) = ledger.known.insert(user, read.into_iter().collect()) {
+            ledger.known_count -= before.len();
+        }
     }
 
     /// Reads of `story` acknowledged but not yet written.
@@ -107,14 +153,6 @@ impl ReadCounter {
 
     pub fn pending(&self) -> usize {
         self.ledger().pending.len()
-    }
-
-    fn remember(&self, pairs: &[(i64, i64)]) {
-        let mut ledger = self.ledger();
-        if ledger.known.len() + pairs.len() > self.max_known {
-            ledger.known = HashSet::new();
-        }
-        ledger.known.extend(pairs.iter().copied());
     }
 
     /// Writes every pending read in one transaction, then lets the cached
@@ -150,7 +188,6 @@ impl ReadCounter {
                 cache.invalidate_story(story);
             }
         }
-        self.remember(&batch);
         Ok(batch.len())
     }
 }

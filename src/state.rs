@@ -191,7 +191,11 @@ impl AppState {
                     std::time::Duration::from_secs(limits.likes_cache_secs),
                 )),
                 images: Arc::new(ImageCache::new(limits.render_cache_bytes)),
-                read_counter: Arc::new(ReadCounter::new(limits.reads_pending, limits.reads_known)),
+                read_counter: Arc::new(ReadCounter::new(
+                    limits.reads_pending,
+                    limits.reads_known,
+                    limits.reads_user_list,
+                )),
             },
             auth: Auth {
                 passwords: Arc::new(Passwords::new(&limits)),

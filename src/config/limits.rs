@@ -152,13 +152,19 @@ pub struct Limits {
     #[arg(long, env = "READS_WRITE_MS", default_value_t = 1000)]
     pub reads_write_ms: u64,
 
-    /// (user, story) pairs remembered as read, so a reader coming back
-    /// costs no database work; forgotten all at once when full.
+    /// Stories remembered as read, over all recent readers, so that a
+    /// reader's next stories cost no database work; forgotten all at once
+    /// when full.
     #[arg(long, env = "READS_KNOWN", default_value_t = 20_000)]
     pub reads_known: usize,
 
+    /// Most stories remembered for one reader; one who has read more is
+    /// looked up story by story.
+    #[arg(long, env = "READS_USER_LIST", default_value_t = 1_000)]
+    pub reads_user_list: usize,
+
     /// Most entries in the read cache (story details, first library pages).
-    #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 500)]
+    #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 2000)]
     pub cache_max_entries: usize,
 
     /// Most bytes (estimated) the read cache holds.

@@ -118,6 +118,18 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// The stories a user has read, at most `limit` + 1 of them (more than
+    /// `limit` tells the caller the list is not whole).
+    pub async fn stories_read_by(&self, user_id: i64, limit: usize) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT story_id FROM story_reads WHERE user_id = $1 LIMIT $2")
+                .bind(user_id)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Counts many reads (user, story) at once, each once per user per
     /// story: one transaction of multi-row inserts, which is what makes a
     /// crowd of first reads cheap (one commit, not one each).
