@@ -201,7 +201,8 @@ async fn detail(
     let liked = !liked_among(&store, &caches, viewer.id, &[id])
         .await?
         .is_empty();
-    Ok(Json(story_json(&story, liked)).into_response())
+    let body = crate::http::views::story_bytes(&story, liked).map_err(ApiError::internal)?;
+    Ok(library::json_body(body.into()))
 }
 
 /// Stories: `PATCH /api/stories/{id}`.
