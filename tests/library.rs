@@ -17,6 +17,7 @@ backend_tests!(
     concurrent_likes_lose_no_update,
     reads_count_once_per_signed_in_reader,
     reads_are_written_in_batches_once_each,
+    search_pages_past_the_cached_ones_come_from_the_ranked_window,
     reading_progress,
     notifications_list_and_mark_read,
     reports_and_moderation,
@@ -635,6 +636,53 @@ async fn reads_are_written_in_batches_once_each(app: TestApp) {
         .cloned()
         .expect("listed");
     assert_eq!(listed["reads"], 1, "library pages show written reads");
+}
+
+/// Pages 4 and on of a search are slices of its kept ranking (#24): the
+/// same stories in the same order as the database gives, and a write makes
+/// them fresh like the cached pages.
+async fn search_pages_past_the_cached_ones_come_from_the_ranked_window(app: TestApp) {
+    let author = app.register("zebra_author").await;
+    for n in 0..10 {
+        create_story(
+            &app,
+            &author,
+            story_body(&format!("Zebra tale {n}"), "published"),
+        )
+        .await;
+    }
+    let page = |n: u32| {
+        let path = format!("/api/stories?q=zebra&page_size=2&page={n}");
+        let app = &app;
+        async move { app.get(&path, None).await.body }
+    };
+    let mut seen = Vec::new();
+    for n in 1..=6 {
+        let body = page(n).await;
+        assert_eq!(body["total"], 10, "page {n}: {body}");
+        for item in body["items"].as_array().unwrap() {
+            seen.push(item["id"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(seen.len(), 10, "pages 1-5 hold every match once: {seen:?}");
+    let mut distinct = seen.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10, "no story twice: {seen:?}");
+    // The same order as one page of everything from the database.
+    let whole = app
+        .get("/api/stories?q=zebra&page_size=100&page=1", None)
+        .await
+        .body;
+    let ordered: Vec<i64> = whole["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seen, ordered);
+    create_story(&app, &author, story_body("Zebra tale 10", "published")).await;
+    assert_eq!(page(5).await["total"], 11, "a write refreshes the ranking");
 }
 
 async fn reading_progress(app: TestApp) {

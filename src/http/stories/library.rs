@@ -23,6 +23,12 @@ use crate::state::{Caches, Tools};
 
 pub(super) const CACHED_LIBRARY_PAGES: u32 = 3;
 
+/// How far a search's ranked results are kept (#24): its first this many
+/// stories, fetched once when a page past the cached ones is asked for,
+/// then served as slices until the next write (they are a library entry of
+/// the read cache, bounded by its bytes and invalidated with the pages).
+const RANKED_WINDOW: u32 = 500;
+
 /// The library's orders; `relevance` needs `q` (without it, `newest`).
 pub(super) const SORTS: &[&str] = &["newest", "popular", "title", "relevance"];
 pub(super) const SEARCH: QueryParam = QueryParam::new(
@@ -119,6 +125,49 @@ pub(super) fn cache_body(
     Ok(json_body(body))
 }
 
+/// A search's page past the cached ones: a slice of the query's ranked
+/// window, which is fetched (one ranking of the matches) on the first such
+/// page; a page past the window is asked of the database alone.
+async fn ranked_page(
+    store: &Store,
+    caches: &Caches,
+    generation: crate::cache::Ticket,
+    filter: &StoryFilter,
+    page: PageRequest,
+) -> ApiResult<Arc<Page<StorySummary>>> {
+    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let size = page.page_size as usize;
+    if offset.saturating_add(size) > RANKED_WINDOW as usize {
+        return Ok(Arc::new(store.list_stories(filter, page).await?));
+    }
+    let key = CacheKey::Library(format!("{filter:?}/ranked"));
+    let window = match caches.reads.get(generation, &key) {
+        Some(Cached::Library(window)) => window,
+        _ => {
+            let whole = PageRequest {
+                page: 1,
+                page_size: RANKED_WINDOW,
+            };
+            let window = Arc::new(store.list_stories(filter, whole).await?);
+            caches
+                .reads
+                .put(generation, key, Cached::Library(window.clone()));
+            window
+        }
+    };
+    let items = window
+        .items
+        .iter()
+        .skip(offset)
+        .take(size)
+        .cloned()
+        .collect();
+    Ok(Arc::new(Page {
+        items,
+        total: window.total,
+    }))
+}
+
 /// Stories: `GET /api/stories` (the library).
 pub(super) async fn library(
     State(store): State<Store>,
@@ -190,7 +239,10 @@ pub(super) async fn library(
                 Some(_) => Some(tools.searches.acquire().await?),
                 None => None,
             };
-            let found = Arc::new(store.list_stories(&filter, page).await?);
+            let found = match (&query, cacheable) {
+                (Some(_), false) => ranked_page(&store, &caches, generation, &filter, page).await?,
+                _ => Arc::new(store.list_stories(&filter, page).await?),
+            };
             if cacheable {
                 caches
                     .reads
