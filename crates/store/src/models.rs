@@ -400,11 +400,20 @@ pub struct Totals {
     pub open_reports: i64,
 }
 
+/// The one rule of who reads a story: anyone once it is published, its
+/// author and admins always.
+pub fn story_readable(author_id: i64, published: bool, viewer: Option<&User>) -> bool {
+    published || viewer.is_some_and(|user| user.is_admin() || user.id == author_id)
+}
+
 impl Story {
     /// Drafts are seen only by their author and admins.
     pub fn visible_to(&self, viewer: Option<&User>) -> bool {
-        self.status == StoryStatus::Published
-            || viewer.is_some_and(|user| user.is_admin() || user.id == self.author.id)
+        story_readable(
+            self.author.id,
+            self.status == StoryStatus::Published,
+            viewer,
+        )
     }
 
     /// Only the author and admins change or delete a story.

@@ -228,6 +228,19 @@ impl Store {
     }
 
     /// A story by id, whatever its status; visibility is the caller's rule.
+    /// Who may read a story, from the database and nothing else: its author
+    /// and whether it is published. What a socket's subscribe asks (fresh,
+    /// never cached), without reading the story's pages.
+    pub async fn story_access(&self, id: i64) -> Result<(i64, bool)> {
+        let (author_id, status): (i64, String) =
+            sqlx::query_as("SELECT author_id, status FROM stories WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        Ok((author_id, status_from(&status)? == StoryStatus::Published))
+    }
+
     pub async fn story(&self, id: i64) -> Result<Story> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM stories s JOIN users u ON u.id = s.author_id WHERE s.id = $1",

@@ -95,8 +95,14 @@ impl Session {
                     .map(|drawing| (drawing.width as u32, drawing.height as u32))
             }
             ChannelKind::Story(id) => {
-                return match self.state.store.story(id).await {
-                    Ok(story) if story.visible_to(Some(&self.user)) => Ok((0, 0)),
+                // The author and status alone: a subscribe of a crowd reads
+                // no story's pages.
+                return match self.state.store.story_access(id).await {
+                    Ok((author, published))
+                        if storybook_store::story_readable(author, published, Some(&self.user)) =>
+                    {
+                        Ok((0, 0))
+                    }
                     Ok(_) => Err(FORBIDDEN),
                     Err(StoreError::NotFound) => Err(NOT_FOUND),
                     Err(_) => Err(UNAVAILABLE),
