@@ -69,9 +69,19 @@ async fn presence_in_the_lobby_and_on_channels_counts_users_once(broker: Broker)
     drop(c);
     let batch = next_op(&mut a, "presence").await;
     assert_eq!(batch["channel"], "lobby");
-    assert_eq!(usernames(&batch["joins"]), ["bob"], "{batch}");
-    assert_eq!(batch["leaves"], json!([]), "{batch}");
-    assert_eq!(batch["count"], 2);
+    let joins = usernames(&batch["joins"]);
+    assert!(joins.contains(&"bob"), "{batch}");
+    if joins.contains(&"carol") {
+        // The interval's tick fell between Carol's arrival and departure
+        // (the exact came-and-went rule is checked in the broadcast
+        // crate's tests): then she leaves in the next frame.
+        let next = next_op(&mut a, "presence").await;
+        assert_eq!(usernames(&next["leaves"]), ["carol"], "{next}");
+    } else {
+        assert_eq!(joins, ["bob"], "came and went: in neither list: {batch}");
+        assert_eq!(batch["leaves"], json!([]), "{batch}");
+        assert_eq!(batch["count"], 2);
+    }
 
     let channel = story_channel(&app, &alice).await;
     subscribe(&mut a, &channel, None).await;
