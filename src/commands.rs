@@ -11,8 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::AppState;
 use crate::config::{
-    CreateAdminArgs, DatabaseArgs, ExportArgs, ImportArgs, ImportDjangoArgs, LogFormat, SeedArgs,
-    ServeArgs,
+    CreateAdminArgs, DatabaseArgs, ExportArgs, ImportArgs, ImportDjangoArgs, SeedArgs, ServeArgs,
 };
 
 async fn connect(database: &DatabaseArgs) -> Result<Store, String> {
@@ -65,7 +64,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 pub async fn migrate(args: DatabaseArgs) -> Result<(), String> {
-    crate::logging::init(LogFormat::Pretty, "info");
+    crate::logging::init_for_command("info");
     let store = connect_as_is(&args).await?;
     let applied = store.migrate().await.map_err(|e| e.to_string())?;
     println!("{applied} migration(s) applied");
@@ -74,7 +73,7 @@ pub async fn migrate(args: DatabaseArgs) -> Result<(), String> {
 }
 
 pub async fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
-    crate::logging::init(LogFormat::Pretty, "warn");
+    crate::logging::init_for_command("warn");
     let mut password = String::new();
     std::io::stdin()
         .read_to_string(&mut password)
@@ -88,7 +87,7 @@ pub async fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
 }
 
 pub async fn import_django(args: ImportDjangoArgs) -> Result<(), String> {
-    crate::logging::init(LogFormat::Pretty, "warn");
+    crate::logging::init_for_command("warn");
     let store = connect(&args.database).await?;
     let summary = crate::django_import::import(&store, &args.file, &args.model).await;
     store.close().await;
@@ -99,7 +98,7 @@ pub async fn import_django(args: ImportDjangoArgs) -> Result<(), String> {
 /// An export reads the database as it is: it never migrates it (the
 /// server that owns it may be an older build).
 pub async fn export(args: ExportArgs) -> Result<(), String> {
-    crate::logging::init(LogFormat::Pretty, "warn");
+    crate::logging::init_for_command("warn");
     let store = connect_as_is(&args.database).await?;
     let result = crate::backup::export(&store, args.output.as_deref()).await;
     store.close().await;
@@ -110,7 +109,7 @@ pub async fn export(args: ExportArgs) -> Result<(), String> {
 /// An import migrates the database itself: up to the backup's schema
 /// before loading, and on to the newest after.
 pub async fn import(args: ImportArgs) -> Result<(), String> {
-    crate::logging::init(LogFormat::Pretty, "warn");
+    crate::logging::init_for_command("warn");
     let store = connect_as_is(&args.database).await?;
     let result = crate::backup::import(&store, &args.file).await;
     store.close().await;
@@ -119,7 +118,7 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
 }
 
 pub async fn seed(args: SeedArgs) -> Result<(), String> {
-    crate::logging::init(LogFormat::Pretty, "warn");
+    crate::logging::init_for_command("warn");
     let store = connect(&args.database).await?;
     let passwords = crate::auth::Passwords::new(&crate::config::Limits::default());
     // One hash for every seeded user: hashing is the slow part otherwise.
