@@ -21,7 +21,8 @@
 //! Bounds: `READS_PENDING` pending pairs (past it, a read is written at once,
 //! the old way), `READS_KNOWN` remembered stories over all readers (past it,
 //! forgotten all at once: they are only a shortcut), at most
-//! `READS_USER_LIST` a reader.
+//! `READS_USER_LIST` a reader (one with more is marked as such, once, and
+//! each story of theirs is looked up; their list is not loaded again).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -30,26 +31,34 @@ use storybook_store::{Store, StoreError};
 
 use crate::cache::ReadCache;
 
+/// What this process knows of one reader's reads.
+enum Reader {
+    /// Every story they have read (in the database or pending).
+    Listed(HashSet<i64>),
+    /// More than `READS_USER_LIST`: each story is asked of the database.
+    TooMany,
+}
+
 #[derive(Default)]
 struct Ledger {
     /// Reads acknowledged, not yet written.
     pending: HashSet<(i64, i64)>,
     /// Of those, how many each story has.
     pending_per_story: HashMap<i64, u32>,
-    /// Readers whose read stories are known: those in the database and
-    /// those pending.
-    known: HashMap<i64, HashSet<i64>>,
-    /// Stories in `known`, over all readers.
+    known: HashMap<i64, Reader>,
+    /// What `known` holds: its listed stories, and one for each reader
+    /// with too many.
     known_count: usize,
 }
 
-/// What a signed-in read of a story did to its count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Read {
-    /// The reader had read it before: nothing changes.
-    Again,
-    /// A first read, now pending: the story shows one more.
-    First,
+/// Whether a reader read a story, as far as this process knows.
+enum Lookup {
+    Read,
+    Unread,
+    /// Nothing known of the reader: load their list.
+    Unknown,
+    /// A reader with too many to keep: ask about this story.
+    Ask,
 }
 
 pub struct ReadCounter {
@@ -78,67 +87,91 @@ impl ReadCounter {
 
     /// Counts `user`'s read of `story`, exactly once however often they
     /// come back.
-    pub async fn count(&self, store: &Store, user: i64, story: i64) -> Result<Read, StoreError> {
+    pub async fn count(&self, store: &Store, user: i64, story: i64) -> Result<(), StoreError> {
         let pair = (user, story);
-        let read_before = match self.known_read(pair) {
-            Some(read) => read,
-            None => {
+        let read_before = match self.lookup(pair) {
+            Lookup::Read => true,
+            Lookup::Unread => false,
+            Lookup::Unknown => {
                 let list = store.stories_read_by(user, self.max_per_user).await?;
-                if list.len() <= self.max_per_user {
-                    self.remember_reader(user, list);
-                    self.known_read(pair).unwrap_or(false)
-                } else {
-                    store.has_read(user, story).await?
-                }
+                let read = list.contains(&story);
+                self.remember_reader(user, list);
+                read
             }
+            Lookup::Ask => store.has_read(user, story).await?,
         };
         if read_before {
-            return Ok(Read::Again);
+            return Ok(());
         }
         {
             let mut ledger = self.ledger();
             if ledger.pending.len() < self.max_pending {
-                if !ledger.pending.insert(pair) {
-                    return Ok(Read::Again);
+                if ledger.pending.insert(pair) {
+                    *ledger.pending_per_story.entry(story).or_default() += 1;
+                    self.note_read(&mut ledger, pair);
                 }
-                *ledger.pending_per_story.entry(story).or_default() += 1;
-                let added = ledger
-                    .known
-                    .get_mut(&user)
-                    .is_some_and(|read| read.insert(story));
-                ledger.known_count += usize::from(added);
-                return Ok(Read::First);
+                return Ok(());
             }
         }
         // Full: written now, the old way, rather than held without bound.
-        let counted = store.count_read(user, story).await?;
-        let mut ledger = self.ledger();
-        let added = ledger
-            .known
-            .get_mut(&user)
-            .is_some_and(|read| read.insert(story));
-        ledger.known_count += usize::from(added);
-        Ok(if counted { Read::First } else { Read::Again })
+        store.count_read(user, story).await?;
+        self.note_read(&mut self.ledger(), pair);
+        Ok(())
     }
 
-    /// Whether the reader read the story, when this process knows.
-    fn known_read(&self, pair: (i64, i64)) -> Option<bool> {
+    fn lookup(&self, pair: (i64, i64)) -> Lookup {
         let ledger = self.ledger();
         if ledger.pending.contains(&pair) {
-            return Some(true);
+            return Lookup::Read;
         }
-        ledger.known.get(&pair.0).map(|read| read.contains(&pair.1))
+        match ledger.known.get(&pair.0) {
+            Some(Reader::Listed(read)) if read.contains(&pair.1) => Lookup::Read,
+            Some(Reader::Listed(_)) => Lookup::Unread,
+            Some(Reader::TooMany) => Lookup::Ask,
+            None => Lookup::Unknown,
+        }
     }
 
+    /// Keeps a reader's list as loaded (`max_per_user` + 1 stories: too
+    /// many to keep).
     fn remember_reader(&self, user: i64, read: Vec<i64>) {
+        let reader = if read.len() > self.max_per_user {
+            Reader::TooMany
+        } else {
+            Reader::Listed(read.into_iter().collect())
+        };
         let mut ledger = self.ledger();
-        if ledger.known_count + read.len() > self.max_known {
+        let added = known_size(&reader);
+        if let Some(before) = ledger.known.insert(user, reader) {
+            ledger.known_count -= known_size(&before);
+        }
+        ledger.known_count += added;
+        self.keep_bound(&mut ledger);
+    }
+
+    /// Adds a story to a listed reader's list (one past `max_per_user`
+    /// makes them a reader with too many).
+    fn note_read(&self, ledger: &mut Ledger, (user, story): (i64, i64)) {
+        let Some(Reader::Listed(read)) = ledger.known.get_mut(&user) else {
+            return;
+        };
+        if !read.insert(story) {
+            return;
+        }
+        ledger.known_count += 1;
+        if read.len() > self.max_per_user {
+            ledger.known_count -= read.len() - 1;
+            ledger.known.insert(user, Reader::TooMany);
+        }
+        self.keep_bound(ledger);
+    }
+
+    /// Past `max_known`, everything known is forgotten (it is only a
+    /// shortcut; the database has it all).
+    fn keep_bound(&self, ledger: &mut Ledger) {
+        if ledger.known_count > self.max_known {
             ledger.known = HashMap::new();
             ledger.known_count = 0;
-        }
-        ledger.known_count += read.len();
-        if let Some(before) = ledger.known.insert(user, read.into_iter().collect()) {
-            ledger.known_count -= before.len();
         }
     }
 
@@ -149,10 +182,6 @@ impl ReadCounter {
             .get(&story)
             .copied()
             .unwrap_or(0)
-    }
-
-    pub fn pending(&self) -> usize {
-        self.ledger().pending.len()
     }
 
     /// Writes every pending read in one transaction, then lets the cached
@@ -189,5 +218,50 @@ impl ReadCounter {
             }
         }
         Ok(batch.len())
+    }
+}
+
+/// What a reader's entry counts towards `READS_KNOWN`.
+fn known_size(reader: &Reader) -> usize {
+    match reader {
+        Reader::Listed(read) => read.len(),
+        Reader::TooMany => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storybook_store::PoolSettings;
+
+    /// The remembered stories stay within `READS_KNOWN` however they come
+    /// (loaded lists or reads added since), and a reader past
+    /// `READS_USER_LIST` is marked once rather than loaded again.
+    #[tokio::test]
+    async fn what_is_remembered_stays_bounded() {
+        let dir = std::env::temp_dir().join(format!("reads-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("reads.db").display());
+        let store = Store::connect(&url, &PoolSettings::default())
+            .await
+            .unwrap();
+        let counter = ReadCounter::new(100, 3, 2);
+        for story in 1..=3 {
+            counter.count(&store, 1, story).await.unwrap();
+        }
+        {
+            let ledger = counter.ledger();
+            assert!(matches!(ledger.known.get(&1), Some(Reader::TooMany)));
+            assert_eq!(ledger.known_count, 1);
+            assert_eq!(ledger.pending.len(), 3);
+        }
+        assert!(matches!(counter.lookup((1, 9)), Lookup::Ask));
+        for user in 2..=5 {
+            counter.count(&store, user, 1).await.unwrap();
+            assert!(counter.ledger().known_count <= 3);
+        }
+        assert_eq!(counter.pending_for(1), 5);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
