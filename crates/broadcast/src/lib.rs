@@ -136,10 +136,7 @@ pub struct Hub {
     epochs: AtomicU64,
     pub stats: Stats,
     user_events: OnceLock<UserEvents>,
-    /// Channels with presence changes waiting for the next flush; each at
-    /// most once (its batch knows it is queued), so no longer than the
-    /// channel map.
-    presence_queue: Mutex<Vec<Arc<str>>>,
+    presence_queue: presence::FlushQueue,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -162,7 +159,7 @@ impl Hub {
             epochs: AtomicU64::new(epoch_seed()),
             stats: Stats::default(),
             user_events: OnceLock::new(),
-            presence_queue: Mutex::new(Vec::new()),
+            presence_queue: presence::FlushQueue::default(),
         }
     }
 
@@ -348,8 +345,7 @@ impl Hub {
         }
     }
 
-    /// Delivers to every subscriber (but `except`); kicks those whose queue
-    /// is full.
+    /// Delivers to every subscriber; kicks those whose queue is full.
     fn fan_out(&self, state: &ChannelState, frame: &Frame) {
         for subscriber in state.subscribers.values() {
             if self.stats.send_or_kick(&subscriber.outbox, frame.clone()) {

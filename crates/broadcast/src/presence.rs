@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
@@ -158,18 +159,43 @@ impl Frames {
     }
 }
 
+/// The channels with presence changes waiting for the next flush, one
+/// per broker. Each is in it at most once (its batch knows it is queued),
+/// so it is never longer than the broker's map of channels.
+#[derive(Default)]
+pub(crate) struct FlushQueue(Mutex<Vec<Arc<str>>>);
+
+impl FlushQueue {
+    /// Notes a user's arrival (`present`) or departure in a channel's
+    /// batch, queueing the channel on its first change of the interval.
+    pub fn record(&self, batch: &mut Batch, name: &Arc<str>, member: &Member, present: bool) {
+        if batch.record(member, present) {
+            self.again(name.clone());
+        }
+    }
+
+    /// The channels to flush now; the queue starts again empty.
+    pub fn take(&self) -> Vec<Arc<str>> {
+        std::mem::take(&mut *lock(&self.0))
+    }
+
+    /// Queues a channel whose batch is still waiting (not flushed).
+    pub fn again(&self, name: Arc<str>) {
+        lock(&self.0).push(name);
+    }
+}
+
 impl Hub {
     /// Notes a user's arrival or departure for the channel's next frame.
     pub(crate) fn record_presence(&self, state: &mut ChannelState, member: &Member, present: bool) {
-        if state.batch.record(member, present) {
-            lock(&self.presence_queue).push(state.name.clone());
-        }
+        self.presence_queue
+            .record(&mut state.batch, &state.name, member, present);
     }
 
     /// Sends every queued channel its `presence` frame (run every
     /// `WS_PRESENCE_INTERVAL_MS`): one frame, encoded once, to each member.
     pub fn flush_presence(&self) {
-        let queued = std::mem::take(&mut *lock(&self.presence_queue));
+        let queued = self.presence_queue.take();
         for name in queued {
             let Some(channel) = self.channels.get(&name).map(|c| c.clone()) else {
                 continue;

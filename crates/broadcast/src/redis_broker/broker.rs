@@ -120,7 +120,10 @@ impl Broker for RedisBroker {
                     }
                     state.count = state.users.len();
                     if first_here {
-                        inner.record_presence(&mut state, &name, &join.member, true);
+                        let state = &mut *state;
+                        inner
+                            .presence_queue
+                            .record(&mut state.batch, &name, &join.member, true);
                     }
                     let others = state.users.values().map(|(m, _)| m);
                     Subscribed {
@@ -206,7 +209,10 @@ impl Broker for RedisBroker {
                 let name: Arc<str> = Arc::from(channel);
                 let mut state = lock(&local.state);
                 state.count = state.users.len();
-                inner.record_presence(&mut state, &name, &member, false);
+                let state = &mut *state;
+                inner
+                    .presence_queue
+                    .record(&mut state.batch, &name, &member, false);
             }
         })
     }

@@ -126,9 +126,7 @@ struct Inner {
     epochs: AtomicU64,
     stats: Stats,
     user_events: OnceLock<UserEvents>,
-    /// Channels with presence changes waiting for the next flush (each at
-    /// most once).
-    presence_queue: Mutex<Vec<Arc<str>>>,
+    presence_queue: crate::presence::FlushQueue,
     scripts: Scripts,
     /// Revocations waiting for Redis to take them.
     retrying: AtomicUsize,
@@ -231,7 +229,7 @@ impl RedisBroker {
             epochs: AtomicU64::new(seed),
             stats: Stats::default(),
             user_events: OnceLock::new(),
-            presence_queue: Mutex::new(Vec::new()),
+            presence_queue: crate::presence::FlushQueue::default(),
             retrying: AtomicUsize::new(0),
             pubsub_reset: Arc::new(tokio::sync::Notify::new()),
             resets: AtomicU64::new(0),

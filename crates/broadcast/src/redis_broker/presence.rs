@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{HEARTBEAT_BATCH, Inner, LocalChannel, LocalState, lock};
+use super::{HEARTBEAT_BATCH, Inner, LocalChannel, lock};
 use crate::Member;
 
 /// Renews presence and channel keys for every channel with local
@@ -76,20 +76,9 @@ impl Inner {
         };
         let mut state = lock(&channel.state);
         state.count = count;
-        self.record_presence(&mut state, &name, &change.0, change.1);
-    }
-
-    /// Notes a change for the channel's next frame, queueing the channel.
-    pub(super) fn record_presence(
-        &self,
-        state: &mut LocalState,
-        name: &Arc<str>,
-        member: &Member,
-        present: bool,
-    ) {
-        if state.batch.record(member, present) {
-            lock(&self.presence_queue).push(name.clone());
-        }
+        let state = &mut *state;
+        self.presence_queue
+            .record(&mut state.batch, &name, &change.0, change.1);
     }
 
     /// Sends every queued channel its `presence` frame to the members on
@@ -98,7 +87,7 @@ impl Inner {
     /// while it is read is sent again by where they are, to everyone, in
     /// the frame after.
     pub(super) async fn flush_presence(&self) {
-        let queued = std::mem::take(&mut *lock(&self.presence_queue));
+        let queued = self.presence_queue.take();
         let cap = self.limits.presence_list;
         for name in queued {
             let Some(channel) = self.channels.get(&name).map(|c| c.clone()) else {
@@ -117,11 +106,14 @@ impl Inner {
             let state = &mut *state;
             if everyone.is_none() && state.batch.needs_list(state.count, cap) {
                 // Back under the cap while this ran: next time, with the list.
-                lock(&self.presence_queue).push(name.clone());
+                self.presence_queue.again(name.clone());
                 continue;
             }
-            let listed = everyone.is_some();
             let count = state.count;
+            // The whole list goes out (rather than a count, the channel
+            // having gone over the cap again while it was read): who changed
+            // meanwhile is sent to everyone again in the frame after.
+            let listed = state.batch.needs_list(count, cap);
             let frames = state
                 .batch
                 .flush(&name, count, cap, || everyone.unwrap_or_default());
