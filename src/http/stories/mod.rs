@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 use storybook_store::{
     AdminEdit, AuditAction, AuditNote, NewStory, Role, Story, StorySource, StoryStatus, User,
@@ -177,9 +177,8 @@ async fn detail(
         // such a story's answer is built rather than the cached bytes.
         let pending = caches.read_counter.pending_for(id);
         if pending > 0 {
-            let mut story = Story::clone(&*visible_story(&store, &caches, id, None).await?);
-            story.reads += i64::from(pending);
-            return Ok(Json(story_json(&story, false)).into_response());
+            let story = visible_story(&store, &caches, id, None).await?;
+            return story_answer(&story, pending, false);
         }
         let generation = caches.reads.generation();
         let body_key = CacheKey::StoryBody(id);
@@ -190,19 +189,29 @@ async fn detail(
         return cache_body(&caches, generation, body_key, &story_json(&story, false));
     };
     let story = visible_story(&store, &caches, id, Some(&viewer)).await?;
-    let mut story = Story::clone(&story);
     if viewer.id != story.author.id {
         // Counted in memory, written within a second (read_counter.rs);
         // the story shows the reads not yet written too. Library pages
         // show them once written, up to CACHE_TTL_SECS late.
         caches.read_counter.count(&store, viewer.id, id).await?;
     }
-    story.reads += i64::from(caches.read_counter.pending_for(id));
     let liked = !liked_among(&store, &caches, viewer.id, &[id])
         .await?
         .is_empty();
-    let body = crate::http::views::story_bytes(&story, liked).map_err(ApiError::internal)?;
-    Ok(library::json_body(body.into()))
+    story_answer(&story, caches.read_counter.pending_for(id), liked)
+}
+
+/// A story's answer, with its reads not yet written added (the story is
+/// copied only then), written straight to bytes.
+fn story_answer(story: &Story, pending_reads: u32, liked: bool) -> ApiResult<Response> {
+    let body = if pending_reads == 0 {
+        crate::http::views::story_bytes(story, liked)
+    } else {
+        let mut story = story.clone();
+        story.reads += i64::from(pending_reads);
+        crate::http::views::story_bytes(&story, liked)
+    };
+    Ok(library::json_body(body.map_err(ApiError::internal)?.into()))
 }
 
 /// Stories: `PATCH /api/stories/{id}`.
