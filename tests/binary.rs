@@ -34,6 +34,17 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// Sends SIGTERM, checks the server exits cleanly, and opens its database
+/// again to see what it left.
+async fn stop_with_sigterm(child: &mut std::process::Child, url: &str) -> Store {
+    sigterm(child);
+    let exit = wait_exit(child);
+    assert!(exit.success(), "exit status {exit}");
+    Store::connect(url, &PoolSettings::default())
+        .await
+        .expect("reopen")
+}
+
 #[tokio::test]
 async fn sigterm_stops_cleanly_and_keeps_acknowledged_writes() {
     let dir = TempDir::new();
@@ -49,13 +60,7 @@ async fn sigterm_stops_cleanly_and_keeps_acknowledged_writes() {
         let (status, reply) = raw_http(address, "POST", "/api/auth/register", Some(&body)).await;
         assert_eq!(status, 201, "{reply}");
     }
-    sigterm(&child);
-    let exit = wait_exit(&mut child);
-    assert!(exit.success(), "exit status {exit}");
-
-    let store = Store::connect(&url, &PoolSettings::default())
-        .await
-        .expect("reopen");
+    let store = stop_with_sigterm(&mut child, &url).await;
     assert_eq!(
         store.count_users().await.unwrap(),
         20,
@@ -90,13 +95,7 @@ async fn sigterm_writes_the_reads_not_yet_written() {
         let shown = serde_json::from_str::<serde_json::Value>(&body).unwrap()["reads"].clone();
         assert_eq!(shown, n, "a pending read shows at once");
     }
-    sigterm(&child);
-    let exit = wait_exit(&mut child);
-    assert!(exit.success(), "exit status {exit}");
-
-    let store = Store::connect(&url, &PoolSettings::default())
-        .await
-        .expect("reopen");
+    let store = stop_with_sigterm(&mut child, &url).await;
     assert_eq!(
         store.story(id).await.unwrap().reads,
         10,
