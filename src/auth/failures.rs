@@ -56,7 +56,7 @@ impl<K: Hash + Eq + Clone> FailureCount<K> {
         let now = Instant::now();
         let Some(level) = self.levels.get(key).map(|l| *l) else {
             if self.levels.len() >= self.max_tracked {
-                self.purge_expired();
+                self.drop_drained();
                 if self.levels.len() >= self.max_tracked {
                     return Err(ApiError::RateLimited {
                         retry_after_secs: (60.0 / self.per_minute).ceil().max(1.0) as u64,
@@ -83,7 +83,7 @@ impl<K: Hash + Eq + Clone> FailureCount<K> {
     pub fn failed(&self, key: &K) {
         let now = Instant::now();
         if !self.levels.contains_key(key) && self.levels.len() >= self.max_tracked {
-            self.purge_expired();
+            self.drop_drained();
             if self.levels.len() >= self.max_tracked {
                 return;
             }
@@ -102,10 +102,17 @@ impl<K: Hash + Eq + Clone> FailureCount<K> {
     /// Forgets addresses that have drained (run by the housekeeping) and
     /// gives back the table.
     pub fn purge_expired(&self) {
+        self.drop_drained();
+        self.levels.shrink_to_fit();
+    }
+
+    /// Forgets addresses that have drained, keeping the table's size: what
+    /// a full table does on a request, where giving the table back and
+    /// growing it again would be work for nothing.
+    fn drop_drained(&self) {
         let now = Instant::now();
         self.levels
             .retain(|_, level| self.drained(*level, now) > 0.0);
-        self.levels.shrink_to_fit();
     }
 
     pub fn tracked(&self) -> usize {
